@@ -1,0 +1,43 @@
+"""``python -m flower [celery options] [flower options]``: the same as ``celery ... flower ...``."""
+import sys
+
+from celery.bin.celery import celery, main
+
+from flower.command import flower
+
+
+def _celery_option_arity():
+    """Map each of Celery's own global options to whether it takes a value."""
+    arity = {}
+    for param in celery.params:
+        for name in param.opts + param.secondary_opts:
+            arity[name] = not getattr(param, 'is_flag', False)
+    return arity
+
+
+def split_argv(argv):
+    """Put Celery's global options before the ``flower`` sub-command, the rest after it."""
+    if 'flower' in argv:
+        return list(argv)
+    arity = _celery_option_arity()
+    celery_args, flower_args = [], []
+    args = iter(argv)
+    for arg in args:
+        name, has_value, _ = arg.partition('=')
+        if name in arity:
+            celery_args.append(arg)
+            if arity[name] and not has_value:
+                celery_args.append(next(args, ''))
+        else:
+            flower_args.append(arg)
+    return celery_args + ['flower'] + flower_args
+
+
+def run():
+    celery.add_command(flower)
+    sys.argv = [sys.argv[0]] + split_argv(sys.argv[1:])
+    sys.exit(main())
+
+
+if __name__ == '__main__':
+    run()

@@ -1,0 +1,124 @@
+"""The Flower Tornado application: wires capture, inspection and the web handlers."""
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import celery
+import tornado.web
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.netutil import bind_unix_socket
+
+from flower import urls
+from flower.events import Events
+from flower.inspector import Inspector
+from flower.options import default_options
+
+logger = logging.getLogger(__name__)
+
+
+def normalize_url_prefix(url_prefix):
+    """``'flower'``, ``'/flower/'`` → ``'/flower'``; empty stays empty."""
+    stripped = (url_prefix or '').strip('/')
+    return '/' + stripped if stripped else ''
+
+
+def rewrite_handler(handler, url_prefix):
+    """Return ``handler`` (a ``URLSpec`` or a tuple) with its pattern moved under ``url_prefix``."""
+    prefix = normalize_url_prefix(url_prefix)
+    if isinstance(handler, tornado.web.URLSpec):
+        pattern = handler.regex.pattern
+        return tornado.web.url(prefix + pattern, handler.handler_class, handler.kwargs, handler.name)
+    pattern, *rest = handler
+    return (prefix + pattern, *rest)
+
+
+class Flower(tornado.web.Application):
+    """A Tornado application monitoring one Celery app."""
+
+    pool_executor_cls = ThreadPoolExecutor
+    max_executor_workers = 16
+
+    def __init__(self, options=None, capp=None, events=None, io_loop=None, **kwargs):
+        self.options = options or default_options
+        self.url_prefix = normalize_url_prefix(self.options.url_prefix)
+        handlers = kwargs.pop('handlers', urls.handlers)
+        settings = dict(urls.settings, **kwargs)
+        if self.url_prefix:
+            handlers = [rewrite_handler(handler, self.url_prefix) for handler in handlers]
+            handlers.append((self.url_prefix, tornado.web.RedirectHandler,
+                             {'url': self.url_prefix + '/'}))
+            settings['static_url_prefix'] = self.url_prefix + settings['static_url_prefix']
+        super().__init__(handlers, **settings)
+
+        self.io_loop = io_loop or IOLoop.current()
+        self.ssl_options = kwargs.get('ssl_options')
+        self.capp = capp or celery.Celery()
+        self.capp.loader.import_default_modules()
+        self.executor = self.pool_executor_cls(max_workers=self.max_executor_workers)
+        self.io_loop.set_default_executor(self.executor)
+        self.inspector = Inspector(self.io_loop, self.capp, self.options.inspect_timeout / 1000.0)
+        self.events = events or Events(
+            self.capp,
+            io_loop=self.io_loop,
+            db=self.options.db,
+            persistent=self.options.persistent,
+            enable_events=self.options.enable_events,
+            state_save_interval=self.options.state_save_interval,
+            max_workers_in_memory=self.options.max_workers,
+            max_tasks_in_memory=self.options.max_tasks,
+        )
+        self.started = False
+        self._servers = []
+
+    def url_for_path(self, path):
+        """The public URL of a path of this app, ``url_prefix`` included."""
+        return self.url_prefix + path
+
+    def start(self):
+        """Start capturing events, serve HTTP, and run the IO loop until :meth:`stop`."""
+        self.listen_for_requests()
+        self.events.start()
+        self.io_loop.add_callback(self._inspect_at_start)
+        self.started = True
+        self.io_loop.start()
+
+    def listen_for_requests(self):
+        """Open the TCP port or unix socket the options ask for."""
+        server = HTTPServer(self, xheaders=self.options.xheaders, ssl_options=self.ssl_options)
+        if self.options.unix_socket:
+            server.add_socket(bind_unix_socket(self.options.unix_socket))
+        else:
+            server.listen(self.options.port, address=self.options.address or None)
+        self._servers.append(server)
+        return server
+
+    def stop(self):
+        """Stop serving and capturing; safe to call more than once."""
+        for server in self._servers:
+            server.stop()
+        self._servers.clear()
+        if self.started:
+            self.events.stop()
+            self.started = False
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.io_loop.stop()
+
+    async def _inspect_at_start(self):
+        try:
+            await self.update_workers()
+        except Exception as exc:
+            logger.warning("Inspecting workers failed: %s: %s", type(exc).__name__, exc)
+
+    async def update_workers(self, workername=None):
+        """Refresh inspect replies for every worker, or only ``workername``."""
+        return await self.inspector.inspect(workername)
+
+    @property
+    def transport(self):
+        """The broker transport's driver type, e.g. ``'redis'`` or ``'amqp'``."""
+        return getattr(self.capp.connection().transport, 'driver_type', None)
+
+    @property
+    def workers(self):
+        """Latest inspect replies, keyed by worker name."""
+        return self.inspector.workers

@@ -1,0 +1,256 @@
+"""The ``celery flower`` sub-command: options from all sources, logging, and start-up.
+
+Precedence, highest first: command line, ``FLOWER_*`` environment variables,
+the configuration file (``flowerconfig.py`` or ``--conf``), defaults.
+"""
+import logging
+import os
+import signal
+import sys
+from urllib.parse import urlsplit
+
+import click
+from celery.app.defaults import NAMESPACES, flatten
+from celery.bin.base import CeleryCommand
+from tornado.log import enable_pretty_logging
+from tornado.options import options
+
+from flower.app import Flower
+from flower.options import DEFAULT_CONFIG_FILE, default_options
+from flower.utils import abs_path, gen_cookie_secret, strtobool
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = 'FLOWER_'
+CELERY_SETTING_NAMES = frozenset(name for name, _ in flatten(NAMESPACES))
+
+
+class OptionError(Exception):
+    """A bad option value; reported as one line and exit status 2."""
+
+
+def _defined_options():
+    return options._options
+
+
+def _find_option(name):
+    return _defined_options().get(name.replace('_', '-'))
+
+
+def _parse_value(option, raw, source):
+    """Parse a textual value for ``option``; raise :class:`OptionError` naming ``source``."""
+    try:
+        if option.type is bool and not option.multiple:
+            return option.set(strtobool(raw))
+        return option.parse(raw)
+    except Exception as exc:
+        expected = 'list of ' + option.type.__name__ if option.multiple else option.type.__name__
+        raise OptionError(f"{source}: invalid {expected} value {raw!r}") from exc
+
+
+def split_command_line(argv):
+    """Turn ``argv`` into ``[(option, raw value, flag as typed), ...]``.
+
+    Accepts ``--opt=value`` and ``--opt value``; a bool flag given alone means true.
+    """
+    parsed = []
+    args = list(argv)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if not arg.startswith('-') or arg in ('-', '--'):
+            raise OptionError(f"unexpected argument {arg!r} (options look like --port=5555)")
+        flag, has_value, raw = arg.lstrip('-').partition('=')
+        option = _find_option(flag)
+        if option is None or option.name == 'help':
+            raise OptionError(f"unknown option --{flag}")
+        if not has_value:
+            following = args[index] if index < len(args) else None
+            if option.type is bool and not option.multiple:
+                if following is not None and _is_bool_word(following):
+                    raw = following
+                    index += 1
+                else:
+                    raw = 'true'
+            elif following is None or following.startswith('--'):
+                raise OptionError(f"--{flag}: option requires a value")
+            else:
+                raw = following
+                index += 1
+        parsed.append((option, raw, f"--{flag}"))
+    return parsed
+
+
+def _is_bool_word(word):
+    try:
+        strtobool(word)
+    except ValueError:
+        return False
+    return True
+
+
+def apply_env_options():
+    """Apply every ``FLOWER_<OPTION>`` environment variable that names a Flower option."""
+    for option in _defined_options().values():
+        variable = ENV_PREFIX + option.name.replace('-', '_').upper()
+        if variable in os.environ and option.name != 'help':
+            _parse_value(option, os.environ[variable], variable)
+
+
+def load_config_file(path):
+    """Execute the configuration file; return its top-level names."""
+    namespace = {'__file__': path, '__name__': 'flowerconfig'}
+    try:
+        with open(path, encoding='utf-8') as config_file:
+            source = config_file.read()
+        exec(compile(source, path, 'exec'), namespace)  # noqa: S102 - it is the user's config
+    except SyntaxError as exc:
+        raise OptionError(f"--conf: syntax error in {path} line {exc.lineno}: {exc.msg}") from exc
+    except OSError as exc:
+        raise OptionError(f"--conf: cannot read {path}: {exc.strerror}") from exc
+    except Exception as exc:
+        raise OptionError(f"--conf: {path} failed: {type(exc).__name__}: {exc}") from exc
+    return namespace
+
+
+def _apply_config_values(namespace, path, capp):
+    celery_settings = {}
+    for name, value in namespace.items():
+        if name.startswith('_'):
+            continue
+        option = _find_option(name)
+        if option is not None and option.name != 'help':
+            source = f"{name} in {path}"
+            if isinstance(value, str) and (option.type is not str or option.multiple):
+                _parse_value(option, value, source)
+            else:
+                try:
+                    option.set(value)
+                except Exception as exc:
+                    raise OptionError(f"{source}: {exc}") from exc
+        elif name in CELERY_SETTING_NAMES:
+            celery_settings[name] = value
+    if celery_settings and capp is not None:
+        capp.conf.update(celery_settings)
+
+
+def apply_options(prog_name, argv, capp=None):
+    """Apply the configuration file, then the environment, then the command line.
+
+    ``prog_name`` is used in messages only. Celery settings found in the
+    configuration file are applied to ``capp``.
+    """
+    command_line = split_command_line(argv)
+    conf_path = options.conf
+    conf_given = conf_path != DEFAULT_CONFIG_FILE
+    for option, raw, _ in command_line:
+        if option.name == 'conf':
+            conf_path, conf_given = raw, True
+    conf_path = abs_path(conf_path)
+    if os.path.exists(conf_path):
+        _apply_config_values(load_config_file(conf_path), conf_path, capp)
+    elif conf_given:
+        raise OptionError(f"--conf: configuration file {conf_path} does not exist")
+    apply_env_options()
+    for option, raw, flag in command_line:
+        _parse_value(option, raw, flag)
+
+
+def setup_logging():
+    """Send Flower's and Tornado's logs to stderr (or ``--log_file_prefix``) at ``--logging``."""
+    if options.debug and options.logging == 'info':
+        options.logging = 'debug'
+    enable_pretty_logging(options)
+
+
+def _validate_auth_options():
+    for entry in options.basic_auth:
+        user, has_colon, password = entry.partition(':')
+        if not (user and has_colon and password):
+            raise OptionError("--basic_auth: every entry must be user:password "
+                              "(an entry without a user name or password was given)")
+    if options.auth or options.auth_provider:
+        raise OptionError("--auth/--auth_provider: OAuth login is not available in this "
+                          "version of flower; use --basic_auth to protect it")
+
+
+def extract_settings():
+    """Turn options into Tornado application settings, refusing inconsistent ones."""
+    _validate_auth_options()
+    settings = {
+        'cookie_secret': options.cookie_secret or gen_cookie_secret(),
+        'compiled_template_cache': not options.debug,
+        'static_hash_cache': not options.debug,
+    }
+    if bool(options.certfile) != bool(options.keyfile):
+        raise OptionError("--certfile and --keyfile: TLS needs both a certificate and a key")
+    if options.certfile:
+        ssl_options = {'certfile': abs_path(options.certfile), 'keyfile': abs_path(options.keyfile)}
+        for name, path in ssl_options.items():
+            if not os.path.isfile(path):
+                raise OptionError(f"--{name}: file {path} does not exist")
+        if options.ca_certs:
+            ssl_options['ca_certs'] = abs_path(options.ca_certs)
+        settings['ssl_options'] = ssl_options
+    if options.broker_api:
+        parts = urlsplit(options.broker_api)
+        if parts.scheme not in ('http', 'https') or not parts.hostname:
+            raise OptionError("--broker_api: must be an http(s) URL of the RabbitMQ "
+                              "management API, e.g. http://user:pass@host:15672/api/")
+    if options.unix_socket and options.port != default_options.port:
+        logger.info("--unix_socket is set: --port is ignored")
+    return settings
+
+
+def print_banner(capp, ssl):
+    """Log where Flower listens and which broker it watches (password masked)."""
+    if options.unix_socket:
+        logger.info("Visit me via unix socket file: %s", options.unix_socket)
+    else:
+        scheme = 'https' if ssl else 'http'
+        host = options.address or 'localhost'
+        logger.info("Visit me at %s://%s:%s%s", scheme, host, options.port,
+                    '/' + options.url_prefix.strip('/') if options.url_prefix else '')
+    logger.info("Broker: %s", capp.connection().as_uri())
+    logger.info("Registered tasks: %s",
+                sorted(name for name in capp.tasks if not name.startswith('celery.')))
+    if options.persistent:
+        logger.warning("--persistent is accepted but state persistence is not available in "
+                       "this version: history will not survive a restart")
+
+
+def _fail(message):
+    click.echo(f"flower: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _install_signal_handlers(flower_app):
+    def request_stop(signum, frame):
+        logger.info("Received %s, stopping", signal.Signals(signum).name)
+        flower_app.io_loop.add_callback_from_signal(flower_app.stop)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+
+@click.command(cls=CeleryCommand, context_settings={'ignore_unknown_options': True})
+@click.argument('tornado_argv', nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def flower(ctx, tornado_argv):
+    """Web based tool for monitoring and administrating Celery clusters."""
+    capp = ctx.obj.app
+    try:
+        apply_env_options()
+        apply_options(sys.argv[0], tornado_argv, capp=capp)
+        setup_logging()
+        settings = extract_settings()
+    except OptionError as exc:
+        _fail(str(exc))
+    flower_app = Flower(capp=capp, options=default_options, **settings)
+    _install_signal_handlers(flower_app)
+    print_banner(capp, 'ssl_options' in settings)
+    try:
+        flower_app.start()
+    except OSError as exc:
+        _fail(f"cannot listen: {exc.strerror or exc}")

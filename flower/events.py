@@ -1,0 +1,238 @@
+"""Event capture: a thread that reads Celery events from the broker and feeds the state.
+
+The receiving thread does nothing but read events and append them to a queue;
+the IO loop applies them to :class:`EventsState` in bounded batches, so a flood
+of events never blocks the broker subscription and never starves HTTP requests.
+"""
+import collections
+import logging
+import threading
+import time
+
+from celery.events import EventReceiver
+from celery.events.state import State
+from prometheus_client import Counter, Gauge, Histogram
+from tornado.ioloop import PeriodicCallback
+
+from flower.options import default_options
+
+logger = logging.getLogger(__name__)
+
+
+class PrometheusMetrics:
+    """The Prometheus instruments Flower updates from the events it sees."""
+
+    def __init__(self, runtime_buckets):
+        self.events = Counter(
+            'flower_events', 'Number of events', ['task', 'type', 'worker'])
+        self.runtime = Histogram(
+            'flower_task_runtime_seconds', 'Task runtime', ['task', 'worker'],
+            buckets=list(runtime_buckets) + [float('inf')])
+        self.prefetch_time = Gauge(
+            'flower_task_prefetch_time_seconds',
+            'The time the task spent waiting at the celery worker to be executed.',
+            ['task', 'worker'])
+        self.number_of_prefetched_tasks = Gauge(
+            'flower_worker_prefetched_tasks',
+            'Number of tasks of given type prefetched at a worker', ['task', 'worker'])
+        self.worker_online = Gauge(
+            'flower_worker_online', 'Worker online status', ['worker'])
+        self.worker_number_of_currently_executing_tasks = Gauge(
+            'flower_worker_number_of_currently_executing_tasks',
+            'Number of tasks currently executing at a worker', ['worker'])
+
+
+_metrics = None
+
+
+def get_prometheus_metrics():
+    """Return the process-wide :class:`PrometheusMetrics` (Prometheus names are global)."""
+    global _metrics
+    if _metrics is None:
+        _metrics = PrometheusMetrics(default_options.task_runtime_metric_buckets)
+    return _metrics
+
+
+class EventsState(State):
+    """Celery's cluster state plus per-worker event counters and Prometheus metrics."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.counter = collections.defaultdict(collections.Counter)
+        self.metrics = get_prometheus_metrics()
+        self._prefetched = collections.Counter()
+
+    def event(self, event):
+        worker_name = event.get('hostname', '')
+        event_type = event.get('type', '')
+        self.counter[worker_name][event_type] += 1
+        result = super().event(event)
+        if event_type.startswith('task-'):
+            self._record_task_metrics(event, event_type, worker_name)
+        elif event_type in ('worker-online', 'worker-heartbeat'):
+            self.metrics.worker_online.labels(worker_name).set(1)
+            if event_type == 'worker-heartbeat':
+                self.metrics.worker_number_of_currently_executing_tasks.labels(
+                    worker_name).set(event.get('active') or 0)
+        elif event_type == 'worker-offline':
+            self.metrics.worker_online.labels(worker_name).set(0)
+        return result
+
+    def _record_task_metrics(self, event, event_type, worker_name):
+        task = self.tasks.get(event.get('uuid'))
+        task_name = event.get('name') or (task.name if task is not None else None) or ''
+        metrics = self.metrics
+        metrics.events.labels(task_name, event_type, worker_name).inc()
+        key = (task_name, worker_name)
+        if event_type == 'task-received':
+            self._prefetched[key] += 1
+            metrics.number_of_prefetched_tasks.labels(*key).set(self._prefetched[key])
+        elif event_type == 'task-started' and task is not None and task.received:
+            metrics.prefetch_time.labels(*key).set(max(0.0, event['timestamp'] - task.received))
+            self._prefetched[key] = max(0, self._prefetched[key] - 1)
+            metrics.number_of_prefetched_tasks.labels(*key).set(self._prefetched[key])
+        elif event_type in ('task-succeeded', 'task-failed'):
+            metrics.prefetch_time.labels(task_name, worker_name).set(0)
+            runtime = event.get('runtime')
+            if runtime:
+                metrics.runtime.labels(task_name, worker_name).observe(runtime)
+
+
+class Backoff:
+    """Reconnection delays that double from ``initial`` up to ``maximum`` seconds."""
+
+    def __init__(self, initial=1.0, maximum=30.0):
+        self.initial = initial
+        self.maximum = maximum
+        self.current = initial
+
+    def next_delay(self):
+        delay = self.current
+        self.current = min(self.current * 2, self.maximum)
+        return delay
+
+    def reset(self):
+        self.current = self.initial
+
+
+class Events(threading.Thread):
+    """The capture thread: broker → queue of raw events → IO loop → :class:`EventsState`."""
+
+    events_enable_interval = 5000  # milliseconds between enable_events broadcasts
+    batch_size = 5000  # events applied per IO loop turn before yielding to requests
+
+    def __init__(self, capp, io_loop, db=None, persistent=False, enable_events=True,
+                 state_save_interval=0, **kwargs):
+        super().__init__(name='flower-events', daemon=True)
+        self.capp = capp
+        self.io_loop = io_loop
+        self.db = db
+        self.persistent = persistent
+        self.enable_events = enable_events
+        self.state_save_interval = state_save_interval
+        self.state = EventsState(**kwargs)
+        self.received_count = 0
+        self.applied_count = 0
+        self.broker_connected = False
+        self.broker_error = None
+        self._pending = collections.deque()
+        self._drain_scheduled = False
+        self._stopping = threading.Event()
+        self._receiver = None
+        self._outage_started = None
+        self._enabling_events = False
+        self._backoff = Backoff()
+        self._timer = None
+        if enable_events:
+            self._timer = PeriodicCallback(self.on_enable_events, self.events_enable_interval)
+
+    def start(self):
+        super().start()
+        if self._timer is not None:
+            self._timer.start()
+
+    def stop(self):
+        if self._timer is not None:
+            self._timer.stop()
+        self._stopping.set()
+        if self._receiver is not None:
+            self._receiver.should_stop = True
+        if self.is_alive():
+            self.join(timeout=5)
+
+    def run(self):
+        while not self._stopping.is_set():
+            try:
+                self._capture()
+            except Exception as exc:  # any broker failure: report it and retry later
+                if self._stopping.is_set():
+                    break
+                self._on_broker_error(exc)
+                self._stopping.wait(self._backoff.next_delay())
+
+    def _capture(self):
+        with self.capp.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=0)
+            receiver = EventReceiver(connection, handlers={'*': self.on_event}, app=self.capp)
+            receiver.connect_max_retries = 0
+            self._receiver = receiver
+            if self._stopping.is_set():
+                return
+            self._on_connected(connection)
+            for _ in receiver.consume(limit=None, timeout=None, wakeup=True):
+                pass
+
+    def _on_connected(self, connection):
+        if self._outage_started is not None:
+            logger.info("Reconnected to broker %s after %.1f s; capturing events again",
+                        connection.as_uri(), time.monotonic() - self._outage_started)
+        self._outage_started = None
+        self.broker_connected = True
+        self.broker_error = None
+        self._backoff.reset()
+
+    def _on_broker_error(self, exc):
+        self.broker_connected = False
+        self.broker_error = f"{type(exc).__name__}: {exc}"
+        if self._outage_started is None:
+            self._outage_started = time.monotonic()
+            logger.warning("Broker unreachable (%s); events are not captured until it "
+                           "comes back, retrying with back-off", self.broker_error)
+        else:
+            logger.debug("Broker still unreachable: %s", self.broker_error)
+
+    def on_event(self, event):
+        """Hand one raw event to the IO loop (called on the capture thread)."""
+        self.received_count += 1
+        self._pending.append(event)
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.io_loop.add_callback(self._apply_pending)
+
+    def _apply_pending(self):
+        self._drain_scheduled = False
+        pending = self._pending
+        apply_event = self.state.event
+        count = min(len(pending), self.batch_size)
+        for _ in range(count):
+            event = pending.popleft()
+            try:
+                apply_event(event)
+            except Exception:
+                logger.exception("Failed to apply event %r", event.get('type'))
+        self.applied_count += count
+        if pending and not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.io_loop.add_callback(self._apply_pending)
+
+    async def on_enable_events(self):
+        """Ask every worker to send events, so workers started later are seen."""
+        if self._enabling_events or not self.broker_connected:
+            return
+        self._enabling_events = True
+        try:
+            await self.io_loop.run_in_executor(None, self.capp.control.enable_events)
+        except Exception as exc:
+            logger.warning("Failed to enable events: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._enabling_events = False

@@ -1,0 +1,55 @@
+"""Worker inspection over the broker, run off the IO loop with a bounded timeout."""
+import asyncio
+import collections
+import logging
+import time
+
+logger = logging.getLogger(__name__)
+
+
+class Inspector:
+    """Keeps the latest reply of every inspect method, per worker name."""
+
+    methods = ('stats', 'active_queues', 'registered', 'scheduled',
+               'active', 'reserved', 'revoked', 'conf')
+
+    def __init__(self, io_loop, capp, timeout):
+        self.io_loop = io_loop
+        self.capp = capp
+        self.timeout = timeout
+        self.workers = collections.defaultdict(dict)
+
+    async def inspect(self, workername=None):
+        """Run every inspect method concurrently; return ``[(method, replies), ...]``.
+
+        Replies are merged into :attr:`workers`. A broker failure is raised after
+        all methods have finished, so one slow method never leaves others running.
+        """
+        calls = [self.io_loop.run_in_executor(None, self._run_method, method, workername)
+                 for method in self.methods]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        failure = None
+        results = []
+        for method, outcome in zip(self.methods, outcomes):
+            if isinstance(outcome, BaseException):
+                failure = failure or outcome
+                continue
+            self._remember(method, outcome)
+            results.append((method, outcome))
+        if failure is not None:
+            raise failure
+        return results
+
+    def _run_method(self, method, workername):
+        destination = [workername] if workername else None
+        inspect = self.capp.control.inspect(timeout=self.timeout, destination=destination)
+        if method == 'conf':
+            return inspect.conf(with_defaults=False) or {}
+        return getattr(inspect, method)() or {}
+
+    def _remember(self, method, replies):
+        now = time.time()
+        for worker_name, reply in replies.items():
+            info = self.workers[worker_name]
+            info[method] = reply
+            info['timestamp'] = now

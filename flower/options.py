@@ -1,0 +1,60 @@
+"""Every Flower option, defined once on Tornado's global option registry.
+
+Importing this module (or :mod:`flower.command`) is enough to have the options
+defined; ``default_options`` is the registry itself so that ``options.port``
+and ``options.mockable()`` work as Tornado users expect.
+"""
+import types
+
+from prometheus_client import Histogram
+from tornado.options import define, options
+
+DEFAULT_CONFIG_FILE = 'flowerconfig.py'
+DEFAULT_TASKS_COLUMNS = 'name,uuid,state,args,kwargs,result,received,started,runtime,worker'
+DEFAULT_RUNTIME_BUCKETS = [bucket for bucket in Histogram.DEFAULT_BUCKETS if bucket != float('inf')]
+
+define("port", default=5555, type=int, help="run on the given port")
+define("address", default='', type=str, help="run on the given address (all interfaces when empty)")
+define("unix_socket", default='', type=str, help="path to unix socket to bind")
+define("debug", default=False, type=bool, help="run in debug mode")
+define("inspect_timeout", default=1000, type=float, help="inspect timeout (in milliseconds)")
+define("auth", default='', type=str,
+       help="regexp of emails to grant access (must match the whole e-mail)")
+define("basic_auth", type=str, default=[], multiple=True,
+       help="enable http basic authentication (user:password, comma separated)")
+define("oauth2_key", type=str, default=None, help="OAuth2 key (requires --auth)")
+define("oauth2_secret", type=str, default=None, help="OAuth2 secret (requires --auth)")
+define("oauth2_redirect_uri", type=str, default=None, help="OAuth2 redirect uri (requires --auth)")
+define("auth_provider", default=None, type=str,
+       help="auth handler class (e.g. flower.views.auth.GithubLoginHandler)")
+define("max_workers", type=int, default=5000, help="maximum number of workers to keep in memory")
+define("max_tasks", type=int, default=100000, help="maximum number of tasks to keep in memory")
+define("db", type=str, default='flower', help="flower database file")
+define("persistent", type=bool, default=False, help="enable persistent mode")
+define("state_save_interval", type=int, default=0,
+       help="state save interval (in milliseconds); 0 disables periodic saving")
+define("broker_api", type=str, default=None,
+       help="URL of the RabbitMQ management HTTP API, with credentials")
+define("ca_certs", type=str, default=None, help="SSL certificate authority (CA) file")
+define("certfile", type=str, default=None, help="SSL certificate file")
+define("keyfile", type=str, default=None, help="SSL key file")
+define("xheaders", type=bool, default=False,
+       help="trust X-Real-Ip/X-Forwarded-For and X-Scheme/X-Forwarded-Proto headers")
+define("auto_refresh", default=True, type=bool, help="refresh dashboards automatically")
+define("purge_offline_workers", default=None, type=int,
+       help="time (in seconds) after which offline workers are purged from the dashboard")
+define("cookie_secret", type=str, default=None, help="secret key for signing cookies")
+define("conf", default=DEFAULT_CONFIG_FILE, help="configuration file")
+define("enable_events", type=bool, default=True, help="periodically enable Celery events")
+define("format_task", type=types.FunctionType, default=None,
+       help="task formatter function, defined in the configuration file")
+define("natural_time", type=bool, default=True, help="show time relative to the refresh time")
+define("tasks_columns", type=str, default=DEFAULT_TASKS_COLUMNS,
+       help="comma separated list of columns on the tasks page ('all' for every column)")
+define("url_prefix", type=str, default='', help="base url prefix, to serve Flower below a path")
+define("task_runtime_metric_buckets", type=float, default=DEFAULT_RUNTIME_BUCKETS, multiple=True,
+       help="task runtime buckets of the flower_task_runtime_seconds histogram")
+define("read_only", type=bool, default=False,
+       help="refuse every control command and task submission")
+
+default_options = options

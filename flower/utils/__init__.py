@@ -1,0 +1,48 @@
+"""Small helpers shared across Flower (and importable from configuration files)."""
+import os
+import platform
+import secrets
+import sys
+
+_TRUE_WORDS = frozenset(('y', 'yes', 't', 'true', 'on', '1'))
+_FALSE_WORDS = frozenset(('n', 'no', 'f', 'false', 'off', '0'))
+
+
+def gen_cookie_secret():
+    """Return a fresh random secret, used when no ``cookie_secret`` is configured."""
+    return secrets.token_urlsafe(32)
+
+
+def abs_path(path):
+    """Expand ``~`` and make ``path`` absolute relative to the current directory."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def strtobool(value):
+    """Turn a yes/no word into a bool; anything else is a ``ValueError``."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ValueError(f"invalid truth value {value!r}")
+
+
+def bugreport(app=None):
+    """Versions and settings to paste into a bug report."""
+    import celery
+    import kombu
+    import tornado
+
+    from flower import __version__
+
+    lines = [
+        f"flower   -> flower:{__version__} tornado:{tornado.version}",
+        f"software -> celery:{celery.__version__} kombu:{kombu.__version__} "
+        f"py:{platform.python_version()} ({sys.platform})",
+    ]
+    if app is not None:
+        lines.append(app.bugreport())
+    return '\n'.join(lines)

@@ -1,0 +1,116 @@
+"""The base request handler every page and API endpoint builds on."""
+import base64
+import binascii
+import hmac
+import logging
+
+import tornado.web
+
+from flower.utils import strtobool
+from flower.utils import template
+
+logger = logging.getLogger(__name__)
+
+_TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.format_time}
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Authentication, argument parsing, security headers and error pages, once."""
+
+    def set_default_headers(self):
+        self.set_header('X-Frame-Options', 'DENY')
+        self.set_header('X-Content-Type-Options', 'nosniff')
+        self.set_header('Referrer-Policy', 'same-origin')
+
+    def prepare(self):
+        if self.application.options.basic_auth and not self.current_user:
+            self.set_header('WWW-Authenticate', 'Basic realm="flower"')
+            raise tornado.web.HTTPError(401)
+
+    def get_current_user(self):
+        credentials = self.application.options.basic_auth
+        if not credentials:
+            return True
+        return basic_auth_user(self.request.headers.get('Authorization', ''), credentials)
+
+    def get_template_namespace(self):
+        namespace = super().get_template_namespace()
+        namespace.update(_TEMPLATE_HELPERS)
+        namespace.update(
+            url_prefix=self.application.url_prefix,
+            url=self.application.url_for_path,
+            options=self.application.options,
+            broker_connected=self.application.events.broker_connected,
+            broker_error=self.application.events.broker_error,
+        )
+        return namespace
+
+    def render(self, *args, **kwargs):
+        kwargs.setdefault('current_user', self.current_user)
+        super().render(*args, **kwargs)
+
+    def write_error(self, status_code, **kwargs):
+        if status_code == 404:
+            self.render('404.html', message=self._reason)
+        else:
+            self.render('error.html', status_code=status_code, message=self._reason)
+
+    def get_argument(self, name, default=tornado.web._ARG_DEFAULT, strip=True, type=str):
+        """Tornado's ``get_argument`` plus conversion; a bad value is a 400 naming it."""
+        value = super().get_argument(name, default=default, strip=strip)
+        if value is None or value is default or type is str:
+            return value
+        converter = strtobool if type is bool else type
+        try:
+            return converter(value)
+        except (TypeError, ValueError):
+            raise tornado.web.HTTPError(
+                400, reason=f"Invalid value for argument '{name}': {value!r}") from None
+
+    @property
+    def capp(self):
+        """The Celery application being monitored."""
+        return self.application.capp
+
+    def format_task(self, task):
+        """Apply the configuration file's ``format_task`` to a task, if there is one."""
+        custom_format = self.application.options.format_task
+        if custom_format is None:
+            return task
+        try:
+            return custom_format(task)
+        except Exception:
+            logger.exception("format_task failed for task %s", getattr(task, 'uuid', '?'))
+            return task
+
+    def get_active_queue_names(self):
+        """Queues any worker consumes from, plus the queues configured in the Celery app."""
+        names = set()
+        for info in self.application.workers.values():
+            for queue in info.get('active_queues') or ():
+                names.add(queue['name'])
+        for queue in self.capp.conf.task_queues or ():
+            names.add(queue.name)
+        if not names:
+            names.add(self.capp.conf.task_default_queue)
+        return sorted(names)
+
+
+def basic_auth_user(header, credentials):
+    """Return the user name if ``header`` carries one of ``credentials`` ("user:password").
+
+    Every configured entry is compared in constant time, so timing does not reveal
+    which user exists or how much of a password matched.
+    """
+    scheme, _, encoded = header.partition(' ')
+    if scheme.lower() != 'basic' or not encoded:
+        return None
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    matched = None
+    for entry in credentials:
+        if hmac.compare_digest(given, entry.encode('utf-8')):
+            matched = entry
+    return matched.partition(':')[0] if matched else None

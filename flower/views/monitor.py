@@ -1,0 +1,15 @@
+"""Endpoints for machines: the health check and the Prometheus scrape."""
+import prometheus_client
+
+from flower.views import BaseHandler
+
+
+class Healthcheck(BaseHandler):
+    async def get(self):
+        self.write("OK")
+
+
+class Metrics(BaseHandler):
+    async def get(self):
+        self.set_header('Content-Type', prometheus_client.CONTENT_TYPE_LATEST)
+        self.write(prometheus_client.generate_latest())

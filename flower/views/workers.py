@@ -1,0 +1,23 @@
+"""The workers dashboard (``/`` and ``/workers``)."""
+import logging
+
+from flower.views import BaseHandler
+from flower.workers import totals, worker_rows
+
+logger = logging.getLogger(__name__)
+
+
+class WorkersView(BaseHandler):
+    async def get(self):
+        refresh = self.get_argument('refresh', default=False, type=bool)
+        as_json = self.get_argument('json', default=False, type=bool)
+        if refresh:
+            try:
+                await self.application.update_workers()
+            except Exception as exc:
+                logger.warning("Refreshing workers failed: %s: %s", type(exc).__name__, exc)
+        rows = worker_rows(self.application.events.state, self.application.workers)
+        if as_json:
+            self.write({'data': rows})
+        else:
+            self.render('workers.html', workers=rows, totals=totals(rows))

@@ -1,0 +1,55 @@
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_version():
+    with open(os.path.join(HERE, 'flower', '__init__.py'), encoding='utf-8') as init:
+        return re.search(r"__version__ = '([^']+)'", init.read()).group(1)
+
+
+def read_readme():
+    with open(os.path.join(HERE, 'README.md'), encoding='utf-8') as readme:
+        return readme.read()
+
+
+setup(
+    name='flower',
+    version=read_version(),
+    description='Web based tool for monitoring and administrating Celery clusters',
+    long_description=read_readme(),
+    long_description_content_type='text/markdown',
+    license='BSD-3-Clause',
+    packages=find_packages(exclude=['tests', 'tests.*', 'benchmarks', 'examples']),
+    include_package_data=True,
+    package_data={'flower': ['templates/*.html', 'static/**/*', 'static/*']},
+    python_requires='>=3.11',
+    install_requires=[
+        'celery>=5.3',
+        'kombu>=5.3',
+        'tornado>=6.3,<7',
+        'prometheus-client>=0.17',
+        'humanize>=4.0',
+        'pytz',
+        'click>=8.1',
+        'redis>=5.0',
+    ],
+    extras_require={
+        'test': [
+            'pytest>=8',
+            'pytest-tornado>=0.8',
+            'sphinx>=7',
+        ],
+    },
+    entry_points={
+        'celery.commands': ['flower = flower.command:flower'],
+    },
+    classifiers=[
+        'License :: OSI Approved :: BSD License',
+        'Programming Language :: Python :: 3.11',
+        'Framework :: Celery',
+    ],
+)
