@@ -114,6 +114,18 @@ def load_config_file(path):
     return namespace
 
 
+def _widen_numbers(option, value):
+    """Let ``inspect_timeout = 2500`` (an int) set a float option, as people write it."""
+    if option.type is not float:
+        return value
+    if option.multiple and isinstance(value, (list, tuple)):
+        return [float(item) if isinstance(item, int) and not isinstance(item, bool) else item
+                for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def _apply_config_values(namespace, path, capp):
     celery_settings = {}
     for name, value in namespace.items():
@@ -126,7 +138,7 @@ def _apply_config_values(namespace, path, capp):
                 _parse_value(option, value, source)
             else:
                 try:
-                    option.set(value)
+                    option.set(_widen_numbers(option, value))
                 except Exception as exc:
                     raise OptionError(f"{source}: {exc}") from exc
         elif name in CELERY_SETTING_NAMES:
@@ -153,8 +165,19 @@ def apply_options(prog_name, argv, capp=None):
     elif conf_given:
         raise OptionError(f"--conf: configuration file {conf_path} does not exist")
     apply_env_options()
-    for option, raw, flag in command_line:
+    for option, raw, flag in _merge_repeated(command_line):
         _parse_value(option, raw, flag)
+
+
+def _merge_repeated(command_line):
+    """Join repeated list options (``--basic_auth=a:1 --basic_auth=b:2``) into one value."""
+    merged = {}
+    for option, raw, flag in command_line:
+        if option.multiple and option.name in merged:
+            _, earlier, _ = merged[option.name]
+            raw = f"{earlier},{raw}"
+        merged[option.name] = (option, raw, flag)
+    return list(merged.values())
 
 
 def setup_logging():

@@ -42,6 +42,7 @@ class BaseHandler(tornado.web.RequestHandler):
             options=self.application.options,
             broker_connected=self.application.events.broker_connected,
             broker_error=self.application.events.broker_error,
+            active_page=None,
         )
         return namespace
 
@@ -50,10 +51,13 @@ class BaseHandler(tornado.web.RequestHandler):
         super().render(*args, **kwargs)
 
     def write_error(self, status_code, **kwargs):
-        if status_code == 404:
-            self.render('404.html', message=self._reason)
-        else:
-            self.render('error.html', status_code=status_code, message=self._reason)
+        template_name = '404.html' if status_code == 404 else 'error.html'
+        try:
+            self.render(template_name, status_code=status_code, message=self._reason)
+        except Exception:
+            logger.exception("Rendering the %s error page failed", status_code)
+            self.set_header('Content-Type', 'text/plain; charset=UTF-8')
+            self.finish(f"{status_code}: {self._reason}")
 
     def get_argument(self, name, default=tornado.web._ARG_DEFAULT, strip=True, type=str):
         """Tornado's ``get_argument`` plus conversion; a bad value is a 400 naming it."""

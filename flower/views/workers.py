@@ -20,4 +20,4 @@ class WorkersView(BaseHandler):
         if as_json:
             self.write({'data': rows})
         else:
-            self.render('workers.html', workers=rows, totals=totals(rows))
+            self.render('workers.html', workers=rows, totals=totals(rows), active_page='workers')
