@@ -42,6 +42,7 @@ setup(
             'pytest>=8',
             'pytest-tornado>=0.8',
             'sphinx>=7',
+            'playwright',
         ],
     },
     entry_points={
