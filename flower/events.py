@@ -133,6 +133,7 @@ class Events(threading.Thread):
         self.state = EventsState(**kwargs)
         self.received_count = 0
         self.applied_count = 0
+        self.enable_events_sent = 0
         self.broker_connected = False
         self.broker_error = None
         self._pending = collections.deque()
@@ -225,13 +226,18 @@ class Events(threading.Thread):
             self._drain_scheduled = True
             self.io_loop.add_callback(self._apply_pending)
 
+    def _send_enable_events(self):
+        with self.capp.connection_for_write() as connection:
+            self.capp.control.enable_events(connection=connection)
+
     async def on_enable_events(self):
         """Ask every worker to send events, so workers started later are seen."""
         if self._enabling_events or not self.broker_connected:
             return
         self._enabling_events = True
         try:
-            await self.io_loop.run_in_executor(None, self.capp.control.enable_events)
+            await self.io_loop.run_in_executor(None, self._send_enable_events)
+            self.enable_events_sent += 1
         except Exception as exc:
             logger.warning("Failed to enable events: %s: %s", type(exc).__name__, exc)
         finally:

@@ -42,10 +42,14 @@ class Inspector:
 
     def _run_method(self, method, workername):
         destination = [workername] if workername else None
-        inspect = self.capp.control.inspect(timeout=self.timeout, destination=destination)
-        if method == 'conf':
-            return inspect.conf(with_defaults=False) or {}
-        return getattr(inspect, method)() or {}
+        # A connection of its own per call: concurrent calls sharing the app's
+        # default connection pool can block each other until the pool times out.
+        with self.capp.connection_for_read() as connection:
+            inspect = self.capp.control.inspect(timeout=self.timeout, destination=destination,
+                                                connection=connection)
+            if method == 'conf':
+                return inspect.conf(with_defaults=False) or {}
+            return getattr(inspect, method)() or {}
 
     def _remember(self, method, replies):
         now = time.time()

@@ -1,0 +1,190 @@
+"""The command as users start it: ``celery ... flower ...``, ``python -m flower``, packaging."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+from tests.support.processes import EXAMPLES_DIR, REPO_DIR, free_port
+
+
+class FlowerProcess:
+    """``flower`` started as a user would, in its own process group."""
+
+    def __init__(self, argv, log_path, env=None, cwd=None):
+        environ = {key: value for key, value in os.environ.items()
+                   if not key.startswith('FLOWER_')}
+        environ.update(env or {})
+        self.log_path = log_path
+        self._log = open(log_path, 'wb')
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=environ, cwd=cwd, start_new_session=True)
+
+    def log(self):
+        with open(self.log_path, encoding='utf-8', errors='replace') as log:
+            return log.read()
+
+    def wait_http(self, port, path='/healthcheck', timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"flower exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                return http_get(port, path)
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"flower did not answer on port {port}:\n{self.log()}")
+
+    def stop(self, signum=signal.SIGTERM, timeout=15):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def start_flower(artifacts_dir):
+    processes = []
+
+    def start(argv, **kwargs):
+        log_path = os.path.join(artifacts_dir, f'flower-{len(processes)}.log')
+        process = FlowerProcess(argv, log_path, **kwargs)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop(signal.SIGKILL)
+
+
+def http_get(port, path, host='127.0.0.1'):
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request('GET', path)
+        response = connection.getresponse()
+        return response.status, response.read().decode('utf-8')
+    finally:
+        connection.close()
+
+
+def wait_until(predicate, timeout=15, message='condition'):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+CELERY = [sys.executable, '-m', 'celery']
+
+
+def test_celery_app_option_before_the_subcommand_and_flower_options_after(
+        broker_url, worker_factory, start_flower):
+    worker = worker_factory(broker_url, pool='threads', concurrency=1)
+    port = free_port()
+    flower = start_flower(CELERY + ['-A', 'tasks', '--workdir', EXAMPLES_DIR, 'flower',
+                                    f'--port={port}', '--address=127.0.0.1'],
+                          env={'CELERY_BROKER_URL': broker_url})
+    assert flower.wait_http(port) == (200, 'OK')
+
+    def listed():
+        status, body = http_get(port, '/workers?json=1')
+        return worker.hostname in [row['hostname'] for row in json.loads(body)['data']]
+    wait_until(listed, message='worker listed by flower started with -A')
+    assert "'tasks.add'" in flower.log()  # the app's registered tasks were loaded
+    assert flower.stop(signal.SIGTERM) == 0
+
+
+def test_broker_option_and_space_separated_flower_options(broker_url, start_flower):
+    port = free_port()
+    flower = start_flower(CELERY + [f'--broker={broker_url}', 'flower', '--port', str(port),
+                                    '--address', '127.0.0.1'])
+    assert flower.wait_http(port) == (200, 'OK')
+    password_free_url = broker_url.replace('redis://', 'redis://:**@')
+    assert f'Broker: {password_free_url}' in flower.log()
+    assert flower.stop(signal.SIGINT) == 0
+
+
+def test_python_dash_m_flower(broker_url, start_flower):
+    port = free_port()
+    flower = start_flower([sys.executable, '-m', 'flower', '--broker', broker_url,
+                           f'--port={port}', '--address=127.0.0.1'])
+    assert flower.wait_http(port) == (200, 'OK')
+    status, page = http_get(port, '/')
+    assert status == 200 and '<h1>Workers</h1>' in page
+    assert flower.stop() == 0
+
+
+def listening_addresses(port):
+    """Local addresses of sockets listening on ``port``, from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                local, state = row.split()[1], row.split()[3]
+                address, _, hex_port = local.partition(':')
+                if int(hex_port, 16) == port and state == '0A':  # 0A: LISTEN
+                    found.add(address)
+    return found
+
+
+def test_default_address_is_every_interface_and_default_port_5555(broker_url, start_flower):
+    flower = start_flower(CELERY + [f'--broker={broker_url}', 'flower'])
+    assert flower.wait_http(5555) == (200, 'OK')
+    addresses = listening_addresses(5555)
+    assert addresses & {'00000000', '00000000000000000000000000000000'}, addresses
+    assert flower.stop() == 0
+
+
+def test_unix_socket(broker_url, start_flower, tmp_path):
+    socket_path = str(tmp_path / 'flower.sock')
+    flower = start_flower(CELERY + [f'--broker={broker_url}', 'flower',
+                                    f'--unix_socket={socket_path}'])
+
+    def answer():
+        if not os.path.exists(socket_path):
+            return None
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.settimeout(5)
+        try:
+            client.connect(socket_path)
+            client.sendall(b'GET /healthcheck HTTP/1.0\r\nHost: flower\r\n\r\n')
+            data = b''
+            while chunk := client.recv(4096):
+                data += chunk
+            return data.decode()
+        finally:
+            client.close()
+    response = wait_until(answer, message='answer on the unix socket')
+    assert response.startswith('HTTP/1.1 200') and response.endswith('OK')
+    assert flower.stop() == 0
+
+
+def test_the_wheel_carries_templates_static_files_and_the_celery_entry_point(tmp_path):
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', str(tmp_path), REPO_DIR], check=True, timeout=300,
+                   cwd=tmp_path)
+    wheel = next(tmp_path.glob('flower-*.whl'))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read(next(n for n in names if n.endswith('entry_points.txt')))
+    for expected in ('flower/templates/base.html', 'flower/templates/workers.html',
+                     'flower/static/css/flower.css', 'flower/static/js/flower.js',
+                     'flower/command.py', 'flower/__main__.py'):
+        assert expected in names
+    assert not any(name.startswith(('tests/', 'examples/')) for name in names)
+    assert b'[celery.commands]' in entry_points
+    assert b'flower = flower.command:flower' in entry_points
