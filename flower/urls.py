@@ -3,6 +3,9 @@ import os
 
 from tornado.web import url
 
+from flower.api import ApiNotFound
+from flower.api import control as api_control
+from flower.api import tasks as api_tasks
 from flower.utils import gen_cookie_secret
 from flower.views.error import NotFoundErrorHandler
 from flower.views.monitor import Healthcheck, Metrics
@@ -25,4 +28,26 @@ handlers = [
     url(r"/workers", WorkersView, name='workers'),
     url(r"/healthcheck", Healthcheck, name='healthcheck'),
     url(r"/metrics", Metrics, name='metrics'),
+    # HTTP API (see docs/api.rst); the last entry answers unknown /api/ URLs with JSON.
+    (r"/api/workers/?", api_control.ListWorkers),
+    (r"/api/worker/shutdown/(.+)", api_control.WorkerShutDown),
+    (r"/api/worker/pool/restart/(.+)", api_control.WorkerPoolRestart),
+    (r"/api/worker/pool/grow/(.+)", api_control.WorkerPoolGrow),
+    (r"/api/worker/pool/shrink/(.+)", api_control.WorkerPoolShrink),
+    (r"/api/worker/pool/autoscale/(.+)", api_control.WorkerPoolAutoscale),
+    (r"/api/worker/queue/add-consumer/(.+)", api_control.WorkerQueueAddConsumer),
+    (r"/api/worker/queue/cancel-consumer/(.+)", api_control.WorkerQueueCancelConsumer),
+    (r"/api/tasks/?", api_tasks.ListTasks),
+    (r"/api/task/types/?", api_tasks.ListTaskTypes),
+    (r"/api/queues/length/?", api_tasks.GetQueueLengths),
+    (r"/api/task/info/(.*)", api_tasks.TaskInfo),
+    (r"/api/task/apply/(.+)", api_tasks.TaskApply),
+    (r"/api/task/async-apply/(.+)", api_tasks.TaskAsyncApply),
+    (r"/api/task/send-task/(.+)", api_tasks.TaskSend),
+    (r"/api/task/result/(.+)", api_tasks.TaskResult),
+    (r"/api/task/abort/(.+)", api_tasks.TaskAbort),
+    (r"/api/task/revoke/(.+)", api_control.TaskRevoke),
+    (r"/api/task/timeout/(.+)", api_control.TaskTimeout),
+    (r"/api/task/rate-limit/(.+)", api_control.TaskRateLimit),
+    (r"/api(?:/.*)?", ApiNotFound),
 ]

@@ -12,9 +12,22 @@ TASK_COUNTERS = (
 )
 
 
+def _said_goodbye(worker, inspected):
+    """The worker's last event is a worker-offline received after its last inspect reply.
+
+    Celery's state empties the heartbeats on worker-offline, so without this a
+    worker inspected shortly before its shutdown stayed "online" until the
+    inspect reply went stale.
+    """
+    return (getattr(worker, 'type', None) == 'worker-offline'
+            and (getattr(worker, 'local_received', None) or 0) >= inspected.get('timestamp', 0))
+
+
 def _is_online(worker, inspected, now):
     if worker is not None and worker.heartbeats:
         return worker.alive
+    if worker is not None and _said_goodbye(worker, inspected):
+        return False
     return now - inspected.get('timestamp', 0) < INSPECT_FRESHNESS
 
 

@@ -8,10 +8,35 @@ import tornado.web
 
 from flower.utils import strtobool
 from flower.utils import template
+from flower.utils.tasks import shallow_copy
 
 logger = logging.getLogger(__name__)
 
 _TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.format_time}
+
+
+class RequestError(tornado.web.HTTPError):
+    """An error answered with ``status_code`` and a message for the user.
+
+    The message stays out of the HTTP status line, where Tornado would refuse
+    characters that a worker's or user's text may contain.
+    """
+
+    def __init__(self, status_code, message):
+        super().__init__(status_code)
+        self.message = message
+
+
+def error_message(exc, status_code, reason):
+    """What to tell the user about ``exc``; server errors never reveal internals."""
+    if isinstance(exc, RequestError):
+        return exc.message
+    if isinstance(exc, tornado.web.HTTPError) and status_code < 500:
+        if exc.reason:
+            return exc.reason
+        if exc.log_message:
+            return exc.log_message % exc.args if exc.args else exc.log_message
+    return reason
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -24,8 +49,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def prepare(self):
         if self.application.options.basic_auth and not self.current_user:
-            self.set_header('WWW-Authenticate', 'Basic realm="flower"')
-            raise tornado.web.HTTPError(401)
+            raise RequestError(401, "Authentication required")
 
     def get_current_user(self):
         credentials = self.application.options.basic_auth
@@ -51,25 +75,34 @@ class BaseHandler(tornado.web.RequestHandler):
         super().render(*args, **kwargs)
 
     def write_error(self, status_code, **kwargs):
+        if status_code == 401 and self.application.options.basic_auth:
+            self.set_header('WWW-Authenticate', 'Basic realm="flower"')
+        exc = kwargs.get('exc_info', (None, None, None))[1]
+        self.write_error_message(status_code, error_message(exc, status_code, self._reason))
+
+    def write_error_message(self, status_code, message):
+        """Send the error page; a failure to render it still sends the message."""
         template_name = '404.html' if status_code == 404 else 'error.html'
         try:
-            self.render(template_name, status_code=status_code, message=self._reason)
+            self.render(template_name, status_code=status_code, message=message)
         except Exception:
             logger.exception("Rendering the %s error page failed", status_code)
+            self.clear()
+            self.set_status(status_code)
             self.set_header('Content-Type', 'text/plain; charset=UTF-8')
-            self.finish(f"{status_code}: {self._reason}")
+            self.finish(f"{status_code}: {message}")
 
     def get_argument(self, name, default=tornado.web._ARG_DEFAULT, strip=True, type=str):
-        """Tornado's ``get_argument`` plus conversion; a bad value is a 400 naming it."""
+        """Tornado's ``get_argument`` plus ``type`` conversion; a 400 says which and why."""
         value = super().get_argument(name, default=default, strip=strip)
         if value is None or value is default or type is str:
             return value
         converter = strtobool if type is bool else type
         try:
             return converter(value)
-        except (TypeError, ValueError):
-            raise tornado.web.HTTPError(
-                400, reason=f"Invalid value for argument '{name}': {value!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise RequestError(400, f"Invalid value for argument '{name}': {value!r} ({exc})") \
+                from None
 
     @property
     def capp(self):
@@ -77,12 +110,15 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.application.capp
 
     def format_task(self, task):
-        """Apply the configuration file's ``format_task`` to a task, if there is one."""
+        """A copy of ``task`` passed through the configuration's ``format_task``, if any.
+
+        The function works on a copy so it can never alter the monitored state.
+        """
         custom_format = self.application.options.format_task
         if custom_format is None:
             return task
         try:
-            return custom_format(task)
+            return custom_format(shallow_copy(task))
         except Exception:
             logger.exception("format_task failed for task %s", getattr(task, 'uuid', '?'))
             return task

@@ -1,0 +1,203 @@
+"""The HTTP API: what every ``/api/`` endpoint has in common.
+
+:class:`BaseApiHandler` answers errors as ``{"error": "..."}`` (never an HTML
+page or a traceback), keeps the API closed unless authentication is set up
+or ``FLOWER_UNAUTHENTICATED_API`` is true, refuses cross-site browser
+requests and every ``POST`` in read-only mode, and parses parameters and
+JSON bodies into 400 errors naming what is wrong.
+"""
+import json
+import os
+import re
+import signal
+from urllib.parse import urlsplit
+
+import tornado.web
+
+from flower.control import parse_apply_options
+from flower.utils import strtobool
+from flower.views import BaseHandler, RequestError, basic_auth_user
+
+UNAUTHENTICATED_API_ENV = 'FLOWER_UNAUTHENTICATED_API'
+_DEFAULT_PORTS = {'http': 80, 'https': 443}
+
+
+def unauthenticated_api_allowed():
+    try:
+        return strtobool(os.environ.get(UNAUTHENTICATED_API_ENV, 'false'))
+    except ValueError:
+        return False
+
+
+def _integer(value):
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("not an integer") from None
+
+
+def non_negative_int(value):
+    number = _integer(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def positive_int(value):
+    number = _integer(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
+def non_negative_float(value):
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not 0 <= number < float('inf'):
+        raise ValueError("must be a finite number, not negative")
+    return number
+
+
+def signal_name(value):
+    """``'kill'``, ``'KILL'`` or ``'SIGKILL'`` → ``'SIGKILL'``; unknown names are a ``ValueError``."""
+    name = value.upper()
+    name = name if name.startswith('SIG') else 'SIG' + name
+    try:
+        return signal.Signals[name].name
+    except KeyError:
+        raise ValueError("not a signal name") from None
+
+
+def _host_and_port(netloc, default_port):
+    match = re.fullmatch(r'(\[[^\]]*\]|[^:]*)(?::(\d+))?', netloc.lower())
+    if match is None:
+        return netloc.lower(), None
+    return match.group(1), int(match.group(2)) if match.group(2) else default_port
+
+
+class BaseApiHandler(BaseHandler):
+    """Request checks, auth and JSON answers shared by every API endpoint."""
+
+    def prepare(self):
+        self._refuse_cross_site()
+        self._authenticate()
+        if self.request.method == 'POST' and self.application.options.read_only:
+            raise RequestError(403, "Flower runs in read-only mode (--read_only): control commands "
+                                "and task submissions are refused")
+
+    def check_xsrf_cookie(self):
+        """Scripts have no XSRF cookie; browsers' cross-site requests are refused in prepare()."""
+
+    def _refuse_cross_site(self):
+        headers = self.request.headers
+        if headers.get('Sec-Fetch-Site', '').lower() == 'cross-site':
+            raise RequestError(403, "Cross-site requests to the API are refused")
+        origin = headers.get('Origin')
+        if origin is None:
+            return
+        parts = urlsplit(origin)
+        default_port = _DEFAULT_PORTS.get(parts.scheme)
+        if not parts.netloc or default_port is None or _host_and_port(
+                parts.netloc, default_port) != _host_and_port(self.request.host, default_port):
+            raise RequestError(403, f"Cross-origin requests to the API are refused (Origin: {origin})")
+
+    def _authenticate(self):
+        options = self.application.options
+        if options.basic_auth or options.auth:
+            if not self.current_user:
+                raise RequestError(401, "Authentication required")
+        elif not unauthenticated_api_allowed():
+            raise RequestError(401, "The API is closed: configure authentication (--basic_auth or "
+                                f"--auth) or set the environment variable {UNAUTHENTICATED_API_ENV}"
+                                "=true to open it without authentication")
+
+    def get_current_user(self):
+        """A user of ``--basic_auth``, or the e-mail of an OAuth login matching ``--auth``.
+
+        The OAuth login's signed ``user`` cookie is accepted as is, or as an
+        ``Authorization: Bearer <token>`` header carrying the cookie's value.
+        """
+        options = self.application.options
+        header = self.request.headers.get('Authorization', '')
+        if options.basic_auth:
+            user = basic_auth_user(header, options.basic_auth)
+            if user:
+                return user
+        if not options.auth:
+            return None
+        scheme, _, token = header.partition(' ')
+        if scheme.lower() == 'bearer' and token.strip():
+            signed = tornado.web.decode_signed_value(
+                self.application.settings['cookie_secret'], 'user', token.strip())
+        else:
+            signed = self.get_signed_cookie('user')
+        email = signed.decode('utf-8', 'replace') if signed else None
+        if email and re.fullmatch(options.auth, email):
+            return email
+        return None
+
+    def write_error_message(self, status_code, message):
+        self.write_json({'error': message})
+
+    def write_json(self, data):
+        """Answer ``data`` as JSON; values JSON cannot encode are sent as text."""
+        self.set_header('Content-Type', 'application/json; charset=UTF-8')
+        self.finish(json.dumps(data, default=str).replace('</', '<\\/'))
+
+    def get_optional_argument(self, name, type=str, default=None):
+        """``get_argument`` where a missing or empty value gives ``default``."""
+        if not self.get_argument(name, ''):
+            return default
+        return self.get_argument(name, type=type)
+
+    def is_worker(self, workername):
+        """True if Flower has seen ``workername``, through events or inspection."""
+        return bool(workername) and (workername in self.application.events.state.workers
+                                     or workername in self.application.workers)
+
+    def require_worker(self, workername):
+        if not self.is_worker(workername):
+            raise RequestError(404, f"Unknown worker '{workername}'")
+
+    def get_json_body(self):
+        """The request body as a JSON object (``{}`` when empty)."""
+        if not self.request.body.strip():
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, f"Malformed JSON body: {exc}") from None
+        if not isinstance(body, dict):
+            raise RequestError(400, "The JSON body must be an object")
+        return body
+
+    def get_task_call(self):
+        """``(args, kwargs, options)`` of a task submission's JSON body.
+
+        ``options`` are ``apply_async`` options, given as an ``options`` object
+        and/or as top-level keys next to ``args`` and ``kwargs``.
+        """
+        body = self.get_json_body()
+        args = body.pop('args', [])
+        kwargs = body.pop('kwargs', {})
+        options = body.pop('options', {})
+        if not isinstance(args, list):
+            raise RequestError(400, "'args' must be a JSON list")
+        if not isinstance(kwargs, dict):
+            raise RequestError(400, "'kwargs' must be a JSON object")
+        if not isinstance(options, dict):
+            raise RequestError(400, "'options' must be a JSON object")
+        try:
+            return args, kwargs, parse_apply_options(dict(body, **options))
+        except ValueError as exc:
+            raise RequestError(400, f"Invalid task options: {exc}") from None
+
+
+class ApiNotFound(BaseApiHandler):
+    """Any ``/api/`` URL no endpoint matches: a JSON 404, not the HTML page."""
+
+    def prepare(self):
+        super().prepare()
+        raise RequestError(404, f"No API endpoint at {self.request.path}")

@@ -1,0 +1,161 @@
+"""``/api/workers``, ``/api/worker/...`` and the task control endpoints.
+
+The handlers only check the request and call one operation of
+:mod:`flower.control`; its failures become JSON errors: 403 when the worker
+refused, 404 for a task the worker does not know, 503 when no reply came or
+the broker is unreachable.
+"""
+import logging
+
+from celery.utils.time import rate
+
+from flower import control
+from flower.api import (
+    BaseApiHandler, RequestError, non_negative_float, non_negative_int, positive_int, signal_name,
+)
+from flower.workers import worker_rows
+
+logger = logging.getLogger(__name__)
+
+
+def rate_limit_value(value):
+    """A Celery rate limit such as ``'10/m'``, ``'2.5/s'`` or ``'100'`` (``'0'``: none)."""
+    try:
+        rate(value or None)
+    except (KeyError, ValueError):
+        raise ValueError("not a rate limit such as 10/s, 10/m or 10/h") from None
+    if not value:
+        raise ValueError("empty; use 0 to remove the rate limit")
+    return value
+
+
+class ControlHandler(BaseApiHandler):
+    """Runs :mod:`flower.control` operations with the inspect timeout."""
+
+    @property
+    def control_timeout(self):
+        return self.application.options.inspect_timeout / 1000.0
+
+    async def control(self, operation, *args, **kwargs):
+        """Await ``operation(capp, *args, timeout=..., **kwargs)``; its failures become JSON errors."""
+        try:
+            return await operation(self.capp, *args, timeout=self.control_timeout, **kwargs)
+        except control.UnknownTask as exc:
+            raise RequestError(404, str(exc)) from None
+        except control.CommandRefused as exc:
+            raise RequestError(403, str(exc)) from None
+        except control.ControlError as exc:
+            raise RequestError(503, str(exc)) from None
+
+
+class ListWorkers(ControlHandler):
+    async def get(self):
+        refresh = self.get_argument('refresh', default=False, type=bool)
+        status = self.get_argument('status', default=False, type=bool)
+        workername = self.get_optional_argument('workername')
+        if refresh:
+            try:
+                await self.application.update_workers(workername)
+            except Exception as exc:  # whatever the broker raised: report it, not a 500
+                logger.warning("Refreshing workers failed: %s: %s", type(exc).__name__, exc)
+                raise RequestError(503, f"Cannot inspect workers: {type(exc).__name__}: {exc}") from None
+        if workername:
+            self.require_worker(workername)
+        if status:
+            rows = worker_rows(self.application.events.state, self.application.workers)
+            info = {row['hostname']: row['status'] for row in rows}
+        else:
+            info = {name: dict(data) for name, data in self.application.workers.items()}
+        if workername:
+            info = {workername: info.get(workername, {})}
+        self.write_json(info)
+
+
+class WorkerShutDown(ControlHandler):
+    async def post(self, workername):
+        self.require_worker(workername)
+        await self.control(control.shutdown, workername)
+        self.write_json({'message': "Shutting down!"})
+
+
+class WorkerPoolRestart(ControlHandler):
+    async def post(self, workername):
+        self.require_worker(workername)
+        await self.control(control.pool_restart, workername)
+        self.write_json({'message': f"Restarting '{workername}' worker's pool"})
+
+
+class WorkerPoolGrow(ControlHandler):
+    async def post(self, workername):
+        n = self.get_argument('n', default=1, type=positive_int)
+        self.require_worker(workername)
+        await self.control(control.pool_grow, workername, n)
+        self.write_json({'message': f"Growing '{workername}' worker's pool by {n}"})
+
+
+class WorkerPoolShrink(ControlHandler):
+    async def post(self, workername):
+        n = self.get_argument('n', default=1, type=positive_int)
+        self.require_worker(workername)
+        await self.control(control.pool_shrink, workername, n)
+        self.write_json({'message': f"Shrinking '{workername}' worker's pool by {n}"})
+
+
+class WorkerPoolAutoscale(ControlHandler):
+    async def post(self, workername):
+        minimum = self.get_argument('min', type=non_negative_int)
+        maximum = self.get_argument('max', type=non_negative_int)
+        if minimum > maximum:
+            raise RequestError(400, f"Invalid arguments: min ({minimum}) is greater than max ({maximum})")
+        self.require_worker(workername)
+        await self.control(control.autoscale, workername, minimum, maximum)
+        self.write_json({'message': f"Autoscaling '{workername}' worker (min={minimum}, max={maximum})"})
+
+
+class WorkerQueueAddConsumer(ControlHandler):
+    async def post(self, workername):
+        queue = self.get_argument('queue')
+        self.require_worker(workername)
+        reply = await self.control(control.add_consumer, workername, queue)
+        self.write_json({'message': reply})
+
+
+class WorkerQueueCancelConsumer(ControlHandler):
+    async def post(self, workername):
+        queue = self.get_argument('queue')
+        self.require_worker(workername)
+        reply = await self.control(control.cancel_consumer, workername, queue)
+        self.write_json({'message': reply})
+
+
+class TaskRevoke(ControlHandler):
+    async def post(self, taskid):
+        terminate = self.get_argument('terminate', default=False, type=bool)
+        signal = self.get_argument('signal', default='SIGTERM', type=signal_name)
+        online = sum(1 for _ in self.application.events.state.alive_workers())
+        await self.control(control.revoke, taskid, terminate=terminate, signal=signal,
+                           expected_replies=online)
+        self.write_json({'message': f"Revoked '{taskid}'"})
+
+
+class TaskTimeout(ControlHandler):
+    async def post(self, taskname):
+        workername = self.get_argument('workername')
+        soft = self.get_optional_argument('soft', type=non_negative_float)
+        hard = self.get_optional_argument('hard', type=non_negative_float)
+        self.require_worker(workername)
+        reply = await self.control(control.time_limit, workername, taskname, soft=soft, hard=hard)
+        self.write_json({'message': reply})
+
+
+#: The name users of the original API import.
+TaskTimout = TaskTimeout
+
+
+class TaskRateLimit(ControlHandler):
+    async def post(self, taskname):
+        workername = self.get_argument('workername')
+        ratelimit = self.get_argument('ratelimit', type=rate_limit_value)
+        self.require_worker(workername)
+        reply = await self.control(control.rate_limit, workername, taskname, ratelimit)
+        self.write_json({'message': reply})

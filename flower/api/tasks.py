@@ -1,0 +1,129 @@
+"""``/api/tasks``, ``/api/task/...`` and ``/api/queues/length``.
+
+Listing endpoints read the events state through :mod:`flower.utils.tasks`;
+submission, results and abort go through :mod:`flower.control`; queue
+lengths come from :mod:`flower.utils.broker`.
+"""
+import asyncio
+
+from flower import control
+from flower.api import BaseApiHandler, RequestError, non_negative_float, non_negative_int
+from flower.utils.broker import BrokerError, queue_lengths
+from flower.utils.tasks import (
+    as_dict, get_task_by_id, iter_tasks, parse_date, parse_sort_by,
+)
+
+
+class BaseTaskHandler(BaseApiHandler):
+    """Task submission and results; a missing result backend is a 503."""
+
+    def require_task(self, taskname):
+        if taskname not in self.capp.tasks:
+            raise RequestError(404, f"Unknown task '{taskname}'")
+
+    async def run(self, operation, *args, **kwargs):
+        """Await a :mod:`flower.control` operation; its failures become 503 errors."""
+        try:
+            return await operation(self.capp, *args, **kwargs)
+        except control.ControlError as exc:
+            raise RequestError(503, str(exc)) from None
+
+    def task_as_dict(self, task):
+        """The task's fields after the configuration's ``format_task``."""
+        return as_dict(self.format_task(task))
+
+
+class ListTasks(BaseTaskHandler):
+    async def get(self):
+        tasks = iter_tasks(
+            self.application.events,
+            limit=self.get_optional_argument('limit', type=non_negative_int),
+            offset=self.get_optional_argument('offset', type=non_negative_int),
+            sort_by=self.get_optional_argument('sort_by', type=parse_sort_by),
+            type=self.get_optional_argument('taskname'),
+            worker=self.get_optional_argument('workername'),
+            state=self.get_optional_argument('state'),
+            received_start=self.get_optional_argument('received_start', type=parse_date),
+            received_end=self.get_optional_argument('received_end', type=parse_date),
+            started_start=self.get_optional_argument('started_start', type=parse_date),
+            started_end=self.get_optional_argument('started_end', type=parse_date),
+            search=self.get_optional_argument('search'),
+        )
+        self.write_json({uuid: self.task_as_dict(task) for uuid, task in tasks})
+
+
+class ListTaskTypes(BaseApiHandler):
+    async def get(self):
+        self.write_json({'task-types': self.application.events.state.task_types()})
+
+
+class TaskInfo(BaseTaskHandler):
+    async def get(self, taskid):
+        task = get_task_by_id(self.application.events, taskid)
+        if task is None:
+            raise RequestError(404, f"Unknown task '{taskid}'")
+        info = self.task_as_dict(task)
+        info['task-id'] = info.pop('uuid')
+        self.write_json(dict(sorted(info.items())))
+
+
+class TaskApply(BaseTaskHandler):
+    """Runs the task and answers once its result is in (or the client went away)."""
+
+    waiter = None
+
+    async def post(self, taskname):
+        self.require_task(taskname)
+        args, kwargs, options = self.get_task_call()
+        self.waiter = asyncio.ensure_future(
+            self.run(control.apply_task, taskname, args, kwargs, options))
+        try:
+            result = await self.waiter
+        except asyncio.CancelledError:
+            return
+        self.write_json(result)
+
+    def on_connection_close(self):
+        if self.waiter is not None:
+            self.waiter.cancel()
+
+
+class TaskAsyncApply(BaseTaskHandler):
+    async def post(self, taskname):
+        self.require_task(taskname)
+        args, kwargs, options = self.get_task_call()
+        self.write_json(await self.run(control.send_task, taskname, args, kwargs, options))
+
+
+class TaskSend(BaseTaskHandler):
+    """Sends by name: works for tasks Flower has no code for."""
+
+    async def post(self, taskname):
+        args, kwargs, options = self.get_task_call()
+        self.write_json(await self.run(control.send_task, taskname, args, kwargs, options,
+                                       by_name=True))
+
+
+class TaskResult(BaseTaskHandler):
+    async def get(self, taskid):
+        timeout = self.get_optional_argument('timeout', type=non_negative_float, default=0)
+        self.write_json(await self.run(control.task_result, taskid, timeout=timeout))
+
+
+class TaskAbort(BaseTaskHandler):
+    async def post(self, taskid):
+        await self.run(control.abort, taskid)
+        self.write_json({'message': f"Aborted '{taskid}'"})
+
+
+class GetQueueLengths(BaseApiHandler):
+    async def get(self):
+        options = self.application.options
+        try:
+            queues = await queue_lengths(self.capp, self.get_active_queue_names(),
+                                         broker_api=options.broker_api,
+                                         timeout=options.inspect_timeout / 1000.0,
+                                         ca_certs=options.ca_certs)
+        except BrokerError as exc:
+            raise RequestError(503, str(exc)) from None
+        self.write_json({'active_queues': queues})

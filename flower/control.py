@@ -1,0 +1,339 @@
+"""What Flower does to a cluster: remote-control commands, task submission, results.
+
+Shared by the HTTP API and the web pages. Every operation is a coroutine that
+runs the blocking Celery call in the IO loop's default executor. Worker
+commands return the worker's own reply; a refusal, a missing reply or an
+unreachable broker raises a :class:`ControlError` saying so, never a fake
+success.
+"""
+import asyncio
+import datetime
+import functools
+import json
+
+import kombu.exceptions
+from celery import states
+from celery.backends.base import DisabledBackend
+from celery.contrib.abortable import AbortableAsyncResult
+
+
+class ControlError(Exception):
+    """An operation did not take effect; ``str(exc)`` says why."""
+
+
+class CommandRefused(ControlError):
+    """The worker answered with an error."""
+
+
+class UnknownTask(CommandRefused):
+    """The worker has no task of that name."""
+
+
+class NoReply(ControlError):
+    """No worker answered within the timeout."""
+
+
+class BrokerUnavailable(ControlError):
+    """The broker (or result backend) could not be reached."""
+
+
+class NoResultBackend(ControlError):
+    """The operation needs a result backend and none is configured."""
+
+
+async def _in_executor(function, *args, **kwargs):
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, functools.partial(function, *args, **kwargs))
+
+
+def _connection_errors(capp):
+    """What the broker's and the result backend's clients raise when unreachable."""
+    connection = capp.connection_for_write()
+    return ((OSError, kombu.exceptions.OperationalError)
+            + tuple(connection.connection_errors) + tuple(connection.channel_errors)
+            + tuple(getattr(capp.backend, 'connection_errors', ())))
+
+
+def _broadcast(capp, command, arguments, destination=None, reply=True, timeout=1.0, limit=None):
+    """Send ``command``; return the replies merged into ``{hostname: reply}``.
+
+    The command goes out on a connection of its own, so that a call takes one
+    connection from the app's pool (for the producer) rather than two nested
+    ones: nested acquisitions deadlock once concurrent calls drain the pool.
+    """
+    try:
+        with capp.connection_for_write() as connection:
+            replies = capp.control.broadcast(
+                command, arguments=arguments, destination=destination, reply=reply,
+                timeout=timeout, limit=limit, connection=connection)
+    except _connection_errors(capp) as exc:
+        raise BrokerUnavailable(f"Cannot send {command!r} through the broker: {exc}") from exc
+    merged = {}
+    for item in replies or ():
+        merged.update(item)
+    return merged
+
+
+async def worker_command(capp, workername, command, arguments=None, timeout=1.0):
+    """Send ``command`` to one worker; return the text of its ``ok`` reply."""
+    replies = await _in_executor(_broadcast, capp, command, arguments or {},
+                                 destination=[workername], timeout=timeout)
+    reply = replies.get(workername)
+    if reply is None:
+        raise NoReply(f"Worker '{workername}' did not reply to {command!r} within {timeout:g} s")
+    if 'error' in reply:
+        raise CommandRefused(f"Worker '{workername}' refused {command!r}: {reply['error']}")
+    return reply.get('ok')
+
+
+async def shutdown(capp, workername, timeout=1.0):
+    """Shut a worker down, once it has answered a ping.
+
+    The worker exits without replying to ``shutdown``; the ping first makes
+    an absent worker an error rather than a silent no-op.
+    """
+    await worker_command(capp, workername, 'ping', timeout=timeout)
+    await _in_executor(_broadcast, capp, 'shutdown', {}, destination=[workername],
+                       reply=False, timeout=timeout)
+
+
+async def pool_restart(capp, workername, timeout=1.0):
+    """Restart the worker's pool (needs ``worker_pool_restarts`` on the worker)."""
+    return await worker_command(capp, workername, 'pool_restart', {'reload': False}, timeout)
+
+
+async def pool_grow(capp, workername, n=1, timeout=1.0):
+    return await worker_command(capp, workername, 'pool_grow', {'n': n}, timeout)
+
+
+async def pool_shrink(capp, workername, n=1, timeout=1.0):
+    return await worker_command(capp, workername, 'pool_shrink', {'n': n}, timeout)
+
+
+async def autoscale(capp, workername, min, max, timeout=1.0):
+    """Change the autoscale bounds (needs a worker started with ``--autoscale``)."""
+    return await worker_command(capp, workername, 'autoscale', {'min': min, 'max': max}, timeout)
+
+
+async def add_consumer(capp, workername, queue, timeout=1.0):
+    return await worker_command(capp, workername, 'add_consumer', {'queue': queue}, timeout)
+
+
+async def cancel_consumer(capp, workername, queue, timeout=1.0):
+    return await worker_command(capp, workername, 'cancel_consumer', {'queue': queue}, timeout)
+
+
+async def _task_command(capp, workername, command, arguments, timeout):
+    try:
+        return await worker_command(capp, workername, command, arguments, timeout)
+    except CommandRefused as exc:
+        # Celery's exact answer when the worker does not know the task.
+        if str(exc).endswith(': unknown task'):
+            raise UnknownTask(
+                f"Worker '{workername}' has no task '{arguments['task_name']}'") from exc
+        raise
+
+
+async def rate_limit(capp, workername, taskname, ratelimit, timeout=1.0):
+    """Set a task's rate limit on one worker (``'10/m'``; ``'0'`` removes it)."""
+    return await _task_command(capp, workername, 'rate_limit',
+                               {'task_name': taskname, 'rate_limit': ratelimit}, timeout)
+
+
+async def time_limit(capp, workername, taskname, soft=None, hard=None, timeout=1.0):
+    """Set a task's soft and hard time limits on one worker (``None``: no limit)."""
+    return await _task_command(capp, workername, 'time_limit',
+                               {'task_name': taskname, 'soft': soft, 'hard': hard}, timeout)
+
+
+async def revoke(capp, task_id, terminate=False, signal='SIGTERM', timeout=1.0,
+                 expected_replies=None):
+    """Revoke a task on every worker; return ``{hostname: reply text}``.
+
+    Revocations live in the workers' memory, so when no worker answers the
+    revoke is lost: that is an error. Replies are awaited for ``timeout``, or
+    until ``expected_replies`` of them came.
+    """
+    replies = await _in_executor(
+        _broadcast, capp, 'revoke', {'task_id': task_id, 'terminate': terminate, 'signal': signal},
+        timeout=timeout, limit=expected_replies or None)
+    if not replies:
+        raise NoReply(f"No worker replied to the revoke of '{task_id}' within {timeout:g} s; "
+                      "it was not revoked")
+    accepted = {name: reply['ok'] for name, reply in replies.items() if 'ok' in reply}
+    if not accepted:
+        errors = '; '.join(f"{name}: {reply.get('error')}" for name, reply in replies.items())
+        raise CommandRefused(f"Every worker refused to revoke '{task_id}': {errors}")
+    return accepted
+
+
+def has_result_backend(capp):
+    return not isinstance(capp.backend, DisabledBackend)
+
+
+def _require_result_backend(capp):
+    if not has_result_backend(capp):
+        raise NoResultBackend("No result backend is configured for the Celery app")
+
+
+async def abort(capp, task_id):
+    """Ask an ``AbortableTask`` to stop (it checks ``is_aborted()`` itself)."""
+    _require_result_backend(capp)
+    result = AbortableAsyncResult(task_id, app=capp)
+    await _in_executor(_backend_call, capp, result.abort)
+
+
+def _backend_call(capp, function, *args):
+    try:
+        return function(*args)
+    except _connection_errors(capp) as exc:
+        raise BrokerUnavailable(f"The broker or result backend cannot be reached: {exc}") from exc
+
+
+# -- task submission ----------------------------------------------------------
+
+def _number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"option '{name}' must be a number of seconds, not {value!r}")
+    return value
+
+
+def _datetime(name, value):
+    try:
+        return datetime.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"option '{name}' must be an ISO 8601 date and time, not {value!r}") from None
+
+
+def _number_or_datetime(name, value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else _datetime(name, value)
+
+
+def _text(name, value):
+    if not isinstance(value, str):
+        raise ValueError(f"option '{name}' must be a string, not {value!r}")
+    return value
+
+
+def _flag(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"option '{name}' must be true or false, not {value!r}")
+    return value
+
+
+def _priority(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+        raise ValueError(f"option '{name}' must be an integer from 0 to 255, not {value!r}")
+    return value
+
+
+def _headers(name, value):
+    if not isinstance(value, dict):
+        raise ValueError(f"option '{name}' must be an object, not {value!r}")
+    return value
+
+
+#: The ``apply_async`` options a request may set, with their validators.
+APPLY_OPTIONS = {
+    'countdown': _number,
+    'eta': _datetime,
+    'expires': _number_or_datetime,
+    'queue': _text,
+    'routing_key': _text,
+    'exchange': _text,
+    'priority': _priority,
+    'task_id': _text,
+    'shadow': _text,
+    'headers': _headers,
+    'time_limit': _number,
+    'soft_time_limit': _number,
+    'ignore_result': _flag,
+}
+
+
+def parse_apply_options(options):
+    """Validate ``apply_async`` options from JSON; a ``ValueError`` names the bad one."""
+    parsed = {}
+    for name, value in options.items():
+        validate = APPLY_OPTIONS.get(name)
+        if validate is None:
+            raise ValueError(f"unknown option {name!r}; known options: {', '.join(APPLY_OPTIONS)}")
+        parsed[name] = validate(name, value)
+    return parsed
+
+
+def _send(capp, taskname, args, kwargs, options, by_name):
+    if by_name:
+        return capp.send_task(taskname, args=args, kwargs=kwargs, **options)
+    return capp.tasks[taskname].apply_async(args=args, kwargs=kwargs, **options)
+
+
+async def _publish(capp, taskname, args, kwargs, options, by_name=False):
+    return await _in_executor(_backend_call, capp, _send, capp, taskname, list(args),
+                              dict(kwargs or {}), dict(options or {}), by_name)
+
+
+async def send_task(capp, taskname, args=(), kwargs=None, options=None, by_name=False):
+    """Publish a task; return ``{'task-id', 'state'}``.
+
+    ``by_name`` sends it by name only, for tasks Flower has no code for; else
+    the task must be registered in ``capp`` and its own settings apply.
+    """
+    result = await _publish(capp, taskname, args, kwargs, options, by_name)
+    state = states.PENDING
+    if has_result_backend(capp):
+        state = await _in_executor(_backend_call, capp, lambda: result.state)
+    return {'task-id': result.id, 'state': state}
+
+
+async def apply_task(capp, taskname, args=(), kwargs=None, options=None):
+    """Publish a registered task and wait for its result (``{'task-id', 'state', 'result'}``)."""
+    _require_result_backend(capp)
+    result = await _publish(capp, taskname, args, kwargs, options)
+    return await _wait_for_result(capp, result, timeout=None)
+
+
+async def task_result(capp, task_id, timeout=0):
+    """``{'task-id', 'state', 'result'}`` once the task is ready or ``timeout`` passed.
+
+    ``timeout=None`` waits as long as it takes. A failed task's result is its
+    exception's repr, with a ``traceback``.
+    """
+    _require_result_backend(capp)
+    return await _wait_for_result(capp, capp.AsyncResult(task_id), timeout)
+
+
+async def _wait_for_result(capp, result, timeout):
+    """Poll the backend from the executor: a blocking ``get()`` would hold a thread."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    delay = 0.05
+    while not await _in_executor(_backend_call, capp, result.ready):
+        if deadline is not None and loop.time() >= deadline:
+            break
+        pause = delay if deadline is None else min(delay, max(0.0, deadline - loop.time()))
+        await asyncio.sleep(pause)
+        delay = min(delay * 2, 0.5)
+    return await _in_executor(_backend_call, capp, _result_payload, result)
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+def _result_payload(result):
+    state = result.state
+    payload = {'task-id': result.id, 'state': state, 'result': None}
+    if state in states.READY_STATES:
+        if state in states.PROPAGATE_STATES:
+            payload['result'] = repr(result.result)
+            payload['traceback'] = result.traceback
+        else:
+            payload['result'] = _jsonable(result.result)
+    return payload

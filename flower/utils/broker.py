@@ -1,0 +1,255 @@
+"""Queue lengths read from the broker itself.
+
+RabbitMQ is asked through its management HTTP API (the ``broker_api``
+option); Redis queues are lists, counted with ``LLEN``, priority sub-queues
+included. Nothing here blocks the IO loop: HTTP goes through Tornado's
+``AsyncHTTPClient`` and Redis calls run in the default executor, each bounded
+by a timeout.
+"""
+import asyncio
+import json
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
+
+import redis
+import redis.sentinel
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+#: kombu's Redis transport defaults (see ``kombu.transport.redis.Channel``).
+DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
+DEFAULT_PRIORITY_SEPARATOR = '\x06\x16'
+
+#: ``broker_use_ssl`` keys that redis-py understands as they are.
+REDIS_SSL_KEYS = ('ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'ssl_check_hostname')
+
+
+class BrokerError(Exception):
+    """Queue lengths cannot be read; ``str(exc)`` says why."""
+
+
+def mask_password(url):
+    """``url`` with the password, if any, replaced by ``****``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rpartition('@')[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:****@{host}"))
+
+
+class BrokerBase:
+    """Host, port, vhost (or db), user and password parsed from a broker URL."""
+
+    def __init__(self, broker_url, *_, **__):
+        url = urlsplit(broker_url)
+        self.broker_url = broker_url
+        self.host = url.hostname or 'localhost'
+        try:
+            self.port = url.port
+        except ValueError:
+            raise BrokerError(f"Invalid port in broker URL {mask_password(broker_url)}") from None
+        self.vhost = unquote(url.path[1:]) if url.path else ''
+        self.username = unquote(url.username) if url.username else None
+        self.password = unquote(url.password) if url.password else None
+
+    async def queues(self, names):
+        """``[{'name': ..., 'messages': ...}, ...]`` for the queues ``names``."""
+        raise NotImplementedError
+
+
+class RabbitMQ(BrokerBase):
+    """Counts from the management plugin's ``/api/queues/<vhost>`` at ``http_api``.
+
+    Each queue also carries ``messages_ready``, ``messages_unacknowledged``
+    and ``consumers``; queues RabbitMQ does not know are left out. ``ca_certs``
+    verifies an https management API.
+    """
+
+    def __init__(self, broker_url, http_api=None, timeout=1.0, ca_certs=None, **kwargs):
+        super().__init__(broker_url)
+        self.vhost = self.vhost or '/'
+        self.timeout = timeout
+        self.http_api = http_api
+        self.ca_certs = ca_certs
+
+    def _request(self):
+        if not self.http_api:
+            raise BrokerError("Queue statistics of a RabbitMQ broker need the broker_api option "
+                              "(the management API URL, e.g. http://user:pass@host:15672/api/)")
+        api = urlsplit(self.http_api)
+        if api.scheme not in ('http', 'https') or not api.hostname:
+            raise BrokerError(f"broker_api must be an http(s) URL, not {mask_password(self.http_api)}")
+        host = api.netloc.rpartition('@')[2]
+        base = urlunsplit(api._replace(netloc=host)).rstrip('/')
+        url = (f"{base}/queues/{quote(self.vhost, safe='')}"
+               "?columns=name,messages,messages_ready,messages_unacknowledged,consumers")
+        return HTTPRequest(
+            url, auth_username=unquote(api.username) if api.username else None,
+            auth_password=unquote(api.password) if api.password else None,
+            connect_timeout=self.timeout, request_timeout=self.timeout, ca_certs=self.ca_certs)
+
+    async def queues(self, names):
+        request = self._request()
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+            listed = json.loads(response.body)
+        except HTTPClientError as exc:
+            raise BrokerError(f"RabbitMQ management API {request.url} answered: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise BrokerError(f"Cannot query RabbitMQ management API {request.url}: {exc}") from exc
+        if not isinstance(listed, list):
+            raise BrokerError(f"RabbitMQ management API {request.url} did not answer a list")
+        by_name = {queue.get('name'): queue for queue in listed if isinstance(queue, dict)}
+        fields = ('messages', 'messages_ready', 'messages_unacknowledged', 'consumers')
+        return [dict({'name': name}, **{field: by_name[name].get(field, 0) for field in fields})
+                for name in names if name in by_name]
+
+
+class Redis(BrokerBase):
+    """``LLEN`` of each queue and of its priority sub-queues, summed."""
+
+    default_port = 6379
+
+    def __init__(self, broker_url, broker_options=None, timeout=1.0, **kwargs):
+        super().__init__(broker_url)
+        options = broker_options or {}
+        self.timeout = timeout
+        self.db = self._database()
+        self.priority_steps = list(options.get('priority_steps', DEFAULT_PRIORITY_STEPS))
+        self.separator = options.get('sep', DEFAULT_PRIORITY_SEPARATOR)
+        self.key_prefix = options.get('global_keyprefix', '')
+
+    def _database(self):
+        return self._db_number(self.vhost or '0')
+
+    def _db_number(self, text):
+        try:
+            return int(text.strip('/') or 0)
+        except ValueError:
+            raise BrokerError(f"Invalid Redis database {text!r} in broker URL "
+                              f"{mask_password(self.broker_url)}") from None
+
+    def _connection_kwargs(self):
+        # No retries: within the timeout, an unreachable Redis is reported as such.
+        return dict(db=self.db, username=self.username, password=self.password,
+                    socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
+                    retry=Retry(NoBackoff(), 0))
+
+    def _client(self):
+        return redis.Redis(host=self.host, port=self.port or self.default_port,
+                           **self._connection_kwargs())
+
+    def _keys(self, name):
+        """The list holding priority ``0`` is the queue's name; others get a suffix."""
+        return [self.key_prefix + (name if step == 0 else f"{name}{self.separator}{step}")
+                for step in self.priority_steps]
+
+    def _lengths(self, names):
+        client = self._client()
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                for name in names:
+                    for key in self._keys(name):
+                        pipe.llen(key)
+                lengths = iter(pipe.execute())
+        finally:
+            client.close()
+        return [{'name': name, 'messages': sum(next(lengths) for _ in self.priority_steps)}
+                for name in names]
+
+    async def queues(self, names):
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, self._lengths, list(names))
+        except redis.RedisError as exc:
+            raise BrokerError(
+                f"Cannot query Redis at {mask_password(self.broker_url)}: {exc}") from exc
+
+
+class RedisSsl(Redis):
+    """``rediss://``: TLS, with the ``broker_use_ssl`` settings redis-py knows."""
+
+    def __init__(self, broker_url, broker_options=None, broker_use_ssl=None, **kwargs):
+        super().__init__(broker_url, broker_options, **kwargs)
+        settings = broker_use_ssl if isinstance(broker_use_ssl, dict) else {}
+        self.ssl_options = {key: settings[key] for key in REDIS_SSL_KEYS if key in settings}
+
+    def _connection_kwargs(self):
+        return dict(super()._connection_kwargs(), ssl=True, **self.ssl_options)
+
+
+class RedisSocket(Redis):
+    """``redis+socket:///path/to/redis.sock?virtual_host=<db>``."""
+
+    def _database(self):
+        query = parse_qs(urlsplit(self.broker_url).query)
+        return self._db_number((query.get('virtual_host') or query.get('db') or ['0'])[0])
+
+    def _client(self):
+        socket_path = unquote(urlsplit(self.broker_url).path)
+        return redis.Redis(unix_socket_path=socket_path, **self._connection_kwargs())
+
+
+class RedisSentinel(Redis):
+    """``sentinel://host:port;sentinel://host2:port/db`` with ``master_name`` in the
+    transport options."""
+
+    default_port = 26379
+
+    def __init__(self, broker_url, broker_options=None, **kwargs):
+        first, *others = broker_url.split(';')
+        super().__init__(first, broker_options, **kwargs)
+        self.broker_url = broker_url
+        options = broker_options or {}
+        self.master_name = options.get('master_name')
+        self.sentinel_kwargs = options.get('sentinel_kwargs') or {}
+        self.sentinels = [(self.host, self.port or self.default_port)]
+        for url in others:
+            part = BrokerBase(url)
+            self.sentinels.append((part.host, part.port or self.default_port))
+            if part.vhost:
+                self.db = self._db_number(part.vhost)
+
+    def _client(self):
+        if not self.master_name:
+            raise redis.RedisError("the 'master_name' broker transport option is not set")
+        sentinel = redis.sentinel.Sentinel(
+            self.sentinels, sentinel_kwargs=self.sentinel_kwargs,
+            socket_timeout=self.timeout, socket_connect_timeout=self.timeout)
+        return sentinel.master_for(self.master_name, **self._connection_kwargs())
+
+
+class Broker:
+    """``Broker(broker_url, ...)`` builds the adapter matching the URL's scheme."""
+
+    adapters = {
+        'amqp': RabbitMQ, 'amqps': RabbitMQ, 'pyamqp': RabbitMQ,
+        'redis': Redis, 'rediss': RedisSsl, 'redis+socket': RedisSocket,
+        'sentinel': RedisSentinel,
+    }
+
+    def __new__(cls, broker_url, *args, **kwargs):
+        scheme = broker_url.partition('://')[0]
+        adapter = cls.adapters.get(scheme)
+        if adapter is None:
+            raise BrokerError(f"Queue lengths are not available for '{scheme}' brokers")
+        return adapter(broker_url, *args, **kwargs)
+
+
+def broker_url_of(capp):
+    """The first broker URL of the Celery app, password included."""
+    url = capp.conf.broker_read_url or capp.conf.broker_url
+    if isinstance(url, (list, tuple)):
+        url = ';'.join(url)
+    return url or capp.connection_for_read().as_uri(include_password=True)
+
+
+async def queue_lengths(capp, names, broker_api=None, timeout=1.0, ca_certs=None):
+    """Message counts of the queues ``names`` on ``capp``'s broker, within ``timeout``."""
+    broker = Broker(broker_url_of(capp), http_api=broker_api, ca_certs=ca_certs,
+                    broker_options=capp.conf.broker_transport_options,
+                    broker_use_ssl=capp.conf.broker_use_ssl, timeout=timeout)
+    try:
+        return await asyncio.wait_for(broker.queues(names), timeout)
+    except asyncio.TimeoutError:
+        raise BrokerError(f"The broker did not answer within {timeout:g} s") from None
