@@ -234,3 +234,17 @@ def test_max_tasks_bounds_the_tasks_kept_in_memory(broker_url, flower_factory):
     kept = flower.call(lambda: list(events.state.tasks.keys()))
     assert len(kept) == 50
     assert 'bounded-499' in kept and 'bounded-0' not in kept
+
+
+def test_max_workers_bounds_the_workers_kept_in_memory(broker_url, flower_factory):
+    flower = flower_factory(broker_url, enable_events=False, max_workers=5)
+    events = flower.app.events
+    now = time.time()
+    for index in range(40):
+        events.on_event({'type': 'worker-heartbeat', 'hostname': f'w{index}@host',
+                         'timestamp': now, 'local_received': now, 'clock': index,
+                         'freq': 2.0, 'active': 0, 'processed': 0})
+    wait_for(lambda: events.applied_count == 40, message='events applied')
+    kept = flower.call(lambda: list(events.state.workers.keys()))
+    assert len(kept) == 5
+    assert 'w39@host' in kept and 'w0@host' not in kept
