@@ -1,17 +1,21 @@
 """The Flower Tornado application: wires capture, inspection and the web handlers."""
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import celery
 import tornado.web
 from tornado.httpserver import HTTPServer
-from tornado.ioloop import IOLoop
+from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.netutil import bind_unix_socket
 
 from flower import urls
 from flower.events import Events
 from flower.inspector import Inspector
+from flower.metrics import PrometheusMetrics
 from flower.options import default_options
+from flower.queue_history import QueueHistory
+from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ class Flower(tornado.web.Application):
 
     pool_executor_cls = ThreadPoolExecutor
     max_executor_workers = 16
+    queue_sample_interval = 10000  # milliseconds between two samples of the queue lengths
 
     def __init__(self, options=None, capp=None, events=None, io_loop=None, **kwargs):
         self.options = options or default_options
@@ -66,7 +71,11 @@ class Flower(tornado.web.Application):
             state_save_interval=self.options.state_save_interval,
             max_workers_in_memory=self.options.max_workers,
             max_tasks_in_memory=self.options.max_tasks,
+            metrics=PrometheusMetrics(self.options.task_runtime_metric_buckets),
         )
+        self.queue_history = QueueHistory()
+        self._queue_sampler = None
+        self._sampling_queues = False
         self.started = False
         self._servers = []
 
@@ -79,6 +88,9 @@ class Flower(tornado.web.Application):
         self.listen_for_requests()
         self.events.start()
         self.io_loop.add_callback(self._inspect_at_start)
+        self._queue_sampler = PeriodicCallback(self.sample_queues, self.queue_sample_interval)
+        self._queue_sampler.start()
+        self.io_loop.add_callback(self.sample_queues)
         self.started = True
         self.io_loop.start()
 
@@ -97,6 +109,8 @@ class Flower(tornado.web.Application):
         for server in self._servers:
             server.stop()
         self._servers.clear()
+        if self._queue_sampler is not None:
+            self._queue_sampler.stop()
         if self.started:
             self.events.stop()
             self.started = False
@@ -112,6 +126,43 @@ class Flower(tornado.web.Application):
     async def update_workers(self, workername=None):
         """Refresh inspect replies for every worker, or only ``workername``."""
         return await self.inspector.inspect(workername)
+
+    async def queue_lengths(self):
+        """Lengths of the queues workers consume from and the configured ones.
+
+        Bounded by ``inspect_timeout``; raises :class:`BrokerError` saying why
+        the broker could not tell.
+        """
+        options = self.options
+        return await queue_lengths(self.capp, active_queue_names(self.capp, self.workers),
+                                   broker_api=options.broker_api,
+                                   timeout=options.inspect_timeout / 1000.0,
+                                   ca_certs=options.ca_certs)
+
+    async def sample_queues(self):
+        """Add the current queue lengths to ``queue_history`` and the queue gauge."""
+        if self._sampling_queues:
+            return
+        self._sampling_queues = True
+        timestamp = time.time()
+        try:
+            lengths = await self.queue_lengths()
+        except Exception as exc:  # the sampler keeps running whatever the broker does
+            error = str(exc) if isinstance(exc, BrokerError) else f"{type(exc).__name__}: {exc}"
+            if error != self.queue_history.error:
+                logger.warning("Sampling queue lengths failed: %s", error)
+            self.queue_history.record_error(timestamp, error)
+            self.metrics.forget_queue_lengths()
+        else:
+            self.queue_history.record(timestamp, lengths)
+            self.metrics.set_queue_lengths(lengths)
+        finally:
+            self._sampling_queues = False
+
+    @property
+    def metrics(self):
+        """The :class:`~flower.metrics.PrometheusMetrics` that ``/metrics`` serves."""
+        return self.events.state.metrics
 
     @property
     def transport(self):

@@ -11,91 +11,29 @@ import time
 
 from celery.events import EventReceiver
 from celery.events.state import State
-from prometheus_client import Counter, Gauge, Histogram
 from tornado.ioloop import PeriodicCallback
 
-from flower.options import default_options
+from flower.metrics import PrometheusMetrics, get_prometheus_metrics  # noqa: F401 (public here too)
 
 logger = logging.getLogger(__name__)
-
-
-class PrometheusMetrics:
-    """The Prometheus instruments Flower updates from the events it sees."""
-
-    def __init__(self, runtime_buckets):
-        self.events = Counter(
-            'flower_events', 'Number of events', ['task', 'type', 'worker'])
-        self.runtime = Histogram(
-            'flower_task_runtime_seconds', 'Task runtime', ['task', 'worker'],
-            buckets=list(runtime_buckets) + [float('inf')])
-        self.prefetch_time = Gauge(
-            'flower_task_prefetch_time_seconds',
-            'The time the task spent waiting at the celery worker to be executed.',
-            ['task', 'worker'])
-        self.number_of_prefetched_tasks = Gauge(
-            'flower_worker_prefetched_tasks',
-            'Number of tasks of given type prefetched at a worker', ['task', 'worker'])
-        self.worker_online = Gauge(
-            'flower_worker_online', 'Worker online status', ['worker'])
-        self.worker_number_of_currently_executing_tasks = Gauge(
-            'flower_worker_number_of_currently_executing_tasks',
-            'Number of tasks currently executing at a worker', ['worker'])
-
-
-_metrics = None
-
-
-def get_prometheus_metrics():
-    """Return the process-wide :class:`PrometheusMetrics` (Prometheus names are global)."""
-    global _metrics
-    if _metrics is None:
-        _metrics = PrometheusMetrics(default_options.task_runtime_metric_buckets)
-    return _metrics
 
 
 class EventsState(State):
     """Celery's cluster state plus per-worker event counters and Prometheus metrics."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, metrics=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.counter = collections.defaultdict(collections.Counter)
-        self.metrics = get_prometheus_metrics()
-        self._prefetched = collections.Counter()
+        self.metrics = metrics if metrics is not None else get_prometheus_metrics()
 
     def event(self, event):
         worker_name = event.get('hostname', '')
         event_type = event.get('type', '')
         self.counter[worker_name][event_type] += 1
         result = super().event(event)
-        if event_type.startswith('task-'):
-            self._record_task_metrics(event, event_type, worker_name)
-        elif event_type in ('worker-online', 'worker-heartbeat'):
-            self.metrics.worker_online.labels(worker_name).set(1)
-            if event_type == 'worker-heartbeat':
-                self.metrics.worker_number_of_currently_executing_tasks.labels(
-                    worker_name).set(event.get('active') or 0)
-        elif event_type == 'worker-offline':
-            self.metrics.worker_online.labels(worker_name).set(0)
+        task = self.tasks.get(event.get('uuid')) if event_type.startswith('task-') else None
+        self.metrics.record_event(event, task)
         return result
-
-    def _record_task_metrics(self, event, event_type, worker_name):
-        task = self.tasks.get(event.get('uuid'))
-        task_name = event.get('name') or (task.name if task is not None else None) or ''
-        metrics = self.metrics
-        metrics.events.labels(task_name, event_type, worker_name).inc()
-        key = (task_name, worker_name)
-        if event_type == 'task-received':
-            self._prefetched[key] += 1
-            metrics.number_of_prefetched_tasks.labels(*key).set(self._prefetched[key])
-        elif event_type == 'task-started' and task is not None and task.received:
-            metrics.prefetch_time.labels(*key).set(max(0.0, event['timestamp'] - task.received))
-            self._prefetched[key] = max(0, self._prefetched[key] - 1)
-            metrics.number_of_prefetched_tasks.labels(*key).set(self._prefetched[key])
-        elif event_type in ('task-succeeded', 'task-failed'):
-            metrics.prefetch_time.labels(task_name, worker_name).set(0)
-            runtime = event.get('runtime')
-            if runtime:
-                metrics.runtime.labels(task_name, worker_name).observe(runtime)
 
 
 class Backoff:

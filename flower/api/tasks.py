@@ -8,7 +8,7 @@ import asyncio
 
 from flower import control
 from flower.api import BaseApiHandler, RequestError, non_negative_float, non_negative_int
-from flower.utils.broker import BrokerError, queue_lengths
+from flower.utils.broker import BrokerError
 from flower.utils.tasks import (
     as_dict, get_task_by_id, iter_tasks, parse_date, parse_sort_by,
 )
@@ -117,13 +117,11 @@ class TaskAbort(BaseTaskHandler):
 
 
 class GetQueueLengths(BaseApiHandler):
+    """Asks the broker now (the broker page's graph uses the sampled history instead)."""
+
     async def get(self):
-        options = self.application.options
         try:
-            queues = await queue_lengths(self.capp, self.get_active_queue_names(),
-                                         broker_api=options.broker_api,
-                                         timeout=options.inspect_timeout / 1000.0,
-                                         ca_certs=options.ca_certs)
+            queues = await self.application.queue_lengths()
         except BrokerError as exc:
             raise RequestError(503, str(exc)) from None
         self.write_json({'active_queues': queues})

@@ -236,6 +236,21 @@ class Broker:
         return adapter(broker_url, *args, **kwargs)
 
 
+def active_queue_names(capp, workers):
+    """Queues any worker consumes from plus the app's configured queues, sorted.
+
+    ``workers`` are the inspect replies by worker name (``Flower.workers``).
+    Configured queues are listed even with no consumer left, so a backlog
+    nobody works on still shows; with neither, Celery's default queue.
+    """
+    names = {queue['name'] for info in workers.values()
+             for queue in info.get('active_queues') or () if queue.get('name')}
+    names.update(queue.name for queue in capp.conf.task_queues or ())
+    if not names:
+        names.add(capp.conf.task_default_queue)
+    return sorted(names)
+
+
 def broker_url_of(capp):
     """The first broker URL of the Celery app, password included."""
     url = capp.conf.broker_read_url or capp.conf.broker_url

@@ -8,6 +8,7 @@ import tornado.web
 
 from flower.utils import strtobool
 from flower.utils import template
+from flower.utils.broker import active_queue_names
 from flower.utils.tasks import shallow_copy
 
 logger = logging.getLogger(__name__)
@@ -125,15 +126,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def get_active_queue_names(self):
         """Queues any worker consumes from, plus the queues configured in the Celery app."""
-        names = set()
-        for info in self.application.workers.values():
-            for queue in info.get('active_queues') or ():
-                names.add(queue['name'])
-        for queue in self.capp.conf.task_queues or ():
-            names.add(queue.name)
-        if not names:
-            names.add(self.capp.conf.task_default_queue)
-        return sorted(names)
+        return active_queue_names(self.capp, self.application.workers)
 
 
 def basic_auth_user(header, credentials):

@@ -10,6 +10,8 @@ class Healthcheck(BaseHandler):
 
 
 class Metrics(BaseHandler):
+    """The application's metrics (see ``docs/prometheus.rst``) in Prometheus' text format."""
+
     async def get(self):
         self.set_header('Content-Type', prometheus_client.CONTENT_TYPE_LATEST)
-        self.write(prometheus_client.generate_latest())
+        self.write(self.application.metrics.exposition(self.application.events.state.workers))

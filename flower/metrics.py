@@ -1,0 +1,147 @@
+"""The Prometheus metrics Flower serves at ``/metrics`` (see ``docs/prometheus.rst``).
+
+Each Flower application owns a :class:`PrometheusMetrics` with a registry of
+its own, so two Flowers in one process (embedded, or in tests) never mix
+their counts; :func:`get_prometheus_metrics` is the process-wide instance on
+``prometheus_client``'s default registry, for event states built without one.
+"""
+import collections
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from flower.options import default_options
+
+#: Task events after which a received task is no longer waiting at the worker.
+LEAVES_PREFETCH = frozenset(
+    ('task-started', 'task-succeeded', 'task-failed', 'task-revoked', 'task-rejected'))
+
+
+class PrometheusMetrics:
+    """The instruments Flower updates from the events it sees and the queues it samples."""
+
+    def __init__(self, runtime_buckets=None, registry=None):
+        if runtime_buckets is None:
+            runtime_buckets = default_options.task_runtime_metric_buckets
+        self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
+        self.events = Counter(
+            'flower_events', 'Number of times a celery task event was registered by Flower.',
+            ['task', 'type', 'worker'], registry=self.registry)
+        self.runtime = Histogram(
+            'flower_task_runtime_seconds', 'The time it took to run the task.',
+            ['task', 'worker'], buckets=sorted(set(runtime_buckets)), registry=self.registry)
+        self.prefetch_time = Gauge(
+            'flower_task_prefetch_time_seconds',
+            'The time the task spent waiting at the celery worker to be executed.',
+            ['task', 'worker'], registry=self.registry)
+        self.number_of_prefetched_tasks = Gauge(
+            'flower_worker_prefetched_tasks',
+            'Number of tasks of given type prefetched at a worker.',
+            ['task', 'worker'], registry=self.registry)
+        self.worker_online = Gauge(
+            'flower_worker_online', "Shows celery worker's online status.",
+            ['worker'], registry=self.registry)
+        self.worker_number_of_currently_executing_tasks = Gauge(
+            'flower_worker_number_of_currently_executing_tasks',
+            'Number of tasks currently executing at this worker.',
+            ['worker'], registry=self.registry)
+        self.queue_length = Gauge(
+            'flower_queue_length',
+            'Number of messages in a broker queue, as last sampled by Flower.',
+            ['queue'], registry=self.registry)
+        self._worker_metrics = (
+            (self.events, ('task', 'type', 'worker')),
+            (self.runtime, ('task', 'worker')),
+            (self.prefetch_time, ('task', 'worker')),
+            (self.number_of_prefetched_tasks, ('task', 'worker')),
+            (self.worker_online, ('worker',)),
+            (self.worker_number_of_currently_executing_tasks, ('worker',)))
+        # (task name, worker) -> ids of the tasks received there and not started yet
+        self._prefetched = collections.defaultdict(set)
+
+    def record_event(self, event, task):
+        """Update the instruments for one event already applied to Celery's state.
+
+        ``task`` is the state's :class:`celery.events.state.Task` of a task
+        event (``None`` if the state does not keep it).
+        """
+        event_type = event.get('type', '')
+        worker = event.get('hostname', '')
+        if event_type.startswith('task-'):
+            self._record_task_event(event, event_type, task, worker)
+        elif event_type in ('worker-online', 'worker-heartbeat'):
+            self.worker_online.labels(worker).set(1)
+            if event_type == 'worker-heartbeat':
+                self.worker_number_of_currently_executing_tasks.labels(worker).set(
+                    event.get('active') or 0)
+        elif event_type == 'worker-offline':
+            self.worker_online.labels(worker).set(0)
+
+    def _record_task_event(self, event, event_type, task, worker):
+        task_name = event.get('name') or (task.name if task is not None else None) or ''
+        self.events.labels(task_name, event_type, worker).inc()
+        key = (task_name, worker)
+        waiting = self._prefetched[key]
+        if event_type == 'task-received':
+            waiting.add(event.get('uuid'))
+        elif event_type in LEAVES_PREFETCH:
+            waiting.discard(event.get('uuid'))
+        if event_type == 'task-received' or event_type in LEAVES_PREFETCH:
+            self.number_of_prefetched_tasks.labels(*key).set(len(waiting))
+        if event_type == 'task-started' and task is not None and task.received:
+            self.prefetch_time.labels(*key).set(
+                max(0.0, event.get('timestamp', 0) - task.received))
+        elif event_type in ('task-succeeded', 'task-failed'):
+            self.prefetch_time.labels(*key).set(0)
+        runtime = event.get('runtime')
+        if event_type == 'task-succeeded' and runtime is not None:
+            self.runtime.labels(*key).observe(runtime)
+
+    def update_worker_status(self, workers):
+        """Set ``flower_worker_online`` from Celery's state, so a worker that died
+        without saying goodbye shows as offline once its heartbeats expire."""
+        for hostname, worker in list(workers.items()):
+            if worker.heartbeats:
+                self.worker_online.labels(hostname).set(int(worker.alive))
+
+    def set_queue_lengths(self, lengths):
+        """Make ``flower_queue_length`` show exactly the sampled queues ``lengths``."""
+        self.queue_length.clear()
+        for queue in lengths:
+            self.queue_length.labels(queue['name']).set(queue.get('messages') or 0)
+
+    def forget_queue_lengths(self):
+        """Drop every queue length: after a failed sample they are unknown, not zero."""
+        self.queue_length.clear()
+
+    def remove_worker(self, hostname):
+        """Remove every series of the worker ``hostname`` (called when it is purged)."""
+        for metric, label_names in self._worker_metrics:
+            position = label_names.index('worker')
+            for values in _label_values(metric, label_names):
+                if values[position] == hostname:
+                    metric.remove(*values)
+        for key in [key for key in self._prefetched if key[1] == hostname]:
+            del self._prefetched[key]
+
+    def exposition(self, workers):
+        """The text Prometheus scrapes, worker status refreshed from ``workers`` first."""
+        self.update_worker_status(workers)
+        return prometheus_client.generate_latest(self.registry)
+
+
+def _label_values(metric, label_names):
+    """The distinct label values (tuples in ``label_names`` order) of ``metric``'s series."""
+    return {tuple(sample.labels[name] for name in label_names)
+            for family in metric.collect() for sample in family.samples}
+
+
+_metrics = None
+
+
+def get_prometheus_metrics():
+    """The process-wide :class:`PrometheusMetrics`, on ``prometheus_client``'s default registry."""
+    global _metrics
+    if _metrics is None:
+        _metrics = PrometheusMetrics(registry=prometheus_client.REGISTRY)
+    return _metrics
