@@ -141,13 +141,15 @@ class Flower(tornado.web.Application):
 
     async def sample_queues(self):
         """Add the current queue lengths to ``queue_history`` and the queue gauge."""
-        if self._sampling_queues:
+        if self._sampling_queues or not self.started:
             return
         self._sampling_queues = True
         timestamp = time.time()
         try:
             lengths = await self.queue_lengths()
         except Exception as exc:  # the sampler keeps running whatever the broker does
+            if not self.started:
+                return
             error = str(exc) if isinstance(exc, BrokerError) else f"{type(exc).__name__}: {exc}"
             if error != self.queue_history.error:
                 logger.warning("Sampling queue lengths failed: %s", error)

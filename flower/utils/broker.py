@@ -213,9 +213,10 @@ class RedisSentinel(Redis):
     def _client(self):
         if not self.master_name:
             raise redis.RedisError("the 'master_name' broker transport option is not set")
-        sentinel = redis.sentinel.Sentinel(
-            self.sentinels, sentinel_kwargs=self.sentinel_kwargs,
-            socket_timeout=self.timeout, socket_connect_timeout=self.timeout)
+        # A dead sentinel must not use up the timeout with retries: the next one is asked.
+        sentinel_kwargs = {'socket_timeout': self.timeout, 'socket_connect_timeout': self.timeout,
+                           'retry': Retry(NoBackoff(), 0), **self.sentinel_kwargs}
+        sentinel = redis.sentinel.Sentinel(self.sentinels, sentinel_kwargs=sentinel_kwargs)
         return sentinel.master_for(self.master_name, **self._connection_kwargs())
 
 

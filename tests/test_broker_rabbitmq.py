@@ -1,0 +1,176 @@
+"""Queue statistics from a real RabbitMQ through its management plugin.
+
+Every test gets a private vhost (created with ``rabbitmqctl``, deleted at
+teardown) whose name has a space and a slash, so the vhost must be URL
+encoded on its way to the management API. The management API refreshes its
+queue statistics every few seconds, hence the polling.
+"""
+import re
+import subprocess
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+from celery import Celery
+from kombu import Queue
+
+from tests.api.conftest import Api, wait_for
+from tests.support.flower import FlowerServer
+from tests.support.processes import free_port
+
+AMQP = 'amqp://guest:guest@127.0.0.1:5672/'
+MANAGEMENT_API = 'http://guest:guest@127.0.0.1:15672/api/'
+
+
+def rabbitmqctl(*args):
+    subprocess.run(['rabbitmqctl', '-q', *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def management_plugin():
+    """The management API must answer (``scripts/test.sh`` enables the plugin)."""
+    try:
+        response = requests.get(MANAGEMENT_API.replace('guest:guest@', '') + 'overview',
+                                auth=('guest', 'guest'), timeout=5)
+    except requests.ConnectionError as exc:
+        pytest.fail(f"RabbitMQ management API unreachable ({exc}); "
+                    "run: rabbitmq-plugins enable rabbitmq_management")
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture(autouse=True)
+def open_api(monkeypatch):
+    monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
+
+
+@pytest.fixture
+def vhost():
+    """A private vhost for guest: ``flower test/<random>``."""
+    name = f'flower test/{uuid.uuid4().hex[:8]}'
+    rabbitmqctl('add_vhost', name)
+    rabbitmqctl('set_permissions', '-p', name, 'guest', '.*', '.*', '.*')
+    yield name
+    rabbitmqctl('delete_vhost', name)
+
+
+def amqp_url(vhost):
+    return AMQP + urllib.parse.quote(vhost, safe='')
+
+
+def celery_app(broker_url, **settings):
+    app = Celery('rabbit-client', broker=broker_url, backend='rpc://', set_as_current=False)
+    app.conf.update(settings)
+    return app
+
+
+@pytest.fixture
+def flowers():
+    """``flowers(broker_url, capp=None, **options)`` starts Flowers watching a RabbitMQ vhost."""
+    started = []
+
+    def start(broker_url, capp=None, **options):
+        options.setdefault('broker_api', MANAGEMENT_API)
+        options.setdefault('inspect_timeout', 3000)
+        server = FlowerServer(broker_url, capp=capp or celery_app(broker_url), **options)
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def queue_lengths(flower):
+    response = Api(flower).get('/api/queues/length')
+    assert response.status_code == 200, response.text
+    return response.json()['active_queues']
+
+
+def wait_for_lengths(flower, expected, timeout=30):
+    """Poll ``/api/queues/length`` until it answers ``expected`` (stats lag a few seconds)."""
+    last = []
+
+    def matches():
+        last[:] = [queue_lengths(flower)]
+        return last[0] == expected
+    try:
+        wait_for(matches, timeout=timeout, interval=0.5, what=f"queue lengths {expected}")
+    except AssertionError:
+        raise AssertionError(f"queue lengths stayed {last[0]}, expected {expected}") from None
+
+
+def send(app, count, queue, task='tasks.sleep', args=(0,)):
+    for _ in range(count):
+        app.send_task(task, args, queue=queue)
+
+
+def test_published_messages_without_consumer_are_counted(vhost, flowers):
+    url = amqp_url(vhost)
+    client = celery_app(url)
+    flower = flowers(url, capp=celery_app(url, task_queues=[Queue('celery'), Queue('reports')]))
+    send(client, 3, 'celery')
+    send(client, 2, 'reports')
+
+    wait_for_lengths(flower, [
+        {'name': 'celery', 'messages': 3, 'messages_ready': 3,
+         'messages_unacknowledged': 0, 'consumers': 0},
+        {'name': 'reports', 'messages': 2, 'messages_ready': 2,
+         'messages_unacknowledged': 0, 'consumers': 0},
+    ])
+    flower.run_coroutine(flower.app.sample_queues)
+    timestamp, sampled = flower.call(lambda: flower.app.queue_history.latest)
+    assert [(queue['name'], queue['messages']) for queue in sampled] == [('celery', 3), ('reports', 2)]
+    _, metrics = flower.get('/metrics')
+    assert 'flower_queue_length{queue="celery"} 3.0' in metrics
+    assert 'flower_queue_length{queue="reports"} 2.0' in metrics
+    client.close()
+
+
+def test_a_consumer_splits_ready_and_unacknowledged(vhost, flowers, worker_factory):
+    url = amqp_url(vhost)
+    client = celery_app(url)
+    flower = flowers(url)
+    # One process, one message prefetched: the first task runs (acknowledged
+    # when it starts), the second waits unacknowledged, three stay ready.
+    worker_factory(url, concurrency=1, result_backend='rpc://',
+                   extra_args=['--prefetch-multiplier', '1'])
+    send(client, 5, 'celery', args=(60,))
+
+    wait_for_lengths(flower, [{'name': 'celery', 'messages': 4, 'messages_ready': 3,
+                               'messages_unacknowledged': 1, 'consumers': 1}])
+    client.close()
+
+
+def test_the_default_vhost_is_asked_as_percent_2f(flowers):
+    queue = f'flower-test-{uuid.uuid4().hex[:8]}'
+    url = AMQP + '/'
+    client = celery_app(url)
+    flower = flowers(url, capp=celery_app(url, task_queues=[Queue(queue)]))
+    try:
+        send(client, 2, queue)
+
+        wait_for_lengths(flower, [{'name': queue, 'messages': 2, 'messages_ready': 2,
+                                   'messages_unacknowledged': 0, 'consumers': 0}])
+    finally:
+        with client.connection_for_write() as connection:
+            connection.default_channel.queue_delete(queue)
+        client.close()
+
+
+@pytest.mark.parametrize('broker_api, reason', [
+    (None, re.escape('need the broker_api option')),
+    (MANAGEMENT_API.replace('guest:guest', 'guest:wrong'), r'answered: HTTP 401'),
+    ('http://guest:guest@127.0.0.1:{closed}/api/', r'Cannot query RabbitMQ management API'),
+], ids=['no-broker-api', 'wrong-password', 'nothing-listening'])
+def test_management_api_problems_are_503_with_the_reason(vhost, flowers, broker_api, reason):
+    url = amqp_url(vhost)
+    if broker_api:
+        broker_api = broker_api.format(closed=free_port())
+    flower = flowers(url, broker_api=broker_api, inspect_timeout=2000)
+
+    response = Api(flower).get('/api/queues/length')
+
+    assert response.status_code == 503
+    assert re.search(reason, response.json()['error']), response.json()
+    assert 'guest:guest@' not in response.json()['error']
