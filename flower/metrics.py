@@ -127,7 +127,21 @@ class PrometheusMetrics:
     def exposition(self, workers):
         """The text Prometheus scrapes, worker status refreshed from ``workers`` first."""
         self.update_worker_status(workers)
-        return prometheus_client.generate_latest(self.registry)
+        return prometheus_client.generate_latest(_WithoutCreated(self.registry))
+
+
+class _WithoutCreated:
+    """A registry's families without the ``*_created`` timestamps ``prometheus_client`` adds:
+    the text format would turn them into extra, undocumented gauges."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def collect(self):
+        for family in self.registry.collect():
+            family.samples = [sample for sample in family.samples
+                              if not sample.name.endswith('_created')]
+            yield family
 
 
 def _label_values(metric, label_names):
