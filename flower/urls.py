@@ -7,6 +7,7 @@ from flower.api import ApiNotFound
 from flower.api import control as api_control
 from flower.api import tasks as api_tasks
 from flower.utils import gen_cookie_secret
+from flower.views.auth import LoginHandler, LogoutHandler
 from flower.views.error import NotFoundErrorHandler
 from flower.views.monitor import Healthcheck, Metrics
 from flower.views.workers import WorkersView
@@ -26,6 +27,8 @@ settings = dict(
 handlers = [
     url(r"/", WorkersView, name='main'),
     url(r"/workers", WorkersView, name='workers'),
+    url(r"/login", LoginHandler, name='login'),
+    url(r"/logout", LogoutHandler, name='logout'),
     url(r"/healthcheck", Healthcheck, name='healthcheck'),
     url(r"/metrics", Metrics, name='metrics'),
     # HTTP API (see docs/api.rst); the last entry answers unknown /api/ URLs with JSON.
