@@ -18,6 +18,7 @@ from tornado.options import options
 from flower.app import Flower
 from flower.options import DEFAULT_CONFIG_FILE, default_options
 from flower.utils import abs_path, gen_cookie_secret, strtobool
+from flower.views.auth import DEFAULT_PROVIDER, load_provider, validate_auth_option
 
 logger = logging.getLogger(__name__)
 
@@ -193,9 +194,21 @@ def _validate_auth_options():
         if not (user and has_colon and password):
             raise OptionError("--basic_auth: every entry must be user:password "
                               "(an entry without a user name or password was given)")
-    if options.auth or options.auth_provider:
-        raise OptionError("--auth/--auth_provider: OAuth login is not available in this "
-                          "version of flower; use --basic_auth to protect it")
+    if options.auth_provider and not options.auth:
+        raise OptionError("--auth_provider: needs --auth, the regular expression of the "
+                          "e-mail addresses allowed to log in")
+    if not options.auth:
+        return
+    if not validate_auth_option(options.auth):
+        raise OptionError(f"--auth: {options.auth!r} is not a valid regular expression")
+    for name in ('oauth2_key', 'oauth2_secret', 'oauth2_redirect_uri'):
+        if not getattr(options, name):
+            raise OptionError(f"--{name}: OAuth login (--auth) needs it, on the command line "
+                              f"or as FLOWER_{name.upper()}")
+    try:
+        load_provider(options.auth_provider or DEFAULT_PROVIDER)
+    except ValueError as exc:
+        raise OptionError(f"--auth_provider: {exc}") from None
 
 
 def extract_settings():

@@ -209,7 +209,14 @@ def run_flower(args, cwd, env=None):
     (['--basic_auth=useronly'], {}, {}, '--basic_auth'),
     (['--certfile=cert.pem'], {}, {}, '--certfile'),
     (['--broker_api=ftp://x'], {}, {}, '--broker_api'),
-    (['--auth=.*@example\\.com'], {}, {}, '--auth'),
+    (['--auth=.*@example\\.com'], {}, {}, '--oauth2_key'),
+    (['--auth=(unclosed', '--oauth2_key=k'], {}, {}, '--auth'),
+    (['--auth_provider=flower.views.auth.GithubLoginHandler'], {}, {}, '--auth_provider'),
+    (['--auth=.*@example\\.com', '--oauth2_key=k', '--oauth2_secret=s',
+      '--oauth2_redirect_uri=http://flower.example.com/login', '--auth_provider=no.such.Handler'],
+     {}, {}, '--auth_provider'),
+    (['--auth=.*@example\\.com', '--oauth2_key=k', '--oauth2_secret=s'],
+     {}, {}, '--oauth2_redirect_uri'),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_option(tmp_path, args, files, env, named):
     for name, text in files.items():

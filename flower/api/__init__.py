@@ -12,11 +12,9 @@ import re
 import signal
 from urllib.parse import urlsplit
 
-import tornado.web
-
 from flower.control import parse_apply_options
 from flower.utils import strtobool
-from flower.views import BaseHandler, RequestError, basic_auth_user
+from flower.views import BaseHandler, RequestError
 
 UNAUTHENTICATED_API_ENV = 'FLOWER_UNAUTHENTICATED_API'
 _DEFAULT_PORTS = {'http': 80, 'https': 443}
@@ -104,39 +102,13 @@ class BaseApiHandler(BaseHandler):
             raise RequestError(403, f"Cross-origin requests to the API are refused (Origin: {origin})")
 
     def _authenticate(self):
-        options = self.application.options
-        if options.basic_auth or options.auth:
+        if self.auth_configured:
             if not self.current_user:
                 raise RequestError(401, "Authentication required")
         elif not unauthenticated_api_allowed():
             raise RequestError(401, "The API is closed: configure authentication (--basic_auth or "
-                                f"--auth) or set the environment variable {UNAUTHENTICATED_API_ENV}"
-                                "=true to open it without authentication")
-
-    def get_current_user(self):
-        """A user of ``--basic_auth``, or the e-mail of an OAuth login matching ``--auth``.
-
-        The OAuth login's signed ``user`` cookie is accepted as is, or as an
-        ``Authorization: Bearer <token>`` header carrying the cookie's value.
-        """
-        options = self.application.options
-        header = self.request.headers.get('Authorization', '')
-        if options.basic_auth:
-            user = basic_auth_user(header, options.basic_auth)
-            if user:
-                return user
-        if not options.auth:
-            return None
-        scheme, _, token = header.partition(' ')
-        if scheme.lower() == 'bearer' and token.strip():
-            signed = tornado.web.decode_signed_value(
-                self.application.settings['cookie_secret'], 'user', token.strip())
-        else:
-            signed = self.get_signed_cookie('user')
-        email = signed.decode('utf-8', 'replace') if signed else None
-        if email and re.fullmatch(options.auth, email):
-            return email
-        return None
+                                    f"--auth) or set the environment variable {UNAUTHENTICATED_API_ENV}"
+                                    "=true to open it without authentication")
 
     def write_error_message(self, status_code, message):
         self.write_json({'error': message})

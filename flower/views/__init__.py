@@ -3,6 +3,8 @@ import base64
 import binascii
 import hmac
 import logging
+import re
+from urllib.parse import urlencode
 
 import tornado.web
 
@@ -14,6 +16,9 @@ from flower.utils.tasks import shallow_copy
 logger = logging.getLogger(__name__)
 
 _TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.format_time}
+
+
+SESSION_DAYS = 7  # how long an OAuth login stays valid
 
 
 class RequestError(tornado.web.HTTPError):
@@ -49,14 +54,47 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header('Referrer-Policy', 'same-origin')
 
     def prepare(self):
-        if self.application.options.basic_auth and not self.current_user:
-            raise RequestError(401, "Authentication required")
+        if self.auth_configured and not self.current_user:
+            self.refuse_anonymous()
+
+    @property
+    def auth_configured(self):
+        options = self.application.options
+        return bool(options.basic_auth or options.auth)
+
+    def refuse_anonymous(self):
+        """Send a browser to the OAuth login when there is one, else challenge for Basic auth."""
+        if self.application.options.auth and self.request.method in ('GET', 'HEAD'):
+            self.redirect(f"{self.get_login_url()}?{urlencode({'next': self.request.uri})}")
+            raise tornado.web.Finish()
+        raise RequestError(401, "Authentication required")
+
+    def get_login_url(self):
+        return self.application.url_for_path('/login')
 
     def get_current_user(self):
-        credentials = self.application.options.basic_auth
-        if not credentials:
-            return True
-        return basic_auth_user(self.request.headers.get('Authorization', ''), credentials)
+        """A ``--basic_auth`` user, or the e-mail of an OAuth session that ``--auth`` allows.
+
+        The session is the signed ``user`` cookie, or its value sent as an
+        ``Authorization: Bearer`` token by scripts.
+        """
+        options = self.application.options
+        header = self.request.headers.get('Authorization', '')
+        if options.basic_auth:
+            user = basic_auth_user(header, options.basic_auth)
+            if user:
+                return user
+        if not options.auth:
+            return None
+        scheme, _, token = header.partition(' ')
+        if scheme.lower() == 'bearer' and token.strip():
+            # Browsers show the cookie's value in quotes; accept it pasted either way.
+            signed = self.get_signed_cookie('user', value=token.strip().strip('"'),
+                                            max_age_days=SESSION_DAYS)
+        else:
+            signed = self.get_signed_cookie('user', max_age_days=SESSION_DAYS)
+        email = signed.decode('utf-8', 'replace') if signed else None
+        return email if authenticate(options.auth, email) else None
 
     def get_template_namespace(self):
         namespace = super().get_template_namespace()
@@ -127,6 +165,13 @@ class BaseHandler(tornado.web.RequestHandler):
     def get_active_queue_names(self):
         """Queues any worker consumes from, plus the queues configured in the Celery app."""
         return active_queue_names(self.capp, self.application.workers)
+
+
+def authenticate(pattern, email):
+    """True if ``pattern`` matches the *whole* of ``email`` (a prefix match is not enough)."""
+    if not pattern or not email:
+        return False
+    return re.fullmatch(pattern, email) is not None
 
 
 def basic_auth_user(header, credentials):

@@ -1,0 +1,305 @@
+"""OAuth 2 login (Google, GitHub, GitLab, Okta) and logout.
+
+``/login`` is served by :class:`LoginHandler`, which hands the request to the
+class named by ``--auth_provider`` (Google by default), so users can plug in
+a handler of their own. Every provider follows the same authorization-code
+flow: a random ``state`` kept in a short-lived signed cookie, the code
+exchanged for a token, then only a *verified* e-mail address is accepted,
+and only when ``--auth`` matches all of it. The session is the signed,
+HttpOnly ``user`` cookie.
+"""
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+from urllib.parse import urlencode
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.util import import_object
+
+from flower.views import SESSION_DAYS, BaseHandler, RequestError, authenticate
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROVIDER = 'flower.views.auth.GoogleAuth2LoginHandler'
+STATE_COOKIE = 'flower_oauth_state'
+STATE_MAX_AGE_DAYS = 10 / (24 * 60)  # a login must finish within ten minutes
+
+
+def validate_auth_option(pattern):
+    """True if ``pattern`` is usable as ``--auth``: a non-empty, valid regular expression."""
+    if not pattern:
+        return False
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+def load_provider(dotted_path):
+    """The login handler class named by ``--auth_provider``; a ``ValueError`` says why not."""
+    try:
+        provider = import_object(dotted_path)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"cannot import {dotted_path!r}: {exc}") from None
+    if not (isinstance(provider, type) and issubclass(provider, BaseHandler)):
+        raise ValueError(f"{dotted_path!r} is not a request handler class")
+    return provider
+
+
+def safe_next_path(value, default):
+    """``value`` if it is a path on this site, else ``default``: no open redirects."""
+    if value and value.startswith('/') and not value.startswith('//') and '\\' not in value:
+        return value
+    return default
+
+
+class LoginHandler(BaseHandler):
+    """``/login``: instantiates the configured provider's handler instead of itself."""
+
+    def __new__(cls, application, request, **kwargs):
+        if cls is not LoginHandler:
+            return super().__new__(cls)
+        provider = load_provider(application.options.auth_provider or DEFAULT_PROVIDER)
+        if issubclass(provider, LoginHandler):
+            return super().__new__(provider)
+        return provider(application, request, **kwargs)
+
+    def prepare(self):
+        """Logging in must be possible without being logged in."""
+
+
+class OAuth2LoginHandler(LoginHandler):
+    """The authorization-code flow every built-in provider shares."""
+
+    provider_name = 'OAuth 2'
+    base_url_variable = None
+    default_base_url = None
+    authorize_path = token_path = None
+    scope = ''
+
+    @property
+    def base_url(self):
+        base = os.environ.get(self.base_url_variable or '', '') or self.default_base_url or ''
+        return base.rstrip('/')
+
+    @property
+    def authorize_url(self):
+        return self.base_url + self.authorize_path
+
+    @property
+    def token_url(self):
+        return self.base_url + self.token_path
+
+    async def get(self):
+        if self.get_argument('error', None):
+            raise RequestError(403, f"Login refused by {self.provider_name}: "
+                                    f"{self.get_argument('error')}")
+        code = self.get_argument('code', None)
+        if code is None:
+            self.redirect_to_provider()
+            return
+        next_path = self.check_state()
+        access_token = await self.exchange_code(code)
+        email = await self.verified_email(access_token)
+        if not authenticate(self.application.options.auth, email):
+            logger.warning("%s login refused for %r: not allowed by --auth",
+                           self.provider_name, email)
+            raise RequestError(403, f"Access denied: {email or 'no verified e-mail'} "
+                                    "is not allowed to use this Flower")
+        await self.check_access(access_token)
+        self.set_signed_cookie('user', email, expires_days=SESSION_DAYS, httponly=True,
+                               secure=self.request.protocol == 'https', samesite='Lax')
+        logger.info("%s login of %s", self.provider_name, email)
+        self.redirect(next_path)
+
+    def redirect_to_provider(self):
+        state = secrets.token_urlsafe(32)
+        next_path = safe_next_path(self.get_argument('next', None),
+                                   self.application.url_for_path('/'))
+        self.set_signed_cookie(STATE_COOKIE, json.dumps({'state': state, 'next': next_path}),
+                               expires_days=STATE_MAX_AGE_DAYS, httponly=True,
+                               secure=self.request.protocol == 'https', samesite='Lax')
+        query = urlencode({
+            'client_id': self.application.options.oauth2_key,
+            'redirect_uri': self.application.options.oauth2_redirect_uri,
+            'response_type': 'code',
+            'scope': self.scope,
+            'state': state,
+        })
+        self.redirect(f"{self.authorize_url}?{query}")
+
+    def check_state(self):
+        """Consume the state cookie; the ``state`` the provider sent back must match it."""
+        saved = self.get_signed_cookie(STATE_COOKIE, max_age_days=STATE_MAX_AGE_DAYS)
+        self.clear_cookie(STATE_COOKIE)
+        try:
+            expected = json.loads(saved)
+        except (TypeError, ValueError):
+            raise RequestError(403, "Login failed: the login expired or was not started "
+                                    "here; try again") from None
+        given = self.get_argument('state', '')
+        if not hmac.compare_digest(given.encode(), expected['state'].encode()):
+            raise RequestError(403, "Login failed: the OAuth state does not match")
+        return expected['next']
+
+    async def exchange_code(self, code):
+        options = self.application.options
+        refused = f"Login failed: {self.provider_name} did not accept the authorization code"
+        reply = await self.fetch_json(self.token_url, failure=refused, method='POST', body=urlencode({
+            'client_id': options.oauth2_key,
+            'client_secret': options.oauth2_secret,
+            'code': code,
+            'redirect_uri': options.oauth2_redirect_uri,
+            'grant_type': 'authorization_code',
+        }))
+        token = reply.get('access_token') if isinstance(reply, dict) else None
+        if not token:
+            raise RequestError(403, refused)
+        return token
+
+    async def fetch_json(self, url, access_token=None, failure=None, **kwargs):
+        """A JSON reply from the provider; a failure is a 403 page, the secret never logged."""
+        headers = {'Accept': 'application/json', 'User-Agent': 'flower'}
+        if access_token:
+            headers['Authorization'] = f"Bearer {access_token}"
+        request = HTTPRequest(url, headers=headers, request_timeout=10, **kwargs)
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        if response.code == 200:
+            try:
+                return json.loads(response.body)
+            except ValueError:
+                pass
+        logger.warning("%s login: %s %s answered %s", self.provider_name,
+                       request.method, url, response.code)
+        raise RequestError(403, failure or f"Login failed: {self.provider_name} answered "
+                                           f"{response.code} to {url}")
+
+    async def verified_email(self, access_token):
+        """The user's verified e-mail address, or None."""
+        raise NotImplementedError
+
+    async def check_access(self, access_token):
+        """Provider-specific checks beyond the e-mail address (none by default)."""
+
+
+class OpenIDUserInfoMixin:
+    """Providers whose userinfo endpoint says ``email`` and ``email_verified``."""
+
+    userinfo_path = None
+
+    @property
+    def userinfo_url(self):
+        return self.base_url + self.userinfo_path
+
+    async def verified_email(self, access_token):
+        info = await self.fetch_json(self.userinfo_url, access_token)
+        if isinstance(info, dict) and info.get('email_verified') is True:
+            return info.get('email')
+        return None
+
+
+class GoogleAuth2LoginHandler(OpenIDUserInfoMixin, OAuth2LoginHandler):
+    """Google; ``FLOWER_OAUTH2_GOOGLE_BASE_URL`` serves all three endpoints from one host."""
+
+    provider_name = 'Google'
+    base_url_variable = 'FLOWER_OAUTH2_GOOGLE_BASE_URL'
+    default_base_url = 'https://accounts.google.com'
+    authorize_path = '/o/oauth2/v2/auth'
+    token_path = '/token'
+    userinfo_path = '/v1/userinfo'
+    scope = 'openid email'
+
+    @property
+    def token_url(self):
+        if os.environ.get(self.base_url_variable):
+            return super().token_url
+        return 'https://oauth2.googleapis.com/token'
+
+    @property
+    def userinfo_url(self):
+        if os.environ.get(self.base_url_variable):
+            return super().userinfo_url
+        return 'https://openidconnect.googleapis.com/v1/userinfo'
+
+
+class OktaLoginHandler(OpenIDUserInfoMixin, OAuth2LoginHandler):
+    provider_name = 'Okta'
+    base_url_variable = 'FLOWER_OAUTH2_OKTA_BASE_URL'
+    authorize_path = '/v1/authorize'
+    token_path = '/v1/token'
+    userinfo_path = '/v1/userinfo'
+    scope = 'openid email'
+
+
+class GithubLoginHandler(OAuth2LoginHandler):
+    provider_name = 'GitHub'
+    base_url_variable = 'FLOWER_OAUTH2_GITHUB_BASE_URL'
+    default_base_url = 'https://github.com'
+    authorize_path = '/login/oauth/authorize'
+    token_path = '/login/oauth/access_token'
+    scope = 'user:email'
+
+    @property
+    def emails_url(self):
+        if os.environ.get(self.base_url_variable):
+            return self.base_url + '/api/v3/user/emails'  # the GitHub Enterprise layout
+        return 'https://api.github.com/user/emails'
+
+    async def verified_email(self, access_token):
+        """The primary address if verified and allowed, else any verified allowed one."""
+        emails = await self.fetch_json(self.emails_url, access_token)
+        if not isinstance(emails, list):
+            return None
+        verified = [entry for entry in emails
+                    if isinstance(entry, dict) and entry.get('verified') is True]
+        verified.sort(key=lambda entry: entry.get('primary') is not True)
+        for entry in verified:
+            if authenticate(self.application.options.auth, entry.get('email')):
+                return entry['email']
+        return verified[0].get('email') if verified else None
+
+
+class GitLabLoginHandler(OAuth2LoginHandler):
+    provider_name = 'GitLab'
+    base_url_variable = 'FLOWER_OAUTH2_GITLAB_BASE_URL'
+    default_base_url = 'https://gitlab.com'
+    authorize_path = '/oauth/authorize'
+    token_path = '/oauth/token'
+    scope = 'read_api'
+    default_min_access_level = 20  # Reporter
+
+    async def verified_email(self, access_token):
+        user = await self.fetch_json(self.base_url + '/api/v4/user', access_token)
+        if isinstance(user, dict) and user.get('confirmed_at'):
+            return user.get('email')
+        return None
+
+    async def check_access(self, access_token):
+        """With ``FLOWER_GITLAB_AUTH_ALLOWED_GROUPS`` set, the user must be in one of them."""
+        allowed = {group.strip() for group in
+                   os.environ.get('FLOWER_GITLAB_AUTH_ALLOWED_GROUPS', '').split(',')
+                   if group.strip()}
+        if not allowed:
+            return
+        level = os.environ.get('FLOWER_GITLAB_MIN_ACCESS_LEVEL') or self.default_min_access_level
+        query = urlencode({'min_access_level': level, 'per_page': 100})
+        groups = await self.fetch_json(f"{self.base_url}/api/v4/groups?{query}", access_token)
+        paths = {group.get('full_path') for group in groups if isinstance(group, dict)} \
+            if isinstance(groups, list) else set()
+        if not paths & allowed:
+            raise RequestError(403, "Access denied: not a member of an allowed GitLab group")
+
+
+class LogoutHandler(BaseHandler):
+    """``/logout``: ends the OAuth session."""
+
+    def prepare(self):
+        """Logging out must work whatever state the session is in."""
+
+    def get(self):
+        self.clear_cookie('user')
+        self.render('logout.html')
