@@ -25,6 +25,8 @@ define("basic_auth", type=str, default=[], multiple=True,
 define("oauth2_key", type=str, default=None, help="OAuth2 key (requires --auth)")
 define("oauth2_secret", type=str, default=None, help="OAuth2 secret (requires --auth)")
 define("oauth2_redirect_uri", type=str, default=None, help="OAuth2 redirect uri (requires --auth)")
+define("unauthenticated_metrics", type=bool, default=False,
+       help="serve /metrics without authentication, for Prometheus scrapers")
 define("auth_provider", default=None, type=str,
        help="auth handler class (e.g. flower.views.auth.GithubLoginHandler)")
 define("max_workers", type=int, default=5000, help="maximum number of workers to keep in memory")

@@ -207,3 +207,15 @@ def test_gitlab_admits_members_of_an_allowed_group_only(gitlab_flower, provider)
     assert status == 403
     assert 'not a member of an allowed GitLab group' in body
     assert client.cookie('user') is None
+
+
+@pytest.mark.parametrize('xheaders, secure', [(True, True), (False, False)])
+def test_behind_a_tls_proxy_the_cookies_are_secure_only_with_xheaders(
+        provider, broker_url, flower_factory, xheaders, secure):
+    flower = flower_factory(broker_url, enable_events=False, auth=ALLOWED, xheaders=xheaders,
+                            oauth2_key=CLIENT_ID, oauth2_secret=CLIENT_SECRET,
+                            oauth2_redirect_uri='https://flower.example.com/login')
+    status, _, headers, _ = Client().get(flower.base_url + '/login', follow=False,
+                                         headers={'X-Forwarded-Proto': 'https'})
+    assert status == 302
+    assert ('Secure' in headers['Set-Cookie']) is secure

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -188,3 +189,48 @@ def test_the_wheel_carries_templates_static_files_and_the_celery_entry_point(tmp
     assert not any(name.startswith(('tests/', 'examples/')) for name in names)
     assert b'[celery.commands]' in entry_points
     assert b'flower = flower.command:flower' in entry_points
+
+
+def https_get(port, path, context):
+    connection = http.client.HTTPSConnection('127.0.0.1', port, timeout=5, context=context)
+    try:
+        connection.request('GET', path)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read().decode('utf-8')
+    finally:
+        connection.close()
+
+
+def test_tls_serves_https_with_a_self_signed_certificate(tmp_path, start_flower, broker_url):
+    cert, key = tmp_path / 'cert.pem', tmp_path / 'key.pem'
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+                    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+                    '-keyout', str(key), '-out', str(cert)], check=True, capture_output=True)
+    port = free_port()
+    flower = start_flower([
+        sys.executable, '-m', 'celery', f'--broker={broker_url}', 'flower', f'--port={port}',
+        '--address=127.0.0.1', f'--certfile={cert}', f'--keyfile={key}',
+        r'--auth=.*@example\.com', '--oauth2_key=id', '--oauth2_secret=secret',
+        f'--oauth2_redirect_uri=https://127.0.0.1:{port}/login'])
+    context = ssl.create_default_context(cafile=str(cert))
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            status, _, body = https_get(port, '/healthcheck', context)
+            break
+        except OSError:
+            assert flower.process.poll() is None, flower.log()
+            assert time.monotonic() < deadline, flower.log()
+            time.sleep(0.1)
+    assert (status, body) == (200, 'OK')
+    assert f'https://127.0.0.1:{port}' in flower.log()
+
+    status, headers, _ = https_get(port, '/login', context)
+    assert status == 302
+    state_cookie = headers['Set-Cookie']
+    assert state_cookie.startswith('flower_oauth_state=')
+    assert 'Secure' in state_cookie and 'HttpOnly' in state_cookie
+
+    with pytest.raises((http.client.HTTPException, OSError)):
+        http_get(port, '/healthcheck')  # plain HTTP is not served on the TLS port

@@ -45,6 +45,7 @@ EXPECTED_DEFAULTS = {
     'task_runtime_metric_buckets': [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
                                     0.75, 1.0, 2.5, 5.0, 7.5, 10.0],
     'read_only': False,
+    'unauthenticated_metrics': False,
     'logging': 'info',
     'log_file_prefix': None,
 }

@@ -54,8 +54,12 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header('Referrer-Policy', 'same-origin')
 
     def prepare(self):
-        if self.auth_configured and not self.current_user:
+        if self.auth_configured and not self.is_public() and not self.current_user:
             self.refuse_anonymous()
+
+    def is_public(self):
+        """True for endpoints anyone may read even when authentication is configured."""
+        return False
 
     @property
     def auth_configured(self):
