@@ -5,19 +5,27 @@ teardown) whose name has a space and a slash, so the vhost must be URL
 encoded on its way to the management API. The management API refreshes its
 queue statistics every few seconds, hence the polling.
 """
+import asyncio
 import re
+import ssl
 import subprocess
+import threading
 import urllib.parse
 import uuid
 
 import pytest
 import requests
+import tornado.web
 from celery import Celery
 from kombu import Queue
+from tornado.httpclient import AsyncHTTPClient
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
 
 from tests.api.conftest import Api, wait_for
 from tests.support.flower import FlowerServer
 from tests.support.processes import free_port
+from tests.test_broker_redis import make_certificates
 
 AMQP = 'amqp://guest:guest@127.0.0.1:5672/'
 MANAGEMENT_API = 'http://guest:guest@127.0.0.1:15672/api/'
@@ -29,14 +37,16 @@ def rabbitmqctl(*args):
 
 @pytest.fixture(scope='module', autouse=True)
 def management_plugin():
-    """The management API must answer (``scripts/test.sh`` enables the plugin)."""
-    try:
-        response = requests.get(MANAGEMENT_API.replace('guest:guest@', '') + 'overview',
-                                auth=('guest', 'guest'), timeout=5)
-    except requests.ConnectionError as exc:
-        pytest.fail(f"RabbitMQ management API unreachable ({exc}); "
-                    "run: rabbitmq-plugins enable rabbitmq_management")
-    assert response.status_code == 200, response.text
+    """The management API must answer (``scripts/test.sh`` enables the plugin, which
+    takes a few seconds to start listening)."""
+    def answers():
+        try:
+            return requests.get(MANAGEMENT_API.replace('guest:guest@', '') + 'overview',
+                                auth=('guest', 'guest'), timeout=5).status_code == 200
+        except requests.ConnectionError:
+            return False
+    wait_for(answers, timeout=30, interval=0.5,
+             what="RabbitMQ's management API (rabbitmq-plugins enable rabbitmq_management)")
 
 
 @pytest.fixture(autouse=True)
@@ -174,3 +184,67 @@ def test_management_api_problems_are_503_with_the_reason(vhost, flowers, broker_
     assert response.status_code == 503
     assert re.search(reason, response.json()['error']), response.json()
     assert 'guest:guest@' not in response.json()['error']
+
+
+class TlsManagementApi:
+    """An https front of the real management API (certificate signed by a test CA)."""
+
+    def __init__(self, certificates):
+        self.port = free_port()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificates['server.crt'], certificates['server.key'])
+        self._context = context
+        self._loop = None
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        assert ready.wait(10)
+
+    @property
+    def url(self):
+        return f'https://guest:guest@127.0.0.1:{self.port}/api/'
+
+    def _run(self, ready):
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+        class Forward(tornado.web.RequestHandler):
+            async def get(self):
+                upstream = await AsyncHTTPClient().fetch(
+                    'http://127.0.0.1:15672' + self.request.uri, raise_error=False,
+                    headers={'Authorization': self.request.headers.get('Authorization', '')})
+                self.set_status(upstream.code)
+                self.set_header('Content-Type', upstream.headers.get('Content-Type', 'text/plain'))
+                self.write(upstream.body)
+
+        self._loop = IOLoop.current()
+        server = HTTPServer(tornado.web.Application([(r'/api/.*', Forward)]),
+                            ssl_options=self._context)
+        server.listen(self.port, address='127.0.0.1')
+        ready.set()
+        self._loop.start()
+
+    def stop(self):
+        self._loop.add_callback(self._loop.stop)
+
+
+@pytest.fixture(scope='module')
+def tls_management_api(tmp_path_factory):
+    certificates = make_certificates(str(tmp_path_factory.mktemp('certificates')))
+    api = TlsManagementApi(certificates)
+    api.ca_certs = certificates['ca.crt']
+    yield api
+    api.stop()
+
+
+def test_https_management_api_is_verified_with_ca_certs(vhost, flowers, tls_management_api):
+    url = amqp_url(vhost)
+    client = celery_app(url)
+    send(client, 2, 'celery')
+    client.close()
+    verified = flowers(url, broker_api=tls_management_api.url, ca_certs=tls_management_api.ca_certs)
+    unverified = flowers(url, broker_api=tls_management_api.url)
+
+    wait_for_lengths(verified, [{'name': 'celery', 'messages': 2, 'messages_ready': 2,
+                                 'messages_unacknowledged': 0, 'consumers': 0}])
+    response = Api(unverified).get('/api/queues/length')
+    assert response.status_code == 503
+    assert 'CERTIFICATE_VERIFY_FAILED' in response.json()['error']
