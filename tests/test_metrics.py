@@ -4,8 +4,6 @@ The first part drives :class:`PrometheusMetrics` with hand-written events
 (pure logic: what each event type does to which series); the second part
 checks the exposition of a Flower watching real workers.
 """
-import os
-import shutil
 import time
 import uuid
 
@@ -14,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flower.events import EventsState, get_prometheus_metrics
 from flower.metrics import PrometheusMetrics
-from tests.api.conftest import ARTIFACTS_ROOT, Cluster, wait_for
+from tests.api.conftest import cluster, wait_for  # noqa: F401 (cluster: a module's workers)
 
 #: name -> (type, label names) of every family ``/metrics`` serves; see docs/prometheus.rst.
 DOCUMENTED = {
@@ -174,16 +172,6 @@ def test_metrics_of_two_apps_are_separate_and_the_default_one_is_process_wide():
 
 
 # -- a Flower watching real workers ----------------------------------------------------
-
-@pytest.fixture(scope='module')
-def cluster():
-    log_dir = os.path.join(ARTIFACTS_ROOT, 'metrics-cluster')
-    shutil.rmtree(log_dir, ignore_errors=True)
-    os.makedirs(log_dir)
-    started = Cluster(log_dir)
-    yield started
-    started.stop()
-
 
 @pytest.fixture(scope='module')
 def worker(cluster):

@@ -9,14 +9,13 @@ their expressions on this server.
 import json
 import os
 import re
-import shutil
 import subprocess
 import uuid
 
 import pytest
 import requests
 
-from tests.api.conftest import ARTIFACTS_ROOT, Cluster, wait_for
+from tests.api.conftest import cluster, wait_for  # noqa: F401 (cluster: a module's workers)
 from tests.support.processes import REPO_DIR, Subprocess, free_port, port_is_open
 
 ALERTS = os.path.join(REPO_DIR, 'examples', 'prometheus-alerts.yml')
@@ -64,16 +63,6 @@ class PrometheusServer(Subprocess):
         body = response.json()
         assert body['status'] == 'success', (expression, body)
         return body['data']['result']
-
-
-@pytest.fixture(scope='module')
-def cluster():
-    log_dir = os.path.join(ARTIFACTS_ROOT, 'prometheus-cluster')
-    shutil.rmtree(log_dir, ignore_errors=True)
-    os.makedirs(log_dir)
-    started = Cluster(log_dir)
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope='module')
