@@ -46,6 +46,13 @@ def sleep(seconds):
 
 
 @app.task
+def sleep_with_args(seconds, *args, **kwargs):
+    """Sleep like ``sleep``; any other arguments are only carried along, to be seen while it runs."""
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task
 def error(message='boom'):
     raise ValueError(message)
 

@@ -8,8 +8,10 @@ from flower.api import control as api_control
 from flower.api import tasks as api_tasks
 from flower.utils import gen_cookie_secret
 from flower.views.auth import LoginHandler, LogoutHandler
+from flower.views import control as page_control
 from flower.views.error import NotFoundErrorHandler
 from flower.views.monitor import Healthcheck, Metrics
+from flower.views.worker import WorkerView
 from flower.views.workers import WorkersView
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -27,6 +29,7 @@ settings = dict(
 handlers = [
     url(r"/", WorkersView, name='main'),
     url(r"/workers", WorkersView, name='workers'),
+    url(r"/worker/(.+)", WorkerView, name='worker'),
     url(r"/login", LoginHandler, name='login'),
     url(r"/logout", LogoutHandler, name='logout'),
     url(r"/healthcheck", Healthcheck, name='healthcheck'),
@@ -53,4 +56,6 @@ handlers = [
     (r"/api/task/timeout/(.+)", api_control.TaskTimeout),
     (r"/api/task/rate-limit/(.+)", api_control.TaskRateLimit),
     (r"/api(?:/.*)?", ApiNotFound),
+    # The pages' buttons: the control endpoints above under page access rules.
+    *page_control.handlers,
 ]

@@ -1,8 +1,18 @@
-"""Worker summaries for the dashboard, derived from event state and inspect replies."""
+"""What the pages show about workers, derived from event state and inspect replies.
+
+The dashboard's rows and totals, one worker's detail page, and forgetting
+workers that have been offline for too long.
+"""
 import time
+
+from flower.utils.masking import mask_secrets
 
 #: How long an inspect reply keeps a worker that sends no events counted as online.
 INSPECT_FRESHNESS = 60.0
+
+#: How much later than the worker sent it an inspect reply may be recorded: the
+#: inspector records replies once every method's timeout has passed.
+INSPECT_REPLY_DELAY = 5.0
 
 TASK_COUNTERS = (
     ('processed', 'task-received'),
@@ -13,14 +23,16 @@ TASK_COUNTERS = (
 
 
 def _said_goodbye(worker, inspected):
-    """The worker's last event is a worker-offline received after its last inspect reply.
+    """The worker's last event is a worker-offline, and no inspect reply came after it.
 
     Celery's state empties the heartbeats on worker-offline, so without this a
     worker inspected shortly before its shutdown stayed "online" until the
-    inspect reply went stale.
+    inspect reply went stale. A reply recorded just after the goodbye was sent
+    before it (see :data:`INSPECT_REPLY_DELAY`): the worker is still gone.
     """
+    goodbye = getattr(worker, 'local_received', None) or 0
     return (getattr(worker, 'type', None) == 'worker-offline'
-            and (getattr(worker, 'local_received', None) or 0) >= inspected.get('timestamp', 0))
+            and goodbye + INSPECT_REPLY_DELAY >= inspected.get('timestamp', 0))
 
 
 def _is_online(worker, inspected, now):
@@ -37,28 +49,109 @@ def _active_count(worker, inspected):
     return len(inspected.get('active') or ())
 
 
+def _last_seen(worker, inspected):
+    """When Flower last heard from the worker: an event or an inspect reply."""
+    moments = [inspected.get('timestamp') or 0]
+    if worker is not None:
+        moments.append(getattr(worker, 'local_received', None) or 0)
+        moments.extend(worker.heartbeats[-1:])
+    return max(moments) or None
+
+
+def _known_names(state, inspected_workers):
+    return set(state.workers.keys()) | set(inspected_workers.keys())
+
+
+def is_known(state, inspected_workers, name):
+    """True if Flower has heard of worker ``name``, through events or inspection."""
+    return name in state.workers or name in inspected_workers
+
+
+def worker_row(state, inspected_workers, name, now=None):
+    """The dashboard row of one worker: status, task counters, load average, last seen."""
+    now = time.time() if now is None else now
+    worker = state.workers.get(name)
+    inspected = inspected_workers.get(name, {})
+    counter = state.counter.get(name, {})
+    row = {
+        'hostname': name,
+        'status': _is_online(worker, inspected, now),
+        'active': _active_count(worker, inspected),
+        'loadavg': list(worker.loadavg) if worker is not None and worker.loadavg else None,
+        'last_seen': _last_seen(worker, inspected),
+    }
+    for column, event_type in TASK_COUNTERS:
+        row[column] = counter.get(event_type, 0)
+    return row
+
+
 def worker_rows(state, inspected_workers):
-    """One dict per known worker, sorted by name: status, task counters, load average."""
+    """One dict per known worker, sorted by name (see :func:`worker_row`)."""
     now = time.time()
-    names = set(state.workers.keys()) | set(inspected_workers.keys())
-    rows = []
-    for name in sorted(names):
-        worker = state.workers.get(name)
-        inspected = inspected_workers.get(name, {})
-        counter = state.counter.get(name, {})
-        row = {
-            'hostname': name,
-            'status': _is_online(worker, inspected, now),
-            'active': _active_count(worker, inspected),
-            'loadavg': list(worker.loadavg) if worker is not None and worker.loadavg else None,
-        }
-        for column, event_type in TASK_COUNTERS:
-            row[column] = counter.get(event_type, 0)
-        rows.append(row)
-    return rows
+    return [worker_row(state, inspected_workers, name, now)
+            for name in sorted(_known_names(state, inspected_workers))]
 
 
 def totals(rows):
     """The totals row of the dashboard table."""
     summed = ('active',) + tuple(column for column, _ in TASK_COUNTERS)
     return {column: sum(row[column] for row in rows) for column in summed}
+
+
+def purge_offline_workers(state, inspected_workers, max_age, now=None):
+    """Forget workers offline and unheard of for more than ``max_age`` seconds.
+
+    They leave the event state (counters included) and the inspect replies, so
+    they vanish from every page until they come back. Returns their names.
+    """
+    now = time.time() if now is None else now
+    purged = []
+    for name in sorted(_known_names(state, inspected_workers)):
+        worker = state.workers.get(name)
+        inspected = inspected_workers.get(name, {})
+        if _is_online(worker, inspected, now):
+            continue
+        if now - (_last_seen(worker, inspected) or 0) > max_age:
+            state.workers.pop(name, None)
+            state.counter.pop(name, None)
+            inspected_workers.pop(name, None)
+            purged.append(name)
+    return purged
+
+
+def _registered_task(entry):
+    """``'tasks.add [rate_limit=10/m]'`` (Celery's ``registered`` reply) → a dict."""
+    name, _, fields = entry.partition(' [')
+    task = {'name': name, 'rate_limit': None}
+    for field in fields.rstrip(']').split():
+        key, _, value = field.partition('=')
+        task[key] = value
+    return task
+
+
+def _scheduled_task(entry):
+    """A ``scheduled`` reply entry as the task's own fields plus its ``eta``."""
+    return dict(entry.get('request') or {}, eta=entry.get('eta'), priority=entry.get('priority'))
+
+
+def worker_detail(state, inspected_workers, name):
+    """Everything the worker page shows about worker ``name``; secrets masked."""
+    info = inspected_workers.get(name, {})
+    stats = info.get('stats') or {}
+    return {
+        'row': worker_row(state, inspected_workers, name),
+        'inspected_at': info.get('timestamp'),
+        'pool': stats.get('pool') or {},
+        'autoscaler': stats.get('autoscaler') or {},
+        'broker': mask_secrets(stats.get('broker') or {}),
+        'queues': info.get('active_queues') or [],
+        'task_counts': sorted((stats.get('total') or {}).items()),
+        'active': info.get('active') or [],
+        'scheduled': [_scheduled_task(entry) for entry in info.get('scheduled') or ()],
+        'reserved': info.get('reserved') or [],
+        'revoked': sorted(info.get('revoked') or []),
+        'registered': [_registered_task(entry) for entry in info.get('registered') or ()],
+        'config': sorted(mask_secrets(info.get('conf') or {}).items()),
+        'system': {key: stats.get(key) for key in ('pid', 'clock', 'uptime', 'prefetch_count')},
+        'rusage': sorted((stats.get('rusage') or {}).items()),
+    }

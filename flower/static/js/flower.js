@@ -1,9 +1,180 @@
-/* Flower's own page helpers. Everything shown is inserted as text, never as HTML. */
+/* Flower's own page helpers. Everything shown is inserted as text, never as HTML:
+   refreshed regions come from our own server-rendered (escaped) pages. */
 (function () {
   'use strict';
-  window.flower = {
-    urlPrefix: document.body.dataset.urlPrefix || '',
-    autoRefresh: document.body.dataset.autoRefresh === 'true',
+
+  var body = document.body;
+  var flower = window.flower = {
+    urlPrefix: body.dataset.urlPrefix || '',
+    autoRefresh: body.dataset.autoRefresh === 'true',
+    naturalTime: body.dataset.naturalTime === 'true',
+    refreshInterval: 5000,
     url: function (path) { return this.urlPrefix + path; }
   };
+
+  /* -- times, in the browser's time zone -------------------------------- */
+
+  var UNITS = [['year', 31536000], ['month', 2592000], ['day', 86400],
+               ['hour', 3600], ['minute', 60], ['second', 1]];
+
+  function relativeTime(date) {
+    var seconds = (date.getTime() - Date.now()) / 1000;
+    var format = new Intl.RelativeTimeFormat(undefined, {numeric: 'auto'});
+    for (var i = 0; i < UNITS.length; i++) {
+      if (Math.abs(seconds) >= UNITS[i][1] || UNITS[i][0] === 'second') {
+        return format.format(Math.round(seconds / UNITS[i][1]), UNITS[i][0]);
+      }
+    }
+    return '';
+  }
+
+  function absoluteTime(date) {
+    return date.toLocaleString(undefined, {
+      year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+      timeZoneName: 'short'
+    });
+  }
+
+  /* <time data-timestamp="POSIX seconds"> or <time datetime="ISO 8601">. */
+  flower.formatTimes = function (root) {
+    root.querySelectorAll('time[data-timestamp], time[datetime]').forEach(function (element) {
+      var date = element.dataset.timestamp
+        ? new Date(parseFloat(element.dataset.timestamp) * 1000)
+        : new Date(element.getAttribute('datetime'));
+      if (isNaN(date.getTime())) { return; }
+      element.title = absoluteTime(date);
+      element.textContent = flower.naturalTime ? relativeTime(date) : absoluteTime(date);
+    });
+  };
+
+  /* -- refreshing parts of a page without reloading it ------------------- */
+
+  /* Fetch this page again and swap in its regions marked data-refresh
+     (all of them, or only those whose data-refresh is `kind`). Only the
+     answer to the latest request is used, so an older one never undoes it. */
+  var latestRefresh = 0;
+  var refreshesInFlight = 0;
+  flower.refresh = function (kind) {
+    var ticket = ++latestRefresh;
+    refreshesInFlight++;
+    return fetch(window.location.pathname + window.location.search,
+                 {credentials: 'same-origin', headers: {'Accept': 'text/html'}})
+      .then(function (response) {
+        if (!response.ok) { throw new Error('HTTP ' + response.status); }
+        return response.text();
+      })
+      .then(function (text) {
+        if (ticket !== latestRefresh) { return; }
+        var fresh = new DOMParser().parseFromString(text, 'text/html');
+        var selector = kind ? '[data-refresh="' + kind + '"]' : '[data-refresh]';
+        document.querySelectorAll(selector).forEach(function (old) {
+          var replacement = old.id && fresh.getElementById(old.id);
+          if (replacement) { old.replaceWith(document.importNode(replacement, true)); }
+        });
+        flower.formatTimes(document);
+        document.dispatchEvent(new CustomEvent('flower:refreshed'));
+        body.classList.remove('stale');
+      })
+      .catch(function () { body.classList.add('stale'); })
+      .finally(function () { refreshesInFlight--; });
+  };
+
+  function startAutoRefresh() {
+    if (!flower.autoRefresh || !document.querySelector('[data-refresh="auto"]')) { return; }
+    window.setInterval(function () {
+      if (!document.hidden && !refreshesInFlight) { flower.refresh('auto'); }
+    }, flower.refreshInterval);
+  }
+
+  /* -- the dashboard's filter box ---------------------------------------- */
+
+  function applyWorkerFilter() {
+    var input = document.getElementById('worker-filter');
+    if (!input) { return; }
+    var needle = input.value.trim().toLowerCase();
+    var rows = document.querySelectorAll('#workers-table tbody tr[data-worker]');
+    var shown = 0;
+    rows.forEach(function (row) {
+      var match = row.dataset.worker.toLowerCase().indexOf(needle) !== -1;
+      row.hidden = !match;
+      if (match) { shown++; }
+    });
+    var note = document.querySelector('#workers-table .filtered-out-note');
+    if (note) { note.hidden = !(rows.length && !shown); }
+  }
+
+  /* -- tabs ---------------------------------------------------------------- */
+
+  function showTab(name) {
+    var tabs = document.querySelectorAll('.tabs [data-tab]');
+    if (!tabs.length) { return; }
+    var known = Array.prototype.some.call(tabs, function (tab) { return tab.dataset.tab === name; });
+    if (!known) { name = tabs[0].dataset.tab; }
+    tabs.forEach(function (tab) {
+      var selected = tab.dataset.tab === name;
+      tab.classList.toggle('active', selected);
+      tab.setAttribute('aria-selected', selected ? 'true' : 'false');
+      document.getElementById(tab.getAttribute('aria-controls')).hidden = !selected;
+    });
+  }
+
+  /* -- control forms: POST with fetch, show the worker's reply ----------- */
+
+  function showReply(text, ok) {
+    var reply = document.getElementById('control-reply');
+    reply.textContent = text;
+    reply.className = 'control-reply ' + (ok ? 'ok' : 'error');
+    reply.hidden = false;
+  }
+
+  function submitControl(form) {
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { return; }
+    var data = new URLSearchParams();
+    new FormData(form).forEach(function (value, key) {
+      if (value !== '') { data.append(key, value); }
+    });
+    var buttons = form.querySelectorAll('button');
+    buttons.forEach(function (button) { button.disabled = true; });
+    fetch(form.action, {method: 'POST', body: data, credentials: 'same-origin',
+                        headers: {'Accept': 'application/json'}})
+      .then(function (response) {
+        return response.json().then(function (answer) { return [response.ok, answer]; },
+                                     function () { return [false, {error: 'HTTP ' + response.status}]; });
+      })
+      .then(function (outcome) {
+        var answer = outcome[1] || {};
+        if (!outcome[0]) { showReply(answer.error || 'Failed', false); return; }
+        /* Show the reply once the page shows the command's effect. */
+        return flower.refresh().then(function () { showReply(answer.message || 'Done', true); });
+      }, function (error) { showReply('Request failed: ' + error.message, false); })
+      .finally(function () { buttons.forEach(function (button) { button.disabled = false; }); });
+  }
+
+  /* -- wiring -------------------------------------------------------------- */
+
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (form.matches && form.matches('form.control')) {
+      event.preventDefault();
+      submitControl(form);
+    }
+  });
+  document.addEventListener('input', function (event) {
+    if (event.target.id === 'worker-filter') { applyWorkerFilter(); }
+  });
+  document.addEventListener('flower:refreshed', applyWorkerFilter);
+  document.addEventListener('click', function (event) {
+    var tab = event.target.closest && event.target.closest('.tabs [data-tab]');
+    if (tab) {
+      window.history.replaceState(null, '', '#' + tab.dataset.tab);
+      showTab(tab.dataset.tab);
+    }
+  });
+  window.addEventListener('hashchange', function () { showTab(window.location.hash.slice(1)); });
+
+  showTab(window.location.hash.slice(1));
+  flower.formatTimes(document);
+  applyWorkerFilter();
+  startAutoRefresh();
 }());

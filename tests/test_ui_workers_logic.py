@@ -1,0 +1,111 @@
+"""Pure logic behind the worker pages: masking secrets, shaping inspect replies, purging."""
+import time
+
+from flower.events import EventsState
+from flower.metrics import PrometheusMetrics
+from flower.utils.masking import MASK, mask_secrets, mask_text
+from flower.workers import purge_offline_workers, worker_detail, worker_rows
+
+
+def test_mask_text_hides_passwords_in_every_url():
+    text = 'primary amqp://guest:s3cret@rabbit:5672//;redis://:pw@cache:6379/0 end'
+    masked = mask_text(text)
+    assert 's3cret' not in masked and ':pw@' not in masked
+    assert 'amqp://guest:****@rabbit:5672//' in masked
+    assert 'redis://:****@cache:6379/0' in masked
+    assert mask_text('redis://cache:6379/0') == 'redis://cache:6379/0'
+
+
+def test_mask_secrets_masks_secret_names_and_urls_deep_inside():
+    config = {
+        'broker_url': 'redis://user:hunter2@host:6379/0',
+        'aws_secret_access_key': 'abc',
+        'broker_transport_options': {'sentinel_password': 'x', 'visibility_timeout': 10},
+        'result_backend': ['db+postgresql://u:pg@db/x'],
+        'worker_concurrency': 4,
+        'database_url': None,
+    }
+    masked = mask_secrets(config)
+    assert masked == {
+        'broker_url': 'redis://user:****@host:6379/0',
+        'aws_secret_access_key': MASK,
+        'broker_transport_options': {'sentinel_password': MASK, 'visibility_timeout': 10},
+        'result_backend': ['db+postgresql://u:****@db/x'],
+        'worker_concurrency': 4,
+        'database_url': None,
+    }
+    assert config['aws_secret_access_key'] == 'abc', "the original is left alone"
+
+
+def new_state():
+    return EventsState(metrics=PrometheusMetrics())
+
+
+def inspected_worker(name, **replies):
+    return {name: dict(replies, timestamp=time.time())}
+
+
+def test_worker_detail_shapes_the_inspect_replies():
+    name = 'w1@host'
+    inspected = inspected_worker(
+        name,
+        stats={'pool': {'max-concurrency': 2, 'processes': [11, 12]},
+               'broker': {'hostname': 'rabbit', 'password': 'pw', 'userid': 'guest'},
+               'total': {'tasks.b': 2, 'tasks.a': 5}, 'pid': 42, 'clock': '7',
+               'uptime': 3, 'prefetch_count': 8, 'rusage': {'utime': 0.5}},
+        registered=['tasks.a', 'tasks.b [rate_limit=10/m]'],
+        scheduled=[{'eta': '2030-01-01T00:00:00+00:00', 'priority': 6,
+                    'request': {'id': 'x', 'name': 'tasks.a', 'args': [1]}}],
+        conf={'broker_url': 'amqp://guest:pw@rabbit//', 'secret_key': 'k'},
+        revoked=['r2', 'r1'],
+    )
+    detail = worker_detail(new_state(), inspected, name)
+    assert detail['row']['status'] is True
+    assert detail['pool']['processes'] == [11, 12]
+    assert detail['broker'] == {'hostname': 'rabbit', 'password': MASK, 'userid': 'guest'}
+    assert detail['task_counts'] == [('tasks.a', 5), ('tasks.b', 2)]
+    assert detail['registered'] == [{'name': 'tasks.a', 'rate_limit': None},
+                                    {'name': 'tasks.b', 'rate_limit': '10/m'}]
+    assert detail['scheduled'] == [{'id': 'x', 'name': 'tasks.a', 'args': [1],
+                                    'eta': '2030-01-01T00:00:00+00:00', 'priority': 6}]
+    assert detail['config'] == [('broker_url', 'amqp://guest:****@rabbit//'),
+                                ('secret_key', MASK)]
+    assert detail['revoked'] == ['r1', 'r2']
+    assert detail['system'] == {'pid': 42, 'clock': '7', 'uptime': 3, 'prefetch_count': 8}
+    assert detail['rusage'] == [('utime', 0.5)]
+
+
+def worker_event(state, name, kind, when):
+    state.event({'type': f'worker-{kind}', 'hostname': name, 'timestamp': when,
+                 'local_received': when, 'freq': 2.0})
+
+
+def test_purge_forgets_only_workers_offline_for_longer_than_the_limit():
+    state = new_state()
+    now = time.time()
+    worker_event(state, 'gone@host', 'online', now - 100)
+    worker_event(state, 'gone@host', 'offline', now - 90)
+    worker_event(state, 'recent@host', 'online', now - 20)
+    worker_event(state, 'recent@host', 'offline', now - 5)
+    worker_event(state, 'alive@host', 'heartbeat', now - 1)
+    inspected = {'silent@host': {'timestamp': now - 500}, 'gone@host': {'timestamp': now - 95}}
+
+    purged = purge_offline_workers(state, inspected, max_age=30, now=now)
+
+    assert purged == ['gone@host', 'silent@host']
+    assert sorted(state.workers.keys()) == ['alive@host', 'recent@host']
+    assert inspected == {}
+    assert sorted(state.counter) == ['alive@host', 'recent@host']
+    assert [row['hostname'] for row in worker_rows(state, inspected)] == [
+        'alive@host', 'recent@host']
+
+
+def test_a_goodbye_beats_an_inspect_reply_recorded_just_after_it():
+    state = new_state()
+    now = time.time()
+    worker_event(state, 'w@host', 'online', now - 20)
+    worker_event(state, 'w@host', 'offline', now - 12)
+    # Recorded after the goodbye, but sent before it: the worker is offline.
+    assert worker_rows(state, {'w@host': {'timestamp': now - 11}})[0]['status'] is False
+    # Answered well after it: the worker is back (without events).
+    assert worker_rows(state, {'w@host': {'timestamp': now}})[0]['status'] is True
