@@ -9,6 +9,7 @@ from flower.api import tasks as api_tasks
 from flower.utils import gen_cookie_secret
 from flower.views.auth import LoginHandler, LogoutHandler
 from flower.views import control as page_control
+from flower.views.broker import BrokerView
 from flower.views.error import NotFoundErrorHandler
 from flower.views.monitor import Healthcheck, Metrics
 from flower.views.worker import WorkerView
@@ -30,6 +31,7 @@ handlers = [
     url(r"/", WorkersView, name='main'),
     url(r"/workers", WorkersView, name='workers'),
     url(r"/worker/(.+)", WorkerView, name='worker'),
+    url(r"/broker", BrokerView, name='broker'),
     url(r"/login", LoginHandler, name='login'),
     url(r"/logout", LogoutHandler, name='logout'),
     url(r"/healthcheck", Healthcheck, name='healthcheck'),
