@@ -7,32 +7,22 @@ control is checked on the worker itself, through Celery's own ``inspect``.
 import datetime
 import os
 import re
-import time
 import uuid
 import zoneinfo
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.support.browser import assert_no_browser_problems, save_screenshot
 from tests.support.flower import FlowerServer
 from tests.support.processes import REPO_DIR, CeleryWorker, RedisServer, celery_client
+from tests.support.waiting import wait_for
 
 ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'ui-worker-browser')
 #: How long the server side may take to catch up (events, inspect), in ms.
 CATCH_UP_MS = 30_000
 TAB_NAMES = ('pool', 'broker', 'queues', 'tasks', 'limits', 'config', 'system')
-
-
-def wait_for(predicate, timeout=30.0, what='the condition'):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 class Cluster:
@@ -303,13 +293,24 @@ def metrics_mention(flower, hostname):
     return f'worker="{hostname}"' in body
 
 
-def test_shutdown_stops_the_worker_and_it_goes_offline_then_is_purged(page, cluster):
-    victim = cluster.worker('ui-victim', concurrency=1)
+def test_autoscale_then_shutdown_and_the_worker_goes_offline_then_is_purged(page, cluster):
+    victim = cluster.worker('ui-victim', concurrency=1, extra_args=['--autoscale=2,1'])
     with FlowerServer(cluster.broker_url, purge_offline_workers=2) as purging:
         wait_for(lambda: metrics_mention(purging, victim.hostname),
                  what="the purging Flower to hear from the worker")
         page.goto(worker_url(cluster.flower, victim))
         expect(page.locator('#worker-status .status')).to_have_text('Online')
+        expect(page.locator('#pool-autoscaler')).to_contain_text('min 1, max 2')
+
+        page.locator('#pool-autoscale input[name=min]').fill('2')
+        page.locator('#pool-autoscale input[name=max]').fill('4')
+        page.locator('#pool-autoscale button').click()
+        expect(control_reply(page)).to_have_text(
+            f"Autoscaling '{victim.hostname}' worker (min=2, max=4)")
+        autoscaler = cluster.inspect(victim, 'stats')['autoscaler']
+        assert (autoscaler['min'], autoscaler['max']) == (2, 4)
+        expect(page.locator('#pool-autoscaler')).to_contain_text('min 2, max 4')
+
         messages = accept_dialogs(page)
         page.locator('form.shutdown button').click()
         expect(control_reply(page)).to_have_text('Shutting down!')
@@ -403,8 +404,6 @@ def test_read_only_mode_disables_every_control(page, cluster):
 
 
 def test_control_posts_need_the_xsrf_token_and_page_credentials(cluster):
-    import requests
-
     with FlowerServer(cluster.broker_url, basic_auth=['alice:secret']) as flower:
         session = requests.Session()
         page_url = worker_url(flower, cluster.main)
