@@ -10,7 +10,7 @@ from celery.events import Event
 from celery.events.state import State
 
 from flower.utils.tasks import (
-    TASK_FIELDS, as_dict, get_task_by_id, iter_tasks, parse_date, parse_sort_by, shallow_copy,
+    TASK_FIELDS, as_dict, count_tasks, get_task_by_id, iter_tasks, parse_date, parse_sort_by, shallow_copy,
     sort_tasks,
 )
 
@@ -144,3 +144,15 @@ def test_parse_date_and_sort_by():
         parse_sort_by('colour')
     with pytest.raises(ValueError):
         parse_sort_by('children')
+
+
+@pytest.mark.parametrize('filters, expected', [
+    ({}, (3, 3)),
+    (dict(worker='w1@h'), (3, 2)),
+    (dict(state='FAILURE', type='tasks.mul'), (3, 1)),
+    (dict(search='args:"hello world"'), (3, 1)),
+    (dict(received_start='2024-05-01 12:01'), (3, 2)),
+    (dict(type='tasks.none'), (3, 0)),
+])
+def test_count_tasks(events, filters, expected):
+    assert count_tasks(events, **filters) == expected

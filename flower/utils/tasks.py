@@ -102,6 +102,18 @@ def iter_tasks(events, limit=None, offset=None, type=None, worker=None, state=No
     return itertools.islice(selected, first, None if limit is None else first + limit)
 
 
+def count_tasks(events, type=None, worker=None, state=None, received_start=None,
+                received_end=None, started_start=None, started_end=None, search=None):
+    """``(total, filtered)``: how many tasks there are, and how many match the filters
+    (the same filters as :func:`iter_tasks`)."""
+    total = len(events.state.tasks)
+    filtered = sum(1 for _ in iter_tasks(
+        events, type=type, worker=worker, state=state, received_start=received_start,
+        received_end=received_end, started_start=started_start, started_end=started_end,
+        search=search))
+    return total, filtered
+
+
 def get_task_by_id(events, task_id):
     """The task ``task_id`` of ``events.state``, or ``None``."""
     return events.state.tasks.get(task_id)
