@@ -129,9 +129,21 @@ def _registered_task(entry):
     return task
 
 
+def _as_python(value):
+    """Arguments as Python writes them; a worker's own repr (a string) as it is."""
+    return value if isinstance(value, str) else repr(value)
+
+
+def _task(entry):
+    """A task of an ``active``/``reserved`` reply, its arguments as text."""
+    return dict(entry, args=_as_python(entry.get('args', ())),
+                kwargs=_as_python(entry.get('kwargs', {})))
+
+
 def _scheduled_task(entry):
     """A ``scheduled`` reply entry as the task's own fields plus its ``eta``."""
-    return dict(entry.get('request') or {}, eta=entry.get('eta'), priority=entry.get('priority'))
+    return dict(_task(entry.get('request') or {}), eta=entry.get('eta'),
+                priority=entry.get('priority'))
 
 
 def worker_detail(state, inspected_workers, name):
@@ -146,9 +158,9 @@ def worker_detail(state, inspected_workers, name):
         'broker': mask_secrets(stats.get('broker') or {}),
         'queues': info.get('active_queues') or [],
         'task_counts': sorted((stats.get('total') or {}).items()),
-        'active': info.get('active') or [],
+        'active': [_task(entry) for entry in info.get('active') or ()],
         'scheduled': [_scheduled_task(entry) for entry in info.get('scheduled') or ()],
-        'reserved': info.get('reserved') or [],
+        'reserved': [_task(entry) for entry in info.get('reserved') or ()],
         'revoked': sorted(info.get('revoked') or []),
         'registered': [_registered_task(entry) for entry in info.get('registered') or ()],
         'config': sorted(mask_secrets(info.get('conf') or {}).items()),

@@ -51,7 +51,7 @@ def publish(redis, queue, count):
     client = celery_client(redis.url)
     try:
         for n in range(count):
-            client.send_task('tasks.add', (n, n), queue=queue)
+            client.send_task('tasks.add', (n, n), queue=queue, ignore_result=True)
     finally:
         client.close()
 

@@ -440,3 +440,31 @@ def test_times_are_shown_in_the_browser_time_zone(page, cluster, natural_time):
         else:
             expect(shown).to_have_text(in_tokyo)
         assert_no_browser_problems(page)
+
+
+def test_tasks_tab_lists_scheduled_tasks_and_revoked_ones(page, cluster):
+    worker = cluster.main
+    result = cluster.client.send_task('tasks.add', (2, 2), countdown=120, queue='ui-main',
+                                      ignore_result=True)
+    wait_for(lambda: any(entry['request']['id'] == result.id
+                         for entry in cluster.inspect(worker, 'scheduled')),
+             what='the task to be scheduled')
+
+    page.goto(worker_url(cluster.flower, worker) + '#tasks')
+    scheduled = page.locator(f'#scheduled-table tr[data-task="{result.id}"]')
+    expect(scheduled).to_contain_text('tasks.add')
+    expect(scheduled.locator('time')).to_have_attribute('datetime', re.compile(r'^\d{4}-'))
+
+    # The page's twin of the API's revoke, as the task page's buttons use it.
+    answer = page.evaluate("""async url => {
+        const token = document.querySelector('input[name=_xsrf]').value;
+        const response = await fetch(url, {method: 'POST', body: new URLSearchParams({_xsrf: token})});
+        return [response.status, await response.json()];
+    }""", f"/control/task/revoke/{result.id}")
+    assert answer == [200, {'message': f"Revoked '{result.id}'"}]
+    assert result.id in cluster.inspect(worker, 'revoked')
+
+    page.reload()
+    expect(page.locator('#revoked-list')).to_contain_text(result.id)
+    expect(page.locator(f'#revoked-list a[href="/task/{result.id}"]')).to_be_visible()
+    assert_no_browser_problems(page)

@@ -58,6 +58,8 @@ def test_worker_detail_shapes_the_inspect_replies():
                     'request': {'id': 'x', 'name': 'tasks.a', 'args': [1]}}],
         conf={'broker_url': 'amqp://guest:pw@rabbit//', 'secret_key': 'k'},
         revoked=['r2', 'r1'],
+        active=[{'id': 'y', 'args': [2, '<b>'], 'kwargs': {'k': None}},
+                {'id': 'z', 'args': '(3,)', 'kwargs': '{}'}],
     )
     detail = worker_detail(new_state(), inspected, name)
     assert detail['row']['status'] is True
@@ -66,8 +68,10 @@ def test_worker_detail_shapes_the_inspect_replies():
     assert detail['task_counts'] == [('tasks.a', 5), ('tasks.b', 2)]
     assert detail['registered'] == [{'name': 'tasks.a', 'rate_limit': None},
                                     {'name': 'tasks.b', 'rate_limit': '10/m'}]
-    assert detail['scheduled'] == [{'id': 'x', 'name': 'tasks.a', 'args': [1],
+    assert detail['scheduled'] == [{'id': 'x', 'name': 'tasks.a', 'args': '[1]', 'kwargs': '{}',
                                     'eta': '2030-01-01T00:00:00+00:00', 'priority': 6}]
+    assert detail['active'] == [{'id': 'y', 'args': "[2, '<b>']", 'kwargs': "{'k': None}"},
+                                {'id': 'z', 'args': '(3,)', 'kwargs': '{}'}]
     assert detail['config'] == [('broker_url', 'amqp://guest:****@rabbit//'),
                                 ('secret_key', MASK)]
     assert detail['revoked'] == ['r1', 'r2']
