@@ -468,3 +468,15 @@ def test_tasks_tab_lists_scheduled_tasks_and_revoked_ones(page, cluster):
     expect(page.locator('#revoked-list')).to_contain_text(result.id)
     expect(page.locator(f'#revoked-list a[href="/task/{result.id}"]')).to_be_visible()
     assert_no_browser_problems(page)
+
+
+def test_without_auto_refresh_pages_change_only_when_reloaded(page, cluster):
+    with FlowerServer(cluster.broker_url, auto_refresh=False) as flower:
+        fetched = []
+        page.on('request', lambda request: fetched.append(request.url))
+        for path in ('/', worker_url(flower, cluster.main)[len(flower.base_url):]):
+            fetched.clear()
+            page.goto(flower.base_url + path)
+            page.wait_for_timeout(7_000)  # longer than the refresh interval
+            assert fetched.count(flower.base_url + path) == 1, fetched
+        assert_no_browser_problems(page)
