@@ -6,6 +6,7 @@ encoded on its way to the management API. The management API refreshes its
 queue statistics every few seconds, hence the polling.
 """
 import asyncio
+import html
 import re
 import ssl
 import subprocess
@@ -110,6 +111,16 @@ def wait_for_lengths(flower, expected, timeout=30):
         raise AssertionError(f"queue lengths stayed {last[0]}, expected {expected}") from None
 
 
+def broker_page_rows(flower):
+    """``{queue: {cell class: text}}`` of the queue table on the ``/broker`` page."""
+    status, page = flower.get('/broker')
+    assert status == 200, page
+    rows = re.findall(r'<tr data-queue="([^"]*)">(.*?)</tr>', page, re.S)
+    return {html.unescape(name): {cell_class.split()[-1]: html.unescape(text) for cell_class, text
+                                  in re.findall(r'<td class="([^"]*)">([^<]*)</td>', cells)}
+            for name, cells in rows}
+
+
 def send(app, count, queue, task='tasks.sleep', args=(0,)):
     for _ in range(count):
         app.send_task(task, args, queue=queue)
@@ -128,6 +139,12 @@ def test_published_messages_without_consumer_are_counted(vhost, flowers):
         {'name': 'reports', 'messages': 2, 'messages_ready': 2,
          'messages_unacknowledged': 0, 'consumers': 0},
     ])
+    assert broker_page_rows(flower) == {
+        'celery': {'queue-name': 'celery', 'messages': '3', 'messages_ready': '3',
+                   'messages_unacknowledged': '0', 'consumers': '0'},
+        'reports': {'queue-name': 'reports', 'messages': '2', 'messages_ready': '2',
+                    'messages_unacknowledged': '0', 'consumers': '0'},
+    }
     flower.run_coroutine(flower.app.sample_queues)
     timestamp, sampled = flower.call(lambda: flower.app.queue_history.latest)
     assert [(queue['name'], queue['messages']) for queue in sampled] == [('celery', 3), ('reports', 2)]
@@ -149,6 +166,9 @@ def test_a_consumer_splits_ready_and_unacknowledged(vhost, flowers, worker_facto
 
     wait_for_lengths(flower, [{'name': 'celery', 'messages': 4, 'messages_ready': 3,
                                'messages_unacknowledged': 1, 'consumers': 1}])
+    assert broker_page_rows(flower)['celery'] == {
+        'queue-name': 'celery', 'messages': '4', 'messages_ready': '3',
+        'messages_unacknowledged': '1', 'consumers': '1'}
     client.close()
 
 
@@ -182,8 +202,12 @@ def test_management_api_problems_are_503_with_the_reason(vhost, flowers, broker_
     response = Api(flower).get('/api/queues/length')
 
     assert response.status_code == 503
-    assert re.search(reason, response.json()['error']), response.json()
-    assert 'guest:guest@' not in response.json()['error']
+    error = response.json()['error']
+    assert re.search(reason, error), error
+    assert 'guest:guest@' not in error
+    status, page = flower.get('/broker')
+    assert status == 200
+    assert html.escape(error, quote=False) in page
 
 
 class TlsManagementApi:
