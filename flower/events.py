@@ -5,23 +5,122 @@ the IO loop applies them to :class:`EventsState` in bounded batches, so a flood
 of events never blocks the broker subscription and never starves HTTP requests.
 """
 import collections
+import itertools
 import logging
+import sys
 import threading
 import time
+from weakref import WeakSet
 
 from celery.events import EventReceiver
-from celery.events.state import State
+from celery.events.state import State, Task
+from kombu.utils.functional import LRUCache
 from tornado.ioloop import PeriodicCallback
 
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics  # noqa: F401 (public here too)
+from flower.utils.task_index import TaskIndex
 
 logger = logging.getLogger(__name__)
 
 
-class EventsState(State):
-    """Celery's cluster state plus per-worker event counters and Prometheus metrics."""
+class CompactTask(Task):
+    """A task that keeps only the fields Flower shows, not every key of every event.
 
-    def __init__(self, *args, metrics=None, **kwargs):
+    Celery's task copies whole events into itself (host names, pids, clocks
+    of each event) and builds a set for its children and a table of bound
+    methods up front; this one does neither until it is needed.
+    """
+
+    #: Event keys worth keeping (``hostname`` is kept as the task's ``worker``).
+    kept_fields = frozenset(Task._fields) - {'uuid', 'worker', 'children', 'root', 'parent'}
+    _interned = ('name', 'exchange', 'routing_key')
+
+    def __init__(self, uuid=None, cluster_state=None, children=None, **kwargs):
+        self.uuid = uuid
+        self.cluster_state = cluster_state
+        if children:
+            self.children.update(cluster_state.tasks.get(task_id) for task_id in children
+                                 if task_id in cluster_state.tasks)
+        if kwargs:
+            self.__dict__.update(kwargs)
+
+    @property
+    def children(self):
+        kids = self.__dict__.get('_children')
+        if kids is None:
+            kids = self.__dict__['_children'] = WeakSet()
+        return kids
+
+    @children.setter
+    def children(self, value):
+        self.__dict__['_children'] = value
+
+    @property
+    def child_ids(self):
+        """The children's ids, without creating an empty set for a task that has none."""
+        return [child.uuid for child in self.__dict__.get('_children') or ()]
+
+    @property
+    def _serializer_handlers(self):
+        return {'children': lambda _: self.child_ids,
+                'root': lambda _: self.root_id, 'parent': lambda _: self.parent_id}
+
+    def event(self, type_, timestamp=None, local_received=None, fields=None, **kwargs):
+        kept = self.kept_fields
+        fields = {key: value for key, value in (fields or {}).items() if key in kept}
+        for key in self._interned:
+            if isinstance(fields.get(key), str):
+                fields[key] = sys.intern(fields[key])
+        return super().event(type_, timestamp, local_received, fields, **kwargs)
+
+
+class TaskCache(LRUCache):
+    """The tasks by uuid; beyond ``limit`` the oldest one is dropped and reported to
+    ``on_evict``. Reading a task does not make it "recent": what is kept never
+    depends on what someone looked at."""
+
+    def __init__(self, limit, on_evict):
+        super().__init__(limit)
+        self.on_evict = on_evict
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __setitem__(self, key, value):
+        with self.mutex:
+            data = self.data
+            if key not in data and self.limit and len(data) >= self.limit:
+                self.on_evict(*data.popitem(last=False))
+            data[key] = value
+
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+
+class NoTaskHeap(list):
+    """Stands in for Celery's per-event time heap, which the task index replaces:
+    appends and inserts are ignored, so it stays empty and costs nothing."""
+
+    def append(self, item):
+        pass
+
+    def insert(self, index, item):
+        pass
+
+
+class EventsState(State):
+    """Celery's cluster state plus per-worker event counters, Prometheus metrics and
+    a :class:`~flower.utils.task_index.TaskIndex` of the tasks in memory."""
+
+    Task = CompactTask
+
+    def __init__(self, *args, metrics=None, on_task_evicted=None, **kwargs):
+        self.task_index = TaskIndex()
+        self.on_task_evicted = on_task_evicted
+        kwargs.setdefault('tasks', TaskCache(kwargs.get('max_tasks_in_memory', 10000),
+                                             self._forget_task))
+        kwargs.setdefault('taskheap', NoTaskHeap())
         super().__init__(*args, **kwargs)
         self.counter = collections.defaultdict(collections.Counter)
         self.metrics = metrics if metrics is not None else get_prometheus_metrics()
@@ -31,9 +130,37 @@ class EventsState(State):
         event_type = event.get('type', '')
         self.counter[worker_name][event_type] += 1
         result = super().event(event)
-        task = self.tasks.get(event.get('uuid')) if event_type.startswith('task-') else None
+        task = None
+        if event_type.startswith('task-'):
+            task = self.tasks.data.get(event.get('uuid'))
+            if task is not None:
+                self.task_index.update(task)
         self.metrics.record_event(event, task)
         return result
+
+    def _forget_task(self, uuid, task):
+        self.task_index.remove(uuid)
+        if self.on_task_evicted is not None:
+            self.on_task_evicted(uuid, task)
+
+    def rebuild_taskheap(self, *args, **kwargs):
+        """Nothing to rebuild: the task index takes the heap's place."""
+
+    def _clear_tasks(self, ready=True):
+        super()._clear_tasks(ready)
+        self.task_index.rebuild(self.tasks.data)
+
+    def tasks_by_time(self, limit=None, reverse=True):
+        """``(uuid, task)`` pairs, most recently created first unless ``reverse`` is false."""
+        index = self.task_index
+        order = list(index.newest_first() if reverse else index.sequence)
+        get = self.tasks.data.get
+        for uuid in itertools.islice(order, limit):
+            task = get(uuid)
+            if task is not None:
+                yield uuid, task
+
+    tasks_by_timestamp = tasks_by_time
 
 
 class Backoff:

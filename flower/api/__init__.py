@@ -75,6 +75,11 @@ def _host_and_port(netloc, default_port):
     return match.group(1), int(match.group(2)) if match.group(2) else default_port
 
 
+def json_text(data):
+    """``data`` as JSON safe to embed in HTML; values JSON cannot encode become text."""
+    return json.dumps(data, default=str).replace('</', '<\\/')
+
+
 class BaseApiHandler(BaseHandler):
     """Request checks, auth and JSON answers shared by every API endpoint."""
 
@@ -116,7 +121,7 @@ class BaseApiHandler(BaseHandler):
     def write_json(self, data):
         """Answer ``data`` as JSON; values JSON cannot encode are sent as text."""
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
-        self.finish(json.dumps(data, default=str).replace('</', '<\\/'))
+        self.finish(json_text(data))
 
     def get_optional_argument(self, name, type=str, default=None):
         """``get_argument`` where a missing or empty value gives ``default``."""

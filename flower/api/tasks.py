@@ -6,8 +6,12 @@ lengths come from :mod:`flower.utils.broker`.
 """
 import asyncio
 
+from tornado.iostream import StreamClosedError
+
 from flower import control
-from flower.api import BaseApiHandler, RequestError, non_negative_float, non_negative_int
+from flower.api import (
+    BaseApiHandler, RequestError, json_text, non_negative_float, non_negative_int,
+)
 from flower.utils.broker import BrokerError
 from flower.utils.tasks import (
     as_dict, get_task_by_id, iter_tasks, parse_date, parse_sort_by,
@@ -34,6 +38,10 @@ class BaseTaskHandler(BaseApiHandler):
 
 
 class ListTasks(BaseTaskHandler):
+    """Large listings are written in chunks, so other requests are served in between."""
+
+    chunk_size = 500
+
     async def get(self):
         tasks = iter_tasks(
             self.application.events,
@@ -49,7 +57,22 @@ class ListTasks(BaseTaskHandler):
             started_end=self.get_optional_argument('started_end', type=parse_date),
             search=self.get_optional_argument('search'),
         )
-        self.write_json({uuid: self.task_as_dict(task) for uuid, task in tasks})
+        # The matching tasks are taken now (events keep arriving while we write).
+        tasks = list(tasks)
+        self.set_header('Content-Type', 'application/json; charset=UTF-8')
+        separator = '{'
+        for start in range(0, len(tasks), self.chunk_size):
+            parts = []
+            for uuid, task in tasks[start:start + self.chunk_size]:
+                parts.append(separator + json_text(uuid) + ': ' + json_text(self.task_as_dict(task)))
+                separator = ', '
+            self.write(''.join(parts))
+            try:
+                await self.flush()
+            except StreamClosedError:
+                return  # the client went away
+            await asyncio.sleep(0)
+        self.finish('{}' if not tasks else '}')
 
 
 class ListTaskTypes(BaseApiHandler):

@@ -1,0 +1,257 @@
+"""Incremental indexes over the tasks in memory, so listing a first page stays cheap.
+
+:class:`TaskIndex` is kept up to date by :class:`flower.events.EventsState`
+after every task event. It knows the order tasks were first seen in (newest
+first is the default listing order), which tasks have a given name, worker or
+state, and, for every field someone sorted by once, a sorted list of the
+tasks' values that is maintained from then on.
+"""
+import bisect
+import collections
+
+#: Fields with an exact-match filter, and the bucket attribute they are kept in.
+BUCKET_FIELDS = ('name', 'worker', 'state')
+
+
+def field_value(task, name):
+    """The task's value for ``name``; ``worker`` is the worker's host name."""
+    value = getattr(task, name, None)
+    if name == 'worker':
+        return getattr(value, 'hostname', value)
+    return value
+
+
+def sort_key(value):
+    """A key that orders numbers among numbers and everything else as text."""
+    if isinstance(value, (int, float)):
+        return (0, value)
+    return (1, str(value))
+
+
+class SortedList:
+    """A list kept sorted, stored as chunks so that inserting and removing an item
+    costs a bisection plus a short ``memmove`` instead of shifting the whole list."""
+
+    chunk_size = 512
+
+    def __init__(self, items=()):
+        items = sorted(items)
+        size = self.chunk_size
+        self._chunks = [items[start:start + size] for start in range(0, len(items), size)]
+        self._maxes = [chunk[-1] for chunk in self._chunks]
+        self._length = len(items)
+
+    def __len__(self):
+        return self._length
+
+    def add(self, item):
+        chunks, maxes = self._chunks, self._maxes
+        self._length += 1
+        if not chunks:
+            chunks.append([item])
+            maxes.append(item)
+            return
+        index = bisect.bisect_left(maxes, item)
+        if index == len(maxes):
+            index -= 1
+            chunks[index].append(item)
+            maxes[index] = item
+        else:
+            bisect.insort(chunks[index], item)
+        chunk = chunks[index]
+        if len(chunk) > 2 * self.chunk_size:
+            chunks.insert(index + 1, chunk[self.chunk_size:])
+            del chunk[self.chunk_size:]
+            maxes[index] = chunk[-1]
+            maxes.insert(index + 1, chunks[index + 1][-1])
+
+    def remove(self, item):
+        """Remove ``item``, which must be in the list."""
+        chunks, maxes = self._chunks, self._maxes
+        index = bisect.bisect_left(maxes, item)
+        chunk = chunks[index] if index < len(chunks) else ()
+        position = bisect.bisect_left(chunk, item)
+        if position == len(chunk) or chunk[position] != item:
+            raise ValueError(f"{item!r} is not in the list")
+        del chunk[position]
+        self._length -= 1
+        if not chunk:
+            del chunks[index]
+            del maxes[index]
+        elif position == len(chunk):
+            maxes[index] = chunk[-1]
+
+    def locate(self, item):
+        """The place ``(chunk, position)`` where ``item`` would be inserted on the left."""
+        index = bisect.bisect_left(self._maxes, item)
+        if index == len(self._chunks):
+            return index, 0
+        return index, bisect.bisect_left(self._chunks[index], item)
+
+    def end(self):
+        return len(self._chunks), 0
+
+    def rank(self, place):
+        """How many items come before ``place``."""
+        index, position = place
+        return sum(len(chunk) for chunk in self._chunks[:index]) + position
+
+    def before(self, place):
+        """The item just before ``place`` (which must not be the start)."""
+        index, position = place
+        if position:
+            return self._chunks[index][position - 1]
+        return self._chunks[index - 1][-1]
+
+    def between(self, start, stop):
+        """The items from ``start`` (included) to ``stop`` (excluded), in order."""
+        index, position = start
+        stop_index, stop_position = stop
+        while index < stop_index:
+            yield from self._chunks[index][position:]
+            index, position = index + 1, 0
+        if index == stop_index and index < len(self._chunks):
+            yield from self._chunks[index][position:stop_position]
+
+
+class SortIndex:
+    """The tasks in memory ordered by one field; tasks without a value are kept apart.
+
+    Items are ``(sort_key(value), -sequence, uuid)``, so equal values list the
+    newest task first, in both directions.
+    """
+
+    def __init__(self, field, tasks, sequence):
+        self.field = field
+        self.keys = {}
+        self.missing = set()
+        for uuid, task in tasks.items():
+            self._remember(uuid, field_value(task, field), sequence[uuid])
+        self.items = SortedList(self.keys.values())
+
+    def _remember(self, uuid, value, number):
+        if value is None:
+            self.missing.add(uuid)
+            return None
+        key = self.keys[uuid] = (sort_key(value), -number, uuid)
+        return key
+
+    def update(self, uuid, task, number):
+        value = field_value(task, self.field)
+        old = self.keys.get(uuid)
+        if old is not None and value is not None and old[0] == sort_key(value):
+            return
+        self.discard(uuid)
+        key = self._remember(uuid, value, number)
+        if key is not None:
+            self.items.add(key)
+
+    def discard(self, uuid):
+        key = self.keys.pop(uuid, None)
+        if key is not None:
+            self.items.remove(key)
+        self.missing.discard(uuid)
+
+    def ascending(self):
+        for _, _, uuid in self.items.between((0, 0), self.items.end()):
+            yield uuid
+
+    def descending(self):
+        """Values from the largest down, equal values still newest first."""
+        items = self.items
+        stop = items.end()
+        while stop != (0, 0):
+            group_start = items.locate((items.before(stop)[0],))
+            for _, _, uuid in items.between(group_start, stop):
+                yield uuid
+            stop = group_start
+
+    def count_range(self, low, high):
+        """How many tasks have ``low <= value < high`` (numbers; ``None``: unbounded)."""
+        items = self.items
+        start = (0, 0) if low is None else items.locate(((0, low),))
+        stop = items.end() if high is None else items.locate(((0, high),))
+        return max(0, items.rank(stop) - items.rank(start))
+
+    def in_range(self, low, high):
+        items = self.items
+        start = (0, 0) if low is None else items.locate(((0, low),))
+        stop = items.end() if high is None else items.locate(((0, high),))
+        return [uuid for _, _, uuid in items.between(start, stop)]
+
+
+class TaskIndex:
+    """Creation order, exact-value buckets and lazily built sort indexes of the tasks."""
+
+    def __init__(self):
+        self.sequence = {}  # uuid -> creation number; the dict's order is creation order
+        self._next_number = 0
+        self.buckets = {field: collections.defaultdict(set) for field in BUCKET_FIELDS}
+        self._bucketed = {}  # uuid -> (name, worker, state) as last filed
+        self.sort_indexes = {}
+
+    def __len__(self):
+        return len(self.sequence)
+
+    def update(self, task):
+        """File ``task`` (new or changed) under its current values."""
+        uuid = task.uuid
+        number = self.sequence.get(uuid)
+        if number is None:
+            number = self.sequence[uuid] = self._next_number
+            self._next_number += 1
+        values = (task.name, field_value(task, 'worker'), task.state)
+        old = self._bucketed.get(uuid)
+        if old != values:
+            for field, old_value, value in zip(BUCKET_FIELDS, old or (None,) * 3, values):
+                if old is not None and old_value != value:
+                    self._unfile(field, old_value, uuid)
+                if value is not None:
+                    self.buckets[field][value].add(uuid)
+            self._bucketed[uuid] = values
+        for index in self.sort_indexes.values():
+            index.update(uuid, task, number)
+
+    def _unfile(self, field, value, uuid):
+        bucket = self.buckets[field].get(value)
+        if bucket is not None:
+            bucket.discard(uuid)
+            if not bucket:
+                del self.buckets[field][value]
+
+    def remove(self, uuid):
+        if self.sequence.pop(uuid, None) is None:
+            return
+        for field, value in zip(BUCKET_FIELDS, self._bucketed.pop(uuid, (None,) * 3)):
+            if value is not None:
+                self._unfile(field, value, uuid)
+        for index in self.sort_indexes.values():
+            index.discard(uuid)
+
+    def rebuild(self, tasks):
+        """Start over from the mapping ``tasks`` (after the state was cleared)."""
+        self.__init__()
+        for task in tasks.values():
+            self.update(task)
+
+    def bucket(self, field, value):
+        return self.buckets[field].get(value, ())
+
+    def sort_index(self, field, tasks):
+        """The :class:`SortIndex` of ``field``, built now if nobody sorted by it yet."""
+        index = self.sort_indexes.get(field)
+        if index is None:
+            index = self.sort_indexes[field] = SortIndex(field, tasks, self.sequence)
+        return index
+
+    def newest_first(self):
+        """Every uuid, most recently created first.
+
+        Lazy: consume it before the next event is applied (take a ``list`` of it
+        to keep it across IO loop turns)."""
+        return reversed(self.sequence)
+
+    def by_creation(self, uuids):
+        """``uuids`` ordered newest first."""
+        number = self.sequence.get
+        return sorted(uuids, key=lambda uuid: -number(uuid, -1))
