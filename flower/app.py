@@ -69,6 +69,8 @@ class Flower(tornado.web.Application):
             persistent=self.options.persistent,
             enable_events=self.options.enable_events,
             state_save_interval=self.options.state_save_interval,
+            db_max_tasks=self.options.db_max_tasks,
+            db_max_age=self.options.db_max_age,
             max_workers_in_memory=self.options.max_workers,
             max_tasks_in_memory=self.options.max_tasks,
             metrics=PrometheusMetrics(self.options.task_runtime_metric_buckets),

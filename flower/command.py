@@ -211,6 +211,20 @@ def _validate_auth_options():
         raise OptionError(f"--auth_provider: {exc}") from None
 
 
+def _validate_history_options():
+    for name in ('state_save_interval', 'db_max_tasks', 'db_max_age'):
+        if getattr(options, name) < 0:
+            raise OptionError(f"--{name}: must be 0 or more, not {getattr(options, name)}")
+    if options.persistent:
+        if not options.db:
+            raise OptionError("--db: --persistent needs the path of the history file")
+        directory = os.path.dirname(abs_path(options.db))
+        if not os.path.isdir(directory):
+            raise OptionError(f"--db: directory {directory} does not exist")
+        if not os.access(directory, os.W_OK):
+            raise OptionError(f"--db: directory {directory} is not writable")
+
+
 def extract_settings():
     """Turn options into Tornado application settings, refusing inconsistent ones."""
     _validate_auth_options()
@@ -234,6 +248,7 @@ def extract_settings():
         if parts.scheme not in ('http', 'https') or not parts.hostname:
             raise OptionError("--broker_api: must be an http(s) URL of the RabbitMQ "
                               "management API, e.g. http://user:pass@host:15672/api/")
+    _validate_history_options()
     if options.unix_socket and options.port != default_options.port:
         logger.info("--unix_socket is set: --port is ignored")
     return settings
@@ -252,8 +267,7 @@ def print_banner(capp, ssl):
     logger.info("Registered tasks: %s",
                 sorted(name for name in capp.tasks if not name.startswith('celery.')))
     if options.persistent:
-        logger.warning("--persistent is accepted but state persistence is not available in "
-                       "this version: history will not survive a restart")
+        logger.info("Task history: %s", abs_path(options.db))
 
 
 def _fail(message):

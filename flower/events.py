@@ -10,6 +10,7 @@ import logging
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from weakref import WeakSet
 
 from celery.events import EventReceiver
@@ -18,6 +19,7 @@ from kombu.utils.functional import LRUCache
 from tornado.ioloop import PeriodicCallback
 
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics  # noqa: F401 (public here too)
+from flower.store import TASK_COLUMNS, WORKER_FIELDS, TaskStore, task_row
 from flower.utils.task_index import TaskIndex
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,19 @@ class CompactTask(Task):
         return super().event(type_, timestamp, local_received, fields, **kwargs)
 
 
+def stored_task(row):
+    """A task of the stored history (a :data:`~flower.store.TASK_COLUMNS` row), not
+    attached to any state: what listings show for tasks no longer in memory."""
+    fields = {name: value for name, value in zip(TASK_COLUMNS, row) if value is not None}
+    fields.pop('seq', None)
+    task = CompactTask(fields.pop('uuid'))
+    hostname = fields.pop('worker', None)
+    if hostname is not None:
+        task.worker = State.Worker(hostname)
+    task.__dict__.update(fields)
+    return task
+
+
 class TaskCache(LRUCache):
     """The tasks by uuid; beyond ``limit`` the oldest one is dropped and reported to
     ``on_evict``. Reading a task does not make it "recent": what is kept never
@@ -115,9 +130,12 @@ class EventsState(State):
 
     Task = CompactTask
 
-    def __init__(self, *args, metrics=None, on_task_evicted=None, **kwargs):
+    def __init__(self, *args, metrics=None, **kwargs):
         self.task_index = TaskIndex()
-        self.on_task_evicted = on_task_evicted
+        #: Set by :class:`Events` in persistent mode: collect what to write next.
+        self.track_changes = False
+        self.changed_tasks = {}  # uuid -> (task, creation number)
+        self.changed_workers = set()
         kwargs.setdefault('tasks', TaskCache(kwargs.get('max_tasks_in_memory', 10000),
                                              self._forget_task))
         kwargs.setdefault('taskheap', NoTaskHeap())
@@ -132,16 +150,53 @@ class EventsState(State):
         result = super().event(event)
         task = None
         if event_type.startswith('task-'):
-            task = self.tasks.data.get(event.get('uuid'))
+            uuid = event.get('uuid')
+            task = self.tasks.data.get(uuid)
             if task is not None:
                 self.task_index.update(task)
+                if self.track_changes:
+                    self.changed_tasks[uuid] = (task, self.task_index.sequence[uuid])
+        if self.track_changes:
+            self.changed_workers.add(worker_name)
         self.metrics.record_event(event, task)
         return result
 
+    def take_changes(self):
+        """What changed since the last call: ``(tasks, workers)`` as ``{uuid: (task,
+        number)}`` and host names. Called on the IO loop, like :meth:`event`, so
+        every event is in exactly one batch."""
+        tasks, workers = self.changed_tasks, self.changed_workers
+        self.changed_tasks, self.changed_workers = {}, set()
+        return tasks, workers
+
+    def restore_task(self, fields, number):
+        """Put back a stored task (``fields`` by name, ``worker`` a host name)."""
+        task = self.Task(fields.pop('uuid'), cluster_state=self)
+        hostname = fields.pop('worker', None)
+        if hostname is not None:
+            task.worker = self.get_or_create_worker(hostname)[0]
+        task.__dict__.update(fields)
+        self.tasks.data[task.uuid] = task
+        self.task_index.update(task, number)
+        if task.name is not None:
+            self._seen_types.add(task.name)
+        return task
+
+    def forget_oldest_tasks(self, keep=None, before=None):
+        """Drop the oldest tasks from memory: beyond ``keep`` tasks, or last changed
+        before the timestamp ``before`` (the history's retention limits)."""
+        data = self.tasks.data
+        while data:
+            uuid, task = next(iter(data.items()))
+            too_many = keep is not None and len(data) > keep
+            too_old = before is not None and (task.timestamp or 0) < before
+            if not (too_many or too_old):
+                break
+            del data[uuid]
+            self.task_index.remove(uuid)
+
     def _forget_task(self, uuid, task):
         self.task_index.remove(uuid)
-        if self.on_task_evicted is not None:
-            self.on_task_evicted(uuid, task)
 
     def rebuild_taskheap(self, *args, **kwargs):
         """Nothing to rebuild: the task index takes the heap's place."""
@@ -186,8 +241,10 @@ class Events(threading.Thread):
     events_enable_interval = 5000  # milliseconds between enable_events broadcasts
     batch_size = 5000  # events applied per IO loop turn before yielding to requests
 
+    default_flush_interval = 1000  # milliseconds between two history writes
+
     def __init__(self, capp, io_loop, db=None, persistent=False, enable_events=True,
-                 state_save_interval=0, **kwargs):
+                 state_save_interval=0, db_max_tasks=0, db_max_age=0, **kwargs):
         super().__init__(name='flower-events', daemon=True)
         self.capp = capp
         self.io_loop = io_loop
@@ -195,7 +252,14 @@ class Events(threading.Thread):
         self.persistent = persistent
         self.enable_events = enable_events
         self.state_save_interval = state_save_interval
+        self.db_max_tasks = db_max_tasks
+        self.db_max_age = db_max_age
         self.state = EventsState(**kwargs)
+        self.store = None
+        self._writer = None
+        self._flush_timer = None
+        self._writing = False
+        self._last_write_error = None
         self.received_count = 0
         self.applied_count = 0
         self.enable_events_sent = 0
@@ -213,6 +277,8 @@ class Events(threading.Thread):
             self._timer = PeriodicCallback(self.on_enable_events, self.events_enable_interval)
 
     def start(self):
+        if self.persistent:
+            self.open_history()
         super().start()
         if self._timer is not None:
             self._timer.start()
@@ -225,6 +291,115 @@ class Events(threading.Thread):
             self._receiver.should_stop = True
         if self.is_alive():
             self.join(timeout=5)
+        if self.store is not None:
+            self._flush_timer.stop()
+            self._apply_pending_now()
+            self.save_state()
+            self._writer.shutdown(wait=True)
+            self.store.close()
+            self.store = None
+
+    # -- persistent history (see docs/persistence.rst) ------------------------------
+
+    def open_history(self):
+        """Open the ``db`` history, restore tasks, workers and counters from it, and
+        write changes to it every ``state_save_interval`` ms (every second if 0)."""
+        self.store = TaskStore(self.db)
+        self.restore_state()
+        self.state.track_changes = True
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix='flower-history')
+        interval = self.state_save_interval or self.default_flush_interval
+        self._flush_timer = PeriodicCallback(self.flush_state, interval)
+        self._flush_timer.start()
+
+    def restore_state(self):
+        started = time.monotonic()
+        state, store = self.state, self.store
+        for hostname, fields in store.load_workers().items():
+            known = {name: value for name, value in fields.items() if name in WORKER_FIELDS}
+            state.workers[hostname] = state.Worker(**known)
+        for hostname, event_type, count in store.load_counters():
+            state.counter[hostname][event_type] = count
+        rows = store.load_tasks(state.max_tasks_in_memory)
+        names = TASK_COLUMNS[2:]
+        for row in rows:
+            fields = {name: value for name, value in zip(names, row[2:]) if value is not None}
+            fields['uuid'] = row[0]
+            state.restore_task(fields, row[1])
+        state.task_index._next_number = max(state.task_index._next_number, store.next_seq())
+        tasks = state.tasks.data
+        for task in tasks.values():
+            parent = tasks.get(task.__dict__.get('parent_id'))
+            if parent is not None:
+                parent.children.add(task)
+        logger.info("Restored %d tasks and %d workers from %s in %.1f s", len(rows),
+                    len(state.workers), self.db, time.monotonic() - started)
+
+    def _take_batch(self):
+        """The rows to write for everything changed since the last batch."""
+        tasks, workers = self.state.take_changes()
+        counter = self.state.counter
+        worker_rows, counter_rows = [], []
+        for hostname in workers:
+            worker = self.state.workers.data.get(hostname)
+            if worker is not None:
+                worker_rows.append((hostname, {name: getattr(worker, name, None)
+                                               for name in WORKER_FIELDS}))
+            counter_rows.extend((hostname, event_type, count)
+                                for event_type, count in counter.get(hostname, {}).items())
+        task_rows = [task_row(task, number) for task, number in tasks.values()]
+        return tasks, workers, dict(tasks=task_rows, workers=worker_rows, counters=counter_rows,
+                                    max_tasks=self.db_max_tasks, max_age=self.db_max_age)
+
+    def flush_state(self):
+        """Hand what changed to the writer thread; skipped while a batch is being written
+        (changes keep collecting for the next one)."""
+        if self._writing or self.store is None:
+            return
+        self._apply_retention_in_memory()
+        tasks, workers, batch = self._take_batch()
+        if not batch['tasks'] and not batch['workers']:
+            return
+        self._writing = True
+        future = self._writer.submit(self.store.write, **batch)
+        future.add_done_callback(
+            lambda done: self.io_loop.add_callback(self._written, done, tasks, workers))
+
+    def _written(self, future, tasks, workers):
+        self._writing = False
+        error = future.exception()
+        if error is None:
+            if self._last_write_error is not None:
+                logger.info("Writing the task history works again")
+            self._last_write_error = None
+            return
+        # Keep the batch for the next try; newer changes of the same tasks win.
+        for uuid, entry in tasks.items():
+            self.state.changed_tasks.setdefault(uuid, entry)
+        self.state.changed_workers.update(workers)
+        message = f"{type(error).__name__}: {error}"
+        if message != self._last_write_error:
+            logger.error("Writing the task history to %s failed (will retry): %s",
+                         self.db, message)
+        self._last_write_error = message
+
+    def save_state(self):
+        """Write everything changed so far now, waiting for it (used at shutdown)."""
+        if self.store is None:
+            return
+        _, _, batch = self._take_batch()
+        self._writer.submit(self.store.write, **batch).result()
+
+    def _apply_retention_in_memory(self):
+        keep = self.db_max_tasks or None
+        before = time.time() - self.db_max_age if self.db_max_age else None
+        if keep is not None or before is not None:
+            self.state.forget_oldest_tasks(keep=keep, before=before)
+
+    def _apply_pending_now(self):
+        """Apply every event received so far (at shutdown, before the last write)."""
+        while self._pending:
+            self._apply_pending()
 
     def run(self):
         while not self._stopping.is_set():

@@ -31,10 +31,15 @@ define("auth_provider", default=None, type=str,
        help="auth handler class (e.g. flower.views.auth.GithubLoginHandler)")
 define("max_workers", type=int, default=5000, help="maximum number of workers to keep in memory")
 define("max_tasks", type=int, default=100000, help="maximum number of tasks to keep in memory")
-define("db", type=str, default='flower', help="flower database file")
-define("persistent", type=bool, default=False, help="enable persistent mode")
+define("db", type=str, default='flower', help="flower database file (SQLite, for --persistent)")
+define("persistent", type=bool, default=False,
+       help="keep the task history, workers and counters in --db across restarts")
 define("state_save_interval", type=int, default=0,
-       help="state save interval (in milliseconds); 0 disables periodic saving")
+       help="how often (in milliseconds) --persistent writes changes; 0 means every second")
+define("db_max_tasks", type=int, default=1000000,
+       help="most tasks the --persistent history keeps (the newest); 0 for no limit")
+define("db_max_age", type=float, default=0,
+       help="seconds after which --persistent forgets a task; 0 for no limit")
 define("broker_api", type=str, default=None,
        help="URL of the RabbitMQ management HTTP API, with credentials")
 define("ca_certs", type=str, default=None, help="SSL certificate authority (CA) file")

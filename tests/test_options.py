@@ -28,6 +28,8 @@ EXPECTED_DEFAULTS = {
     'db': 'flower',
     'persistent': False,
     'state_save_interval': 0,
+    'db_max_tasks': 1000000,
+    'db_max_age': 0,
     'broker_api': None,
     'ca_certs': None,
     'certfile': None,

@@ -193,13 +193,18 @@ class TaskIndex:
     def __len__(self):
         return len(self.sequence)
 
-    def update(self, task):
-        """File ``task`` (new or changed) under its current values."""
+    def update(self, task, number=None):
+        """File ``task`` (new or changed) under its current values; a new task gets the
+        next creation number, or ``number`` (restored tasks, oldest first)."""
         uuid = task.uuid
-        number = self.sequence.get(uuid)
-        if number is None:
-            number = self.sequence[uuid] = self._next_number
-            self._next_number += 1
+        known = self.sequence.get(uuid)
+        if known is not None:
+            number = known
+        else:
+            if number is None:
+                number = self._next_number
+            self.sequence[uuid] = number
+            self._next_number = max(self._next_number, number + 1)
         values = (task.name, field_value(task, 'worker'), task.state)
         old = self._bucketed.get(uuid)
         if old != values:
@@ -230,9 +235,15 @@ class TaskIndex:
 
     def rebuild(self, tasks):
         """Start over from the mapping ``tasks`` (after the state was cleared)."""
+        numbers, next_number = self.sequence, self._next_number
         self.__init__()
         for task in tasks.values():
-            self.update(task)
+            self.update(task, numbers.get(task.uuid))
+        self._next_number = max(self._next_number, next_number)
+
+    def oldest_number(self):
+        """The creation number of the oldest task in memory (the next one if none)."""
+        return next(iter(self.sequence.values()), self._next_number)
 
     def bucket(self, field, value):
         return self.buckets[field].get(value, ())

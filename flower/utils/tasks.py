@@ -6,6 +6,7 @@ filters, sort order and task fields are the same everywhere.
 import datetime
 import itertools
 
+from flower.events import stored_task
 from flower.utils.search import parse_search_terms, satisfies_search_terms
 
 #: The fields of a task as served by the API (``worker`` is the host name).
@@ -137,6 +138,26 @@ class TaskQuery:
                    and (task := get(uuid)) is not None and self.wanted(task))
 
 
+def _history(events):
+    """The persistent history (:class:`flower.store.TaskStore`) of ``events``, if any."""
+    return getattr(events, 'store', None)
+
+
+def _stored_filters(query):
+    return dict(name=query.exact['name'], state=query.exact['state'],
+                worker=query.exact['worker'], ranges=query.ranges)
+
+
+def _stored_matches(events, query):
+    """Matching ``(uuid, task)`` pairs of the history that are no longer in memory."""
+    rows = _history(events).older_tasks(events.state.task_index.oldest_number(),
+                                        **_stored_filters(query))
+    for row in rows:
+        task = stored_task(row)
+        if query.terms is None or satisfies_search_terms(task, query.terms):
+            yield task.uuid, task
+
+
 def _indexed(events):
     """The state's task index, or ``None`` for a plain Celery state."""
     return getattr(events.state, 'task_index', None)
@@ -186,6 +207,8 @@ def iter_tasks(events, limit=None, offset=None, type=None, worker=None, state=No
     if _indexed(events) is not None:
         needed = None if limit is None else (offset or 0) + limit
         selected = _select_indexed(events.state, query, sort_by, needed)
+        if _history(events) is not None and not sort_by:
+            selected = itertools.chain(selected, _stored_matches(events, query))
     else:
         selected = ((uuid, task) for uuid, task in events.state.tasks_by_time()
                     if query.wanted(task))
@@ -203,6 +226,17 @@ def count_tasks(events, type=None, worker=None, state=None, received_start=None,
                       started_end, search)
     tasks = events.state.tasks
     total = len(tasks)
+    history = _history(events)
+    if history is not None and _indexed(events) is not None:
+        oldest = events.state.task_index.oldest_number()
+        total += history.count_older(oldest)
+        if query.is_empty:
+            return total, total
+        if query.terms is None:
+            stored = history.count_older(oldest, **_stored_filters(query))
+        else:
+            stored = sum(1 for _ in _stored_matches(events, query))
+        return total, query.count(events.state) + stored
     if query.is_empty:
         return total, total
     if _indexed(events) is not None:
@@ -211,8 +245,13 @@ def count_tasks(events, type=None, worker=None, state=None, received_start=None,
 
 
 def get_task_by_id(events, task_id):
-    """The task ``task_id`` of ``events.state``, or ``None``."""
-    return events.state.tasks.data.get(task_id)
+    """The task ``task_id`` of ``events.state`` or of the persistent history, or ``None``."""
+    task = events.state.tasks.data.get(task_id)
+    history = _history(events)
+    if task is None and history is not None:
+        row = history.get_task(task_id)
+        task = None if row is None else stored_task(row)
+    return task
 
 
 def shallow_copy(task):

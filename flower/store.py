@@ -1,0 +1,247 @@
+"""The task history on disk for ``--persistent``: an SQLite database in WAL mode.
+
+Changes are written in batches (see :meth:`flower.events.Events.flush_state`),
+each batch one transaction, so a crash loses at most the batches not written
+yet and never leaves a half-written file. Tasks are rows with one column per
+field, which makes restoring them and looking them up by the listing filters
+cheap; workers and the per-worker event counters are kept beside them.
+
+A file that is not a history of this format (missing tables, another
+program's file, a damaged database) is renamed ``PATH.unreadable-<time>``
+with one warning, and a new history is started.
+"""
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = 'flower-task-history'
+FORMAT_VERSION = '1'
+
+#: Stored task fields, in column order (``worker`` is the host name).
+TASK_COLUMNS = (
+    'uuid', 'seq', 'name', 'state', 'worker', 'client', 'sent', 'received', 'started',
+    'succeeded', 'failed', 'retried', 'revoked', 'rejected', 'timestamp', 'runtime', 'args',
+    'kwargs', 'result', 'exception', 'traceback', 'eta', 'expires', 'retries', 'parent_id',
+    'root_id', 'exchange', 'routing_key', 'clock',
+)
+#: Worker fields worth keeping across a restart.
+WORKER_FIELDS = ('hostname', 'pid', 'freq', 'heartbeats', 'clock', 'active', 'processed',
+                 'loadavg', 'sw_ident', 'sw_ver', 'sw_sys')
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    uuid TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+    {', '.join(f'{column}' for column in TASK_COLUMNS[2:])}
+);
+CREATE INDEX IF NOT EXISTS tasks_seq ON tasks (seq);
+CREATE INDEX IF NOT EXISTS tasks_timestamp ON tasks (timestamp);
+CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name, seq);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, seq);
+CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, seq);
+CREATE TABLE IF NOT EXISTS workers (hostname TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (
+    hostname TEXT NOT NULL, event_type TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (hostname, event_type)
+);
+"""
+
+# A task seen again after it left memory comes back with few fields: keep the stored ones.
+_UPSERT = (
+    f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in TASK_COLUMNS)}) "
+    f"ON CONFLICT (uuid) DO UPDATE SET "
+    + ', '.join(f'{column} = coalesce(excluded.{column}, {column})'
+                for column in TASK_COLUMNS[2:])
+)
+
+
+def task_row(task, seq):
+    """The row of ``task`` (a Celery task object) in :data:`TASK_COLUMNS` order."""
+    fields = task.__dict__
+    worker = fields.get('worker')
+    row = [task.uuid, seq]
+    for column in TASK_COLUMNS[2:]:
+        if column == 'worker':
+            row.append(getattr(worker, 'hostname', worker))
+        elif column == 'state':
+            row.append(task.state)
+        else:
+            value = fields.get(column)
+            row.append(value if value is None or isinstance(value, (str, int, float))
+                       else str(value))
+    return row
+
+
+class UnreadableHistory(Exception):
+    """The file at the history path is not a readable history of this format."""
+
+
+class TaskStore:
+    """One history file. Writes go through :meth:`write` (one thread at a time);
+    the IO loop reads through its own connection, which WAL lets run beside writes."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self._write_lock = threading.Lock()
+        try:
+            self._reader = self._open_checked()
+        except UnreadableHistory as exc:
+            self._move_aside(str(exc))
+            self._reader = self._open_checked()
+        self._writer = self._connect()
+
+    def _connect(self):
+        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        connection.execute('PRAGMA journal_mode=WAL')
+        connection.execute('PRAGMA synchronous=NORMAL')
+        return connection
+
+    def _open_checked(self):
+        """Open the file, creating a new history if there is none; check its format."""
+        existed = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        try:
+            if existed:
+                self._check_format()
+            connection = self._connect()
+            connection.executescript(_SCHEMA)
+            connection.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?), ('version', ?)",
+                               (FORMAT_NAME, FORMAT_VERSION))
+        except sqlite3.DatabaseError as exc:
+            raise UnreadableHistory(f"it cannot be read as a database ({exc})") from None
+        if not existed:
+            logger.info("Started a new task history in %s", self.path)
+        return connection
+
+    def _check_format(self):
+        """Raise :class:`UnreadableHistory` unless the file is a sound history; reads only."""
+        connection = sqlite3.connect(f'file:{self.path}?mode=ro', uri=True)
+        try:
+            tables = {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            meta = dict(connection.execute('SELECT key, value FROM meta')) if 'meta' in tables else {}
+            if meta.get('format') != FORMAT_NAME:
+                raise UnreadableHistory("it is not a Flower task history")
+            if meta.get('version') != FORMAT_VERSION:
+                raise UnreadableHistory(f"its format version {meta.get('version')!r} "
+                                        f"is not {FORMAT_VERSION!r}")
+            check = connection.execute('PRAGMA quick_check(1)').fetchone()
+            if check is None or check[0] != 'ok':
+                raise UnreadableHistory(f"it is damaged ({check[0] if check else 'no answer'})")
+        finally:
+            connection.close()
+
+    def _move_aside(self, reason):
+        aside = f"{self.path}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
+        for suffix in ('', '-wal', '-shm'):
+            if os.path.exists(self.path + suffix):
+                os.replace(self.path + suffix, aside + suffix)
+        logger.warning("Task history %s was moved to %s and a new one started: %s",
+                       self.path, aside, reason)
+        self.moved_to = aside
+
+    moved_to = None
+
+    def close(self):
+        with self._write_lock:
+            self._writer.close()
+        self._reader.close()
+
+    def write(self, tasks=(), workers=(), counters=(), max_tasks=0, max_age=0):
+        """Write one batch in one transaction, then apply the retention limits.
+
+        ``tasks`` are rows in :data:`TASK_COLUMNS` order, ``workers``
+        ``(hostname, fields)`` pairs and ``counters`` ``(hostname, event type,
+        count)`` triples. Returns the number of tasks retention removed.
+        """
+        with self._write_lock:
+            connection = self._writer
+            connection.execute('BEGIN')
+            try:
+                connection.executemany(_UPSERT, tasks)
+                connection.executemany('INSERT OR REPLACE INTO workers VALUES (?, ?)',
+                                       [(name, json.dumps(fields)) for name, fields in workers])
+                connection.executemany('INSERT OR REPLACE INTO counters VALUES (?, ?, ?)',
+                                       counters)
+                removed = self._apply_retention(connection, max_tasks, max_age)
+                connection.execute('COMMIT')
+            except BaseException:
+                connection.execute('ROLLBACK')
+                raise
+        return removed
+
+    @staticmethod
+    def _apply_retention(connection, max_tasks, max_age):
+        removed = 0
+        if max_age:
+            removed += connection.execute('DELETE FROM tasks WHERE timestamp < ?',
+                                          (time.time() - max_age,)).rowcount
+        if max_tasks:
+            row = connection.execute('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET ?',
+                                     (max_tasks - 1,)).fetchone()
+            if row is not None:
+                removed += connection.execute('DELETE FROM tasks WHERE seq < ?',
+                                              (row[0],)).rowcount
+        return removed
+
+    def load_tasks(self, limit):
+        """The newest ``limit`` stored tasks (rows), oldest first."""
+        rows = self._reader.execute(
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks ORDER BY seq DESC LIMIT ?",
+            (limit if limit else -1,)).fetchall()
+        rows.reverse()
+        return rows
+
+    def load_workers(self):
+        return {name: json.loads(data)
+                for name, data in self._reader.execute('SELECT hostname, data FROM workers')}
+
+    def load_counters(self):
+        return self._reader.execute('SELECT hostname, event_type, count FROM counters').fetchall()
+
+    def next_seq(self):
+        row = self._reader.execute('SELECT max(seq) FROM tasks').fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def get_task(self, uuid):
+        return self._reader.execute(
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE uuid = ?", (uuid,)).fetchone()
+
+    def older_tasks(self, before_seq, **filters):
+        """Stored tasks with ``seq < before_seq`` matching the filters (see
+        :meth:`_where`), newest first: a lazy cursor of rows."""
+        where, values = self._where(before_seq, **filters)
+        return self._reader.execute(
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE {where} ORDER BY seq DESC",
+            values)
+
+    def count_older(self, before_seq, **filters):
+        where, values = self._where(before_seq, **filters)
+        return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}',
+                                    values).fetchone()[0]
+
+    @staticmethod
+    def _where(before_seq, name=None, state=None, worker=None, ranges=None):
+        """``seq < before_seq``, exact ``name``/``state``/``worker`` and
+        ``{column: (low, high)}`` ranges (``low <= value < high``), as SQL."""
+        clauses, values = ['seq < ?'], [before_seq]
+        for column, value in (('name', name), ('state', state), ('worker', worker)):
+            if value is not None:
+                clauses.append(f'{column} = ?')
+                values.append(value)
+        for column, (low, high) in (ranges or {}).items():
+            if low is not None:
+                clauses.append(f'{column} >= ?')
+                values.append(low)
+            if high is not None:
+                clauses.append(f'{column} < ?')
+                values.append(high)
+        return ' AND '.join(clauses), values
+
+    def count_tasks(self):
+        return self._reader.execute('SELECT count(*) FROM tasks').fetchone()[0]

@@ -1,0 +1,308 @@
+"""The ``--persistent`` task history (flower.store, flower.events.Events).
+
+These tests drive a real :class:`Events` on a real SQLite file, feeding its
+state the events a worker sends; the kill -9 test at the end runs the real
+``celery flower --persistent`` under real workers.
+"""
+import asyncio
+import glob
+import logging
+import os
+import sqlite3
+import threading
+import time
+
+import celery
+import pytest
+from celery.events import Event
+from tornado.ioloop import IOLoop
+
+from flower.events import Events
+from flower.metrics import PrometheusMetrics
+from flower.store import TaskStore
+from flower.utils.tasks import as_dict, count_tasks, get_task_by_id, iter_tasks
+
+NOW = time.time()
+
+
+def make_events(path, max_tasks=10_000, **options):
+    return Events(celery.Celery(broker='memory://'), IOLoop.current(), db=str(path),
+                  persistent=True, enable_events=False, max_tasks_in_memory=max_tasks,
+                  metrics=PrometheusMetrics(), **options)
+
+
+class Worker:
+    """Sends the events of a worker named ``hostname`` running tasks."""
+
+    def __init__(self, state, hostname='w1@h'):
+        self.state = state
+        self.hostname = hostname
+        self.clock = 0
+
+    def send(self, kind, **fields):
+        self.clock += 1
+        fields.setdefault('timestamp', NOW)
+        self.state.event(Event(kind, hostname=self.hostname, local_received=fields['timestamp'],
+                               clock=self.clock, **fields))
+
+    def run(self, uuid, name='tasks.add', args='(1, 2)', fail=False, at=NOW):
+        self.send('task-received', uuid=uuid, name=name, args=args, kwargs="{'x': 1}",
+                  retries=0, eta=None, expires=None, root_id=uuid, parent_id=None, timestamp=at)
+        self.send('task-started', uuid=uuid, timestamp=at + 0.5)
+        if fail:
+            self.send('task-failed', uuid=uuid, exception="ValueError('boom')",
+                      traceback='Traceback (most recent call last):\n ValueError: boom',
+                      timestamp=at + 1)
+        else:
+            self.send('task-succeeded', uuid=uuid, result='3', runtime=0.5, timestamp=at + 1)
+
+
+async def written(events):
+    """Flush and wait until the writer thread is done."""
+    events.flush_state()
+    while events._writing:
+        await asyncio.sleep(0.01)
+
+
+def run(coroutine_function, *args):
+    return asyncio.run(coroutine_function(*args))
+
+
+def tasks_of(events):
+    return {uuid: as_dict(task) for uuid, task in iter_tasks(events)}
+
+
+def test_restart_restores_tasks_workers_and_counters(tmp_path):
+    path = tmp_path / 'history.db'
+
+    async def first_life():
+        events = make_events(path)
+        events.open_history()
+        worker = Worker(events.state)
+        worker.send('worker-online', freq=2.0, sw_ident='py-celery', sw_ver='5.4', sw_sys='Linux')
+        for number in range(30):
+            worker.run(f'task-{number}', fail=number % 7 == 0, at=NOW + number)
+        worker.run('child', name='tasks.mul')
+        events.state.event(Event('task-received', uuid='child2', hostname='w1@h', clock=999,
+                                 timestamp=NOW, local_received=NOW, name='tasks.mul',
+                                 parent_id='task-3', root_id='task-3'))
+        await written(events)
+        snapshot = tasks_of(events), dict(events.state.counter['w1@h'])
+        events.stop()
+        return snapshot
+
+    async def second_life():
+        events = make_events(path)
+        events.open_history()
+        restored = tasks_of(events), dict(events.state.counter['w1@h'])
+        worker = events.state.workers['w1@h']
+        info = (worker.sw_ident, worker.freq)
+        Worker(events.state).run('after-restart', at=NOW + 100)
+        order = [uuid for uuid, _ in iter_tasks(events, limit=2)]
+        events.stop()
+        return restored, info, order
+
+    before = run(first_life)
+    after, worker_info, order = run(second_life)
+
+    assert after == before
+    assert after[0]['task-0']['state'] == 'FAILURE' and 'ValueError' in after[0]['task-0'][
+        'traceback']
+    assert after[0]['task-3']['children'] == ['child2']
+    assert after[1]['task-received'] == 32 and after[1]['task-failed'] == 5
+    assert worker_info == ('py-celery', 2.0)
+    assert order == ['after-restart', 'child2']  # new tasks still list first
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'garbage', 'foreign'])
+def test_a_damaged_or_foreign_file_is_moved_aside_with_one_warning(tmp_path, caplog, damage):
+    path = tmp_path / 'history.db'
+    if damage == 'garbage':
+        path.write_bytes(os.urandom(20_000))
+    elif damage == 'foreign':
+        connection = sqlite3.connect(path)
+        connection.execute('CREATE TABLE invoices (id INTEGER, total REAL)')
+        connection.commit()
+        connection.close()
+    else:
+        async def fill():
+            events = make_events(path)
+            events.open_history()
+            worker = Worker(events.state)
+            for number in range(3000):
+                worker.run(f'task-{number}', args='(' + 'x' * 200 + ',)')
+            await written(events)
+            events.stop()
+        run(fill)
+        size = path.stat().st_size
+        with open(path, 'r+b') as history:
+            history.truncate(size // 2)
+    original = path.read_bytes()
+
+    async def start_again():
+        events = make_events(path)
+        with caplog.at_level(logging.WARNING):
+            events.open_history()
+        count = count_tasks(events)
+        Worker(events.state).run('fresh')
+        await written(events)
+        events.stop()
+        return count
+
+    assert run(start_again) == (0, 0)
+    warnings = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [record.getMessage() for record in warnings]
+    assert 'moved to' in warnings[0].getMessage() and str(path) in warnings[0].getMessage()
+    [aside] = glob.glob(f'{path}.unreadable-*[0-9]')
+    with open(aside, 'rb') as moved:
+        assert moved.read() == original
+    assert TaskStore(str(path)).get_task('fresh') is not None
+
+
+def test_a_missing_file_starts_a_new_history_without_warning(tmp_path, caplog):
+    path = tmp_path / 'new' / 'history.db'
+    path.parent.mkdir()
+
+    async def start():
+        events = make_events(path)
+        with caplog.at_level(logging.WARNING):
+            events.open_history()
+        events.stop()
+
+    run(start)
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert path.exists()
+
+
+def test_events_during_a_write_are_neither_lost_nor_applied_twice(tmp_path):
+    path = tmp_path / 'history.db'
+    write_started, release = threading.Event(), threading.Event()
+
+    async def scenario():
+        events = make_events(path)
+        events.open_history()
+        real_write = events.store.write
+
+        def slow_write(**batch):
+            write_started.set()
+            release.wait(10)
+            return real_write(**batch)
+
+        events.store.write = slow_write
+        worker = Worker(events.state)
+        for number in range(50):
+            worker.run(f'first-{number}')
+        worker.send('task-received', uuid='waiting', name='tasks.add', args='()', kwargs='{}')
+        events.flush_state()
+        await asyncio.get_running_loop().run_in_executor(None, write_started.wait, 10)
+        # While the first batch is being written: new tasks, and old ones changing.
+        for number in range(50):
+            worker.run(f'second-{number}')
+        worker.send('task-revoked', uuid='waiting', terminated=False)
+        events.flush_state()  # skipped: a write is in progress; nothing is lost
+        release.set()
+        while events._writing:
+            await asyncio.sleep(0.01)
+        events.store.write = real_write
+        await written(events)
+        expected = tasks_of(events), dict(events.state.counter['w1@h'])
+        events.stop()
+        return expected
+
+    expected_tasks, expected_counter = run(scenario)
+    assert expected_counter == {'task-received': 101, 'task-started': 100,
+                                'task-succeeded': 100, 'task-revoked': 1}
+
+    async def reopen():
+        events = make_events(path)
+        events.open_history()
+        restored = tasks_of(events), dict(events.state.counter['w1@h'])
+        events.stop()
+        return restored
+
+    restored_tasks, restored_counter = run(reopen)
+    assert restored_tasks == expected_tasks
+    assert restored_tasks['waiting']['state'] == 'REVOKED'
+    assert restored_counter == expected_counter
+    connection = sqlite3.connect(path)
+    assert connection.execute('SELECT count(*), count(DISTINCT uuid) FROM tasks').fetchone() == \
+        (101, 101)
+
+
+def test_retention_by_count_keeps_the_newest(tmp_path):
+    path = tmp_path / 'history.db'
+
+    async def scenario():
+        events = make_events(path, db_max_tasks=40)
+        events.open_history()
+        worker = Worker(events.state)
+        for number in range(100):
+            worker.run(f'task-{number:03d}', at=NOW + number)
+        await written(events)
+        worker.run('task-100', at=NOW + 100)
+        await written(events)  # memory is trimmed before each write
+        in_memory = sorted(uuid for uuid, _ in iter_tasks(events))
+        events.stop()
+        return in_memory
+
+    in_memory = run(scenario)
+    stored = sorted(uuid for (uuid,) in sqlite3.connect(path).execute('SELECT uuid FROM tasks'))
+    newest = [f'task-{number:03d}' for number in range(61, 101)]
+    assert stored == newest
+    assert in_memory == newest
+
+
+def test_retention_by_age_forgets_old_tasks_and_keeps_new_ones(tmp_path):
+    path = tmp_path / 'history.db'
+
+    async def scenario():
+        events = make_events(path, db_max_age=3600)
+        events.open_history()
+        worker = Worker(events.state)
+        for number in range(20):
+            worker.run(f'old-{number}', at=time.time() - 7200 - number)
+        for number in range(20):
+            worker.run(f'new-{number}', at=time.time() - 60)
+        await written(events)
+        worker.run('newest', at=time.time())
+        await written(events)
+        in_memory = {uuid for uuid, _ in iter_tasks(events)}
+        events.stop()
+        return in_memory
+
+    in_memory = run(scenario)
+    stored = {uuid for (uuid,) in sqlite3.connect(path).execute('SELECT uuid FROM tasks')}
+    expected = {f'new-{number}' for number in range(20)} | {'newest'}
+    assert stored == expected
+    assert in_memory == expected
+
+
+def test_search_and_lookup_reach_tasks_no_longer_in_memory(tmp_path):
+    path = tmp_path / 'history.db'
+
+    async def scenario():
+        events = make_events(path, max_tasks=10)
+        events.open_history()
+        worker = Worker(events.state)
+        worker.run('needle-task', args="('needle',)", at=NOW)
+        for number in range(50):
+            worker.run(f'task-{number:02d}', name='tasks.mul' if number % 2 else 'tasks.add',
+                       at=NOW + 1 + number)
+        await written(events)
+        assert 'needle-task' not in events.state.tasks.data
+        found = [uuid for uuid, _ in iter_tasks(events, search='needle')]
+        looked_up = as_dict(get_task_by_id(events, 'needle-task'))
+        counts = count_tasks(events), count_tasks(events, search='needle'), \
+            count_tasks(events, type='tasks.mul')
+        listing = [uuid for uuid, _ in iter_tasks(events, type='tasks.add', offset=3, limit=4)]
+        events.stop()
+        return found, looked_up, counts, listing
+
+    found, looked_up, counts, listing = run(scenario)
+    assert found == ['needle-task']
+    assert (looked_up['args'], looked_up['state'], looked_up['worker']) == \
+        ("('needle',)", 'SUCCESS', 'w1@h')
+    assert looked_up['received'] == NOW and looked_up['result'] == '3'
+    assert counts == ((51, 51), (51, 1), (51, 25))
+    # tasks.add: task-48, -46, ... newest first; memory holds task-40..49 only.
+    assert listing == ['task-42', 'task-40', 'task-38', 'task-36']

@@ -1,0 +1,70 @@
+"""``celery flower --persistent`` killed with SIGKILL under real workers, then restarted:
+every task that finished more than a second before the kill comes back with all its
+fields, and the dashboard counters with it."""
+import json
+import os
+import signal
+import time
+
+from tests.support.processes import free_port
+from tests.test_cli import CELERY, FlowerProcess, http_get, wait_until
+
+#: (task name, args) sent to the worker; ``tasks.error`` fails.
+TASKS = [('tasks.add', (number, number)) for number in range(12)] + [
+    ('tasks.echo', ('hello world',)), ('tasks.error', ('boom',)), ('tasks.echo', ('needle',))]
+
+
+def get_json(port, path):
+    status, body = http_get(port, path)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def counters(port, hostname):
+    [row] = [row for row in get_json(port, '/workers?json=1')['data']
+             if row['hostname'] == hostname]
+    return {name: row[name] for name in ('processed', 'failed', 'succeeded', 'retried')}
+
+
+def test_kill_9_then_restart_restores_finished_tasks_and_counters(
+        tmp_path, broker_url, worker_factory, celery_client):
+    db = tmp_path / 'history.db'
+    port = free_port()
+    argv = CELERY + ['-b', broker_url, 'flower', f'--port={port}', '--address=127.0.0.1',
+                     '--persistent', f'--db={db}']
+    env = {'FLOWER_UNAUTHENTICATED_API': 'true'}
+    flower = FlowerProcess(argv, tmp_path / 'flower-1.log', env=env)
+    try:
+        flower.wait_http(port)
+        worker = worker_factory(broker_url, pool='threads', concurrency=2)
+        client = celery_client(broker_url)
+        ids = [client.send_task(name, args).id for name, args in TASKS]
+
+        def all_finished():
+            tasks = get_json(port, '/api/tasks')
+            return all(tasks.get(task_id, {}).get('state') in ('SUCCESS', 'FAILURE')
+                       for task_id in ids) and tasks
+
+        before = wait_until(all_finished, timeout=30, message='every task to finish')
+        before_counters = counters(port, worker.hostname)
+        assert before_counters['processed'] == len(TASKS) and before_counters['failed'] == 1
+        time.sleep(1.5)  # the tasks finished more than a second before the kill
+        os.killpg(flower.process.pid, signal.SIGKILL)
+        flower.process.wait(10)
+    finally:
+        flower.stop(signal.SIGKILL)
+
+    restarted = FlowerProcess(argv, tmp_path / 'flower-2.log', env=env)
+    try:
+        restarted.wait_http(port)
+        after = get_json(port, '/api/tasks')
+        for task_id in ids:
+            assert after[task_id] == before[task_id]
+        assert after[ids[-2]]['state'] == 'FAILURE' and 'boom' in after[ids[-2]]['traceback']
+        assert after[ids[0]]['worker'] == worker.hostname and after[ids[0]]['result'] == '0'
+        assert counters(port, worker.hostname) == before_counters
+        found = get_json(port, '/api/tasks?search=needle')
+        assert list(found) == [ids[-1]]
+        assert 'moved to' not in restarted.log()
+    finally:
+        restarted.stop()
