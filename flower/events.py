@@ -240,6 +240,7 @@ class Events(threading.Thread):
 
     events_enable_interval = 5000  # milliseconds between enable_events broadcasts
     batch_size = 5000  # events applied per IO loop turn before yielding to requests
+    max_pending = 1_000_000  # events waiting to be applied beyond which new ones are dropped
 
     default_flush_interval = 1000  # milliseconds between two history writes
 
@@ -262,6 +263,10 @@ class Events(threading.Thread):
         self._last_write_error = None
         self.received_count = 0
         self.applied_count = 0
+        self.dropped_backlog_count = 0  # written by the capture thread only
+        self.dropped_invalid_count = 0  # written by the IO loop only
+        self.broker_disconnects = 0
+        self._dropping = False
         self.enable_events_sent = 0
         self.broker_connected = False
         self.broker_error = None
@@ -275,6 +280,25 @@ class Events(threading.Thread):
         self._timer = None
         if enable_events:
             self._timer = PeriodicCallback(self.on_enable_events, self.events_enable_interval)
+        self.state.metrics.watch_ingest(self.ingest_stats)
+
+    @property
+    def dropped_count(self):
+        return self.dropped_backlog_count + self.dropped_invalid_count
+
+    def ingest_stats(self):
+        """Counts of the event capture (see :data:`flower.metrics.INGEST_METRICS`)."""
+        pending = self._pending
+        try:
+            oldest = pending[0].get('local_received') if pending else None
+        except IndexError:  # applied meanwhile
+            oldest = None
+        return {
+            'received': self.received_count, 'applied': self.applied_count,
+            'dropped': self.dropped_count, 'disconnects': self.broker_disconnects,
+            'pending': len(pending),
+            'lag': max(0.0, time.time() - oldest) if oldest else 0.0,
+        }
 
     def start(self):
         if self.persistent:
@@ -433,6 +457,13 @@ class Events(threading.Thread):
         self._backoff.reset()
 
     def _on_broker_error(self, exc):
+        if self.broker_connected:
+            self.broker_disconnects += 1
+            logger.warning(
+                "Lost the event subscription (%s: %s); events sent until Flower reconnects are "
+                "lost. With Redis this is usually the server dropping a subscriber whose "
+                "pub/sub output buffer grew past client-output-buffer-limit", type(exc).__name__,
+                exc)
         self.broker_connected = False
         self.broker_error = f"{type(exc).__name__}: {exc}"
         if self._outage_started is None:
@@ -443,9 +474,26 @@ class Events(threading.Thread):
             logger.debug("Broker still unreachable: %s", self.broker_error)
 
     def on_event(self, event):
-        """Hand one raw event to the IO loop (called on the capture thread)."""
+        """Hand one raw event to the IO loop (called on the capture thread).
+
+        Never waits: beyond :attr:`max_pending` waiting events new ones are
+        dropped, counted and logged, rather than letting memory grow without end.
+        """
         self.received_count += 1
-        self._pending.append(event)
+        pending = self._pending
+        if len(pending) >= self.max_pending:
+            self.dropped_backlog_count += 1
+            if not self._dropping:
+                self._dropping = True
+                logger.warning("%d events are waiting to be applied: dropping new events "
+                               "until the backlog halves (see flower_ingest_events_dropped)",
+                               len(pending))
+            return
+        if self._dropping and len(pending) < self.max_pending // 2:
+            self._dropping = False
+            logger.warning("Applying events again; %d dropped so far",
+                           self.dropped_backlog_count)
+        pending.append(event)
         if not self._drain_scheduled:
             self._drain_scheduled = True
             self.io_loop.add_callback(self._apply_pending)
@@ -455,13 +503,16 @@ class Events(threading.Thread):
         pending = self._pending
         apply_event = self.state.event
         count = min(len(pending), self.batch_size)
+        failed = 0
         for _ in range(count):
             event = pending.popleft()
             try:
                 apply_event(event)
             except Exception:
+                failed += 1
                 logger.exception("Failed to apply event %r", event.get('type'))
-        self.applied_count += count
+        self.dropped_invalid_count += failed
+        self.applied_count += count - failed
         if pending and not self._drain_scheduled:
             self._drain_scheduled = True
             self.io_loop.add_callback(self._apply_pending)

@@ -9,6 +9,7 @@ import collections
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from flower.options import default_options
 
@@ -58,6 +59,16 @@ class PrometheusMetrics:
             (self.worker_number_of_currently_executing_tasks, ('worker',)))
         # (task name, worker) -> ids of the tasks received there and not started yet
         self._prefetched = collections.defaultdict(set)
+        self._ingest = None
+
+    def watch_ingest(self, stats):
+        """Serve the event capture's own counts: ``stats()`` returns the keys of
+        :data:`INGEST_METRICS`, read at every scrape (so counting costs nothing
+        per event). A later call replaces the source."""
+        if self._ingest is not None:
+            self.registry.unregister(self._ingest)
+        self._ingest = _IngestCollector(stats)
+        self.registry.register(self._ingest)
 
     def record_event(self, event, task):
         """Update the instruments for one event already applied to Celery's state.
@@ -128,6 +139,41 @@ class PrometheusMetrics:
         """The text Prometheus scrapes, worker status refreshed from ``workers`` first."""
         self.update_worker_status(workers)
         return prometheus_client.generate_latest(_WithoutCreated(self.registry))
+
+
+#: key of the capture's stats -> (metric name, type, help) of the ingest metrics.
+INGEST_METRICS = {
+    'received': ('flower_ingest_events_received', 'counter',
+                 'Events Flower read from the broker.'),
+    'applied': ('flower_ingest_events_applied', 'counter',
+                'Events Flower applied to its state.'),
+    'dropped': ('flower_ingest_events_dropped', 'counter',
+                'Events Flower received but could not apply (backlog full, or malformed).'),
+    'disconnects': ('flower_ingest_broker_disconnects', 'counter',
+                    'Times the broker closed the event subscription; events sent until '
+                    'Flower reconnected are lost.'),
+    'pending': ('flower_ingest_pending_events', 'gauge',
+                'Events received and waiting to be applied.'),
+    'lag': ('flower_ingest_lag_seconds', 'gauge',
+            'How long the oldest event waiting to be applied has waited.'),
+}
+
+
+class _IngestCollector:
+    def __init__(self, stats):
+        self.stats = stats
+
+    def describe(self):
+        return list(self._families({key: 0 for key in INGEST_METRICS}))
+
+    def collect(self):
+        return self._families(self.stats())
+
+    @staticmethod
+    def _families(values):
+        for key, (name, kind, documentation) in INGEST_METRICS.items():
+            family = CounterMetricFamily if kind == 'counter' else GaugeMetricFamily
+            yield family(name, documentation, value=values[key])
 
 
 class _WithoutCreated:

@@ -23,6 +23,12 @@ DOCUMENTED = {
     'flower_worker_online': ('gauge', {'worker'}),
     'flower_worker_number_of_currently_executing_tasks': ('gauge', {'worker'}),
     'flower_queue_length': ('gauge', {'queue'}),
+    'flower_ingest_events_received': ('counter', set()),
+    'flower_ingest_events_applied': ('counter', set()),
+    'flower_ingest_events_dropped': ('counter', set()),
+    'flower_ingest_broker_disconnects': ('counter', set()),
+    'flower_ingest_pending_events': ('gauge', set()),
+    'flower_ingest_lag_seconds': ('gauge', set()),
 }
 
 

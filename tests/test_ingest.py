@@ -1,0 +1,150 @@
+"""Event capture counts: received, applied and dropped events are exact for a known
+stream published through Celery's own event dispatcher to a real Redis, and a broker
+that drops the subscription is noticed, counted and recovered from."""
+import logging
+import threading
+import time
+
+import celery
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.api.conftest import wait_for
+
+
+class Publisher:
+    """Sends task events as a worker named ``hostname`` would."""
+
+    def __init__(self, broker_url, hostname='publisher@localhost'):
+        self.app = celery.Celery(broker=broker_url)
+        self.connection = self.app.connection_for_write()
+        self.dispatcher = self.app.events.Dispatcher(self.connection, hostname=hostname,
+                                                      enabled=True)
+        self.sent = 0
+
+    def tasks(self, prefix, count):
+        """``count`` received + succeeded pairs: ``2 * count`` events."""
+        for number in range(count):
+            uuid = f'{prefix}-{number:05d}'
+            self.dispatcher.send('task-received', uuid=uuid, name='tasks.add', args='(1, 2)',
+                                 kwargs='{}', retries=0)
+            self.dispatcher.send('task-succeeded', uuid=uuid, result='3', runtime=0.01)
+        self.sent += 2 * count
+
+    def close(self):
+        self.dispatcher.close()
+        self.connection.close()
+        self.app.close()
+
+
+def ingest_metrics(flower):
+    status, _, body = flower.fetch('/metrics')
+    assert status == 200
+    return {sample.name: sample.value for family in text_string_to_metric_families(body)
+            if family.name.startswith('flower_ingest_') for sample in family.samples}
+
+
+def subscribed(flower, publisher):
+    """Publish probe events until the capture sees them (Redis pub/sub keeps nothing for
+    a subscriber that is not there yet); return the counts once all are applied."""
+    events = flower.app.events
+
+    def probe():
+        publisher.tasks('probe', 1)
+        return events.received_count > 0
+
+    wait_for(probe, what='the event subscription')
+    wait_for(lambda: events.applied_count == events.received_count, what='probes applied')
+    time.sleep(0.3)  # probes still in flight
+    wait_for(lambda: events.applied_count == events.received_count, what='probes applied')
+    return events.received_count
+
+
+@pytest.fixture
+def flower(broker_url, flower_factory):
+    return flower_factory(broker_url, enable_events=False)
+
+
+@pytest.fixture
+def publisher(broker_url):
+    publisher = Publisher(broker_url)
+    yield publisher
+    publisher.close()
+
+
+def test_counts_are_exact_for_a_known_stream(flower, publisher):
+    base = subscribed(flower, publisher)
+    events = flower.app.events
+
+    publisher.tasks('known', 1500)
+
+    wait_for(lambda: events.applied_count == base + 3000, what='3000 events applied')
+    assert ingest_metrics(flower) == {
+        'flower_ingest_events_received_total': base + 3000,
+        'flower_ingest_events_applied_total': base + 3000,
+        'flower_ingest_events_dropped_total': 0,
+        'flower_ingest_broker_disconnects_total': 0,
+        'flower_ingest_pending_events': 0,
+        'flower_ingest_lag_seconds': 0,
+    }
+    tasks = flower.app.events.state.tasks.data
+    assert sum(1 for uuid in tasks if uuid.startswith('known-')) == 1500
+    assert all(tasks[f'known-{number:05d}'].state == 'SUCCESS' for number in range(1500))
+
+
+def test_a_full_backlog_drops_counts_and_logs_the_excess(flower, publisher, caplog):
+    base = subscribed(flower, publisher)
+    events = flower.app.events
+    events.max_pending = 500
+    release = threading.Event()
+    flower.io_loop.add_callback(release.wait, 30)  # the IO loop is busy: nothing is applied
+
+    with caplog.at_level(logging.WARNING, logger='flower.events'):
+        publisher.tasks('burst', 750)  # 1500 events
+        wait_for(lambda: events.received_count == base + 1500, what='1500 events received')
+        during = events.ingest_stats()
+        release.set()
+        wait_for(lambda: events.applied_count == base + 500, what='the backlog applied')
+
+    assert (during['pending'], during['dropped']) == (500, 1000)
+    assert during['lag'] > 0
+    metrics = ingest_metrics(flower)
+    assert metrics['flower_ingest_events_received_total'] == base + 1500
+    assert metrics['flower_ingest_events_applied_total'] == base + 500
+    assert metrics['flower_ingest_events_dropped_total'] == 1000
+    assert metrics['flower_ingest_pending_events'] == 0
+    kept = [uuid for uuid in events.state.tasks.data if uuid.startswith('burst-')]
+    assert kept == [f'burst-{number:05d}' for number in range(250)]  # the first 500 events
+    assert [record.getMessage() for record in caplog.records
+            if 'dropping new events' in record.getMessage()] == \
+        ['500 events are waiting to be applied: dropping new events until the backlog halves '
+         '(see flower_ingest_events_dropped)']
+
+
+def test_a_dropped_subscription_is_logged_counted_and_recovered(
+        redis_server, flower_factory, caplog):
+    broker_url = redis_server.url_for(0)
+    flower = flower_factory(broker_url, enable_events=False)
+    publisher = Publisher(broker_url)
+    try:
+        subscribed(flower, publisher)
+        events = flower.app.events
+        with caplog.at_level(logging.WARNING, logger='flower.events'):
+            # What Redis does to a subscriber past its pub/sub output buffer limit.
+            killed = redis.Redis(port=redis_server.port).client_kill_filter(_type='pubsub')
+            assert killed >= 1
+            wait_for(lambda: events.broker_disconnects == 1, what='the disconnect noticed')
+        assert ingest_metrics(flower)['flower_ingest_broker_disconnects_total'] == 1
+        assert any('Lost the event subscription' in record.getMessage()
+                   and 'client-output-buffer-limit' in record.getMessage()
+                   for record in caplog.records)
+        before = events.received_count
+
+        def capturing_again():
+            publisher.tasks('after', 1)
+            return events.received_count > before
+
+        wait_for(capturing_again, what='events captured after reconnecting')
+    finally:
+        publisher.close()
