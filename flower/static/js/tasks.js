@@ -1,0 +1,265 @@
+/* The tasks table: pages, sorting, filters and search are done by the server
+   (/tasks/datatable); this file asks for one page at a time and shows it.
+   Every value is inserted as text. The column order is the user's, kept in
+   localStorage. */
+(function () {
+  'use strict';
+
+  var flower = window.flower;
+  var table = document.getElementById('tasks-table');
+  if (!table) { return; }
+
+  var TITLES = {
+    name: 'Name', uuid: 'UUID', state: 'State', args: 'args', kwargs: 'kwargs',
+    result: 'Result', received: 'Received', started: 'Started', runtime: 'Runtime',
+    worker: 'Worker', retries: 'Retries', revoked: 'Revoked', exception: 'Exception',
+    expires: 'Expires', eta: 'ETA'
+  };
+  var TIMESTAMPS = {received: true, started: true, revoked: true};
+  var DATES = {eta: true, expires: true};
+  var ORDER_KEY = 'flower.tasks.columns';
+
+  var available = table.dataset.columns.split(',');
+  var view = {
+    columns: savedColumnOrder(),
+    start: 0,
+    length: 25,
+    sort: null,            /* {column: name, dir: 'asc'|'desc'} */
+    draw: 0,
+    total: 0,
+    loading: false
+  };
+
+  /* The saved order, minus columns no longer shown, plus new ones at the end. */
+  function savedColumnOrder() {
+    var saved = [];
+    try { saved = JSON.parse(window.localStorage.getItem(ORDER_KEY)) || []; } catch (e) { saved = []; }
+    var order = saved.filter(function (name) { return available.indexOf(name) !== -1; });
+    available.forEach(function (name) { if (order.indexOf(name) === -1) { order.push(name); } });
+    return order;
+  }
+
+  function saveColumnOrder() {
+    try { window.localStorage.setItem(ORDER_KEY, JSON.stringify(view.columns)); } catch (e) { /* private mode */ }
+  }
+
+  /* -- header: sorting and drag and drop --------------------------------- */
+
+  var dragged = null;
+
+  function renderHeader() {
+    var row = table.tHead.rows[0];
+    row.textContent = '';
+    view.columns.forEach(function (name) {
+      var th = document.createElement('th');
+      th.textContent = TITLES[name] || name;
+      th.dataset.column = name;
+      th.draggable = true;
+      th.className = 'sortable';
+      if (view.sort && view.sort.column === name) {
+        th.classList.add(view.sort.dir === 'asc' ? 'sorted-asc' : 'sorted-desc');
+        th.setAttribute('aria-sort', view.sort.dir === 'asc' ? 'ascending' : 'descending');
+      }
+      row.appendChild(th);
+    });
+  }
+
+  table.tHead.addEventListener('click', function (event) {
+    var th = event.target.closest('th');
+    if (!th) { return; }
+    var name = th.dataset.column;
+    var dir = view.sort && view.sort.column === name && view.sort.dir === 'asc' ? 'desc' : 'asc';
+    view.sort = {column: name, dir: dir};
+    view.start = 0;
+    renderHeader();
+    load();
+  });
+  table.tHead.addEventListener('dragstart', function (event) {
+    var th = event.target.closest('th');
+    dragged = th && th.dataset.column;
+    if (dragged) { event.dataTransfer.setData('text/plain', dragged); }
+  });
+  table.tHead.addEventListener('dragover', function (event) {
+    if (dragged) { event.preventDefault(); }
+  });
+  table.tHead.addEventListener('drop', function (event) {
+    var th = event.target.closest('th');
+    event.preventDefault();
+    if (!dragged || !th || th.dataset.column === dragged) { dragged = null; return; }
+    /* Moving right lands after the target, moving left before it. */
+    var to = view.columns.indexOf(th.dataset.column);
+    view.columns.splice(view.columns.indexOf(dragged), 1);
+    view.columns.splice(to, 0, dragged);
+    dragged = null;
+    saveColumnOrder();
+    renderHeader();
+    renderRows(lastRows);
+  });
+
+  /* -- rows ----------------------------------------------------------------- */
+
+  var lastRows = [];
+
+  function link(path, text) {
+    var a = document.createElement('a');
+    a.href = flower.url(path);
+    a.textContent = text;
+    return a;
+  }
+
+  function cell(task, name) {
+    var td = document.createElement('td');
+    var value = task[name];
+    td.className = 'column-' + name;
+    if (value === null || value === undefined || value === '') { return td; }
+    td.title = typeof value === 'string' ? value : JSON.stringify(value);  /* cells are cut short */
+    if (name === 'uuid') {
+      td.appendChild(link('/task/' + encodeURIComponent(value), value));
+    } else if (name === 'name') {
+      td.appendChild(link('/task/' + encodeURIComponent(task.uuid), value));
+    } else if (name === 'worker') {
+      td.appendChild(link('/worker/' + encodeURIComponent(value), value));
+    } else if (name === 'state') {
+      var badge = document.createElement('span');
+      badge.className = 'state state-' + String(value).replace(/[^A-Z_]/g, '');
+      badge.textContent = value;
+      td.appendChild(badge);
+    } else if (TIMESTAMPS[name] || DATES[name]) {
+      var time = document.createElement('time');
+      if (TIMESTAMPS[name]) { time.dataset.timestamp = value; } else { time.setAttribute('datetime', value); }
+      time.textContent = value;
+      td.appendChild(time);
+    } else if (name === 'runtime') {
+      td.textContent = Number(value).toFixed(3) + ' s';
+      td.classList.add('num');
+    } else {
+      td.textContent = typeof value === 'string' ? value : JSON.stringify(value);
+    }
+    return td;
+  }
+
+  function renderRows(rows) {
+    lastRows = rows;
+    var body = table.tBodies[0];
+    body.textContent = '';
+    rows.forEach(function (task) {
+      var tr = document.createElement('tr');
+      tr.dataset.uuid = task.uuid;
+      view.columns.forEach(function (name) { tr.appendChild(cell(task, name)); });
+      body.appendChild(tr);
+    });
+    if (!rows.length) {
+      var tr = document.createElement('tr');
+      var td = document.createElement('td');
+      tr.className = 'empty';
+      td.colSpan = view.columns.length;
+      td.textContent = 'No tasks match.';
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    flower.formatTimes(body);
+  }
+
+  function renderInfo(filtered, total) {
+    var info = document.getElementById('tasks-info');
+    var first = filtered ? view.start + 1 : 0;
+    var last = Math.min(view.start + view.length, filtered);
+    info.textContent = 'Showing ' + first + ' to ' + last + ' of ' + filtered + ' tasks' +
+      (filtered !== total ? ' (filtered from ' + total + ')' : '');
+    document.getElementById('tasks-previous').disabled = view.start === 0;
+    document.getElementById('tasks-next').disabled = last >= filtered;
+  }
+
+  /* -- the request ---------------------------------------------------------- */
+
+  /* datetime-local (browser time) → 'YYYY-MM-DD HH:MM' in UTC, as the server expects. */
+  function utcMinute(value) {
+    var date = new Date(value);
+    if (isNaN(date.getTime())) { return ''; }
+    return date.toISOString().slice(0, 16).replace('T', ' ');
+  }
+
+  function query() {
+    var params = new URLSearchParams();
+    params.set('draw', ++view.draw);
+    params.set('start', view.start);
+    params.set('length', view.length);
+    view.columns.forEach(function (name, index) { params.set('columns[' + index + '][data]', name); });
+    if (view.sort) {
+      params.set('order[0][column]', view.columns.indexOf(view.sort.column));
+      params.set('order[0][dir]', view.sort.dir);
+    }
+    var form = document.getElementById('task-filters');
+    new FormData(form).forEach(function (value, key) {
+      if (!value) { return; }
+      if (key === 'search') { params.set('search[value]', value); }
+      else if (/_(start|end)$/.test(key)) { params.set(key, utcMinute(value)); }
+      else { params.set(key, value); }
+    });
+    return params;
+  }
+
+  function showError(message) {
+    var box = document.getElementById('tasks-error');
+    box.textContent = message || '';
+    box.hidden = !message;
+  }
+
+  function load() {
+    var params = query();
+    var draw = view.draw;
+    view.loading = true;
+    return fetch(flower.url('/tasks/datatable') + '?' + params.toString(),
+                 {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+      .then(function (response) {
+        return response.json().then(function (answer) {
+          if (!response.ok) { throw new Error(answer.error || 'HTTP ' + response.status); }
+          return answer;
+        });
+      })
+      .then(function (answer) {
+        if (answer.draw !== draw) { return; }  /* a newer request is on its way */
+        showError('');
+        renderRows(answer.data);
+        renderInfo(answer.recordsFiltered, answer.recordsTotal);
+        document.body.classList.remove('stale');
+      })
+      .catch(function (error) { showError('Could not load tasks: ' + error.message); })
+      .finally(function () { view.loading = false; });
+  }
+
+  /* -- wiring --------------------------------------------------------------- */
+
+  var typing = null;
+  document.getElementById('task-filters').addEventListener('input', function () {
+    window.clearTimeout(typing);
+    typing = window.setTimeout(function () { view.start = 0; load(); }, 250);
+  });
+  document.getElementById('task-filters').addEventListener('submit', function (event) {
+    event.preventDefault();
+    view.start = 0;
+    load();
+  });
+  document.getElementById('tasks-previous').addEventListener('click', function () {
+    view.start = Math.max(0, view.start - view.length);
+    load();
+  });
+  document.getElementById('tasks-next').addEventListener('click', function () {
+    view.start += view.length;
+    load();
+  });
+  document.getElementById('tasks-length').addEventListener('change', function (event) {
+    view.length = parseInt(event.target.value, 10);
+    view.start = 0;
+    load();
+  });
+
+  if (flower.autoRefresh) {
+    window.setInterval(function () {
+      if (!document.hidden && !view.loading) { load(); }
+    }, flower.refreshInterval);
+  }
+
+  renderHeader();
+  load();
+}());
