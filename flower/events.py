@@ -5,6 +5,7 @@ the IO loop applies them to :class:`EventsState` in bounded batches, so a flood
 of events never blocks the broker subscription and never starves HTTP requests.
 """
 import collections
+import gc
 import itertools
 import logging
 import sys
@@ -241,6 +242,7 @@ class Events(threading.Thread):
     events_enable_interval = 5000  # milliseconds between enable_events broadcasts
     batch_size = 5000  # events applied per IO loop turn before yielding to requests
     max_pending = 1_000_000  # events waiting to be applied beyond which new ones are dropped
+    gc_freeze_interval = 30000  # milliseconds between two gc.freeze() calls
 
     default_flush_interval = 1000  # milliseconds between two history writes
 
@@ -281,6 +283,7 @@ class Events(threading.Thread):
         if enable_events:
             self._timer = PeriodicCallback(self.on_enable_events, self.events_enable_interval)
         self.state.metrics.watch_ingest(self.ingest_stats)
+        self._gc_timer = PeriodicCallback(gc.freeze, self.gc_freeze_interval)
 
     @property
     def dropped_count(self):
@@ -301,13 +304,23 @@ class Events(threading.Thread):
         }
 
     def start(self):
+        """Restore the history (``persistent``), then capture events.
+
+        Long-lived objects (tasks, workers) are moved out of the garbage
+        collector's sight every :attr:`gc_freeze_interval`: with hundreds of
+        thousands of tasks a full collection would otherwise stall the IO loop
+        for a second; tasks are still freed when dropped (they hold no cycles).
+        """
         if self.persistent:
             self.open_history()
+        gc.freeze()
+        self._gc_timer.start()
         super().start()
         if self._timer is not None:
             self._timer.start()
 
     def stop(self):
+        self._gc_timer.stop()
         if self._timer is not None:
             self._timer.stop()
         self._stopping.set()

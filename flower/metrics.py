@@ -60,6 +60,15 @@ class PrometheusMetrics:
         # (task name, worker) -> ids of the tasks received there and not started yet
         self._prefetched = collections.defaultdict(set)
         self._ingest = None
+        # (metric, label values) -> child: ``labels()`` costs more than the update itself
+        self._children = {}
+
+    def _child(self, metric, *values):
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def watch_ingest(self, stats):
         """Serve the event capture's own counts: ``stats()`` returns the keys of
@@ -81,16 +90,16 @@ class PrometheusMetrics:
         if event_type.startswith('task-'):
             self._record_task_event(event, event_type, task, worker)
         elif event_type in ('worker-online', 'worker-heartbeat'):
-            self.worker_online.labels(worker).set(1)
+            self._child(self.worker_online, worker).set(1)
             if event_type == 'worker-heartbeat':
-                self.worker_number_of_currently_executing_tasks.labels(worker).set(
+                self._child(self.worker_number_of_currently_executing_tasks, worker).set(
                     event.get('active') or 0)
         elif event_type == 'worker-offline':
-            self.worker_online.labels(worker).set(0)
+            self._child(self.worker_online, worker).set(0)
 
     def _record_task_event(self, event, event_type, task, worker):
         task_name = event.get('name') or (task.name if task is not None else None) or ''
-        self.events.labels(task_name, event_type, worker).inc()
+        self._child(self.events, task_name, event_type, worker).inc()
         key = (task_name, worker)
         waiting = self._prefetched[key]
         if event_type == 'task-received':
@@ -98,22 +107,22 @@ class PrometheusMetrics:
         elif event_type in LEAVES_PREFETCH:
             waiting.discard(event.get('uuid'))
         if event_type == 'task-received' or event_type in LEAVES_PREFETCH:
-            self.number_of_prefetched_tasks.labels(*key).set(len(waiting))
+            self._child(self.number_of_prefetched_tasks, *key).set(len(waiting))
         if event_type == 'task-started' and task is not None and task.received:
-            self.prefetch_time.labels(*key).set(
+            self._child(self.prefetch_time, *key).set(
                 max(0.0, event.get('timestamp', 0) - task.received))
         elif event_type in ('task-succeeded', 'task-failed'):
-            self.prefetch_time.labels(*key).set(0)
+            self._child(self.prefetch_time, *key).set(0)
         runtime = event.get('runtime')
         if event_type == 'task-succeeded' and runtime is not None:
-            self.runtime.labels(*key).observe(runtime)
+            self._child(self.runtime, *key).observe(runtime)
 
     def update_worker_status(self, workers):
         """Set ``flower_worker_online`` from Celery's state, so a worker that died
         without saying goodbye shows as offline once its heartbeats expire."""
         for hostname, worker in list(workers.items()):
             if worker.heartbeats:
-                self.worker_online.labels(hostname).set(int(worker.alive))
+                self._child(self.worker_online, hostname).set(int(worker.alive))
 
     def set_queue_lengths(self, lengths):
         """Make ``flower_queue_length`` show exactly the sampled queues ``lengths``."""
@@ -134,6 +143,11 @@ class PrometheusMetrics:
                     metric.remove(*values)
         for key in [key for key in self._prefetched if key[1] == hostname]:
             del self._prefetched[key]
+        for metric, label_names in self._worker_metrics:
+            position = label_names.index('worker')
+            for key in [key for key in self._children
+                        if key[0] is metric and key[1][position] == hostname]:
+                del self._children[key]
 
     def exposition(self, workers):
         """The text Prometheus scrapes, worker status refreshed from ``workers`` first."""

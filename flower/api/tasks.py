@@ -40,7 +40,7 @@ class BaseTaskHandler(BaseApiHandler):
 class ListTasks(BaseTaskHandler):
     """Large listings are written in chunks, so other requests are served in between."""
 
-    chunk_size = 500
+    chunk_size = 200
 
     async def get(self):
         tasks = iter_tasks(
