@@ -15,6 +15,7 @@ from flower.inspector import Inspector
 from flower.metrics import PrometheusMetrics
 from flower.options import default_options
 from flower.queue_history import QueueHistory
+from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Flower(tornado.web.Application):
             metrics=PrometheusMetrics(self.options.task_runtime_metric_buckets),
         )
         self.queue_history = QueueHistory()
+        self.task_stats = TaskStatistics(self.events, self.options.task_runtime_metric_buckets)
         self._queue_sampler = None
         self._sampling_queues = False
         self.started = False

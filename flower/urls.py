@@ -12,6 +12,7 @@ from flower.views import control as page_control
 from flower.views.broker import BrokerView
 from flower.views.error import NotFoundErrorHandler
 from flower.views.monitor import Healthcheck, Metrics
+from flower.views.statistics import MonitorData, MonitorView
 from flower.views.tasks import TasksDataTable, TasksView, TaskView
 from flower.views.worker import WorkerView
 from flower.views.workers import WorkersView
@@ -36,6 +37,8 @@ handlers = [
     url(r"/tasks", TasksView, name='tasks'),
     url(r"/tasks/datatable", TasksDataTable, name='tasks-datatable'),
     url(r"/task/(.+)", TaskView, name='task'),
+    url(r"/monitor", MonitorView, name='monitor'),
+    url(r"/monitor/data", MonitorData, name='monitor-data'),
     url(r"/login", LoginHandler, name='login'),
     url(r"/logout", LogoutHandler, name='logout'),
     url(r"/healthcheck", Healthcheck, name='healthcheck'),

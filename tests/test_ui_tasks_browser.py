@@ -285,3 +285,69 @@ def test_an_unknown_task_is_a_404_page(history):
     status, body = history.flower.get('/task/no-such-task')
     assert status == 404
     assert 'Unknown task' in body and 'no-such-task' in body
+
+
+def monitor_data(history, **params):
+    query = '&'.join(f'{key}={value}' for key, value in params.items())
+    status, body = history.flower.get(f'/monitor/data?{query}')
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_graphs_show_the_run_per_task_name_and_per_worker(page, history):
+    outcomes = monitor_data(history)['outcomes']
+    assert sum(outcomes['failed']['tasks.error']) == 16
+    assert sum(outcomes['retried']['tasks.retry_then_succeed']) == 5
+    assert sum(outcomes['succeeded']['tasks.mul']) == 24
+    assert sum(outcomes['succeeded']['tasks.add']) >= 152
+    runtime = monitor_data(history)['runtime']
+    finished = history.flower.call(lambda: sum(
+        1 for task in history.flower.app.events.state.tasks.values() if task.runtime is not None))
+    assert sum(runtime['counts']) == finished
+
+    page.goto(history.flower.base_url + '/monitor')
+    failed = page.locator('#graph-failed')
+    expect(failed.locator('.legend li[data-series]')).to_have_text(['tasks.error'],
+                                                                  timeout=CATCH_UP_MS)
+    values = failed.locator('g[data-series="tasks.error"] circle').evaluate_all(
+        'dots => dots.map(d => Number(d.dataset.value))')
+    assert sum(values) == 16
+    bars = page.locator('#graph-runtime rect.bar').evaluate_all(
+        'bars => bars.map(b => Number(b.dataset.count))')
+    assert sum(bars) == finished
+    expect(page.locator('#graph-queues svg')).to_be_visible()
+    save_screenshot(page, ARTIFACTS, 'monitor')
+
+    page.locator('#monitor-group-by').select_option('worker')
+    expect(page.locator('#graph-succeeded .legend li')).to_have_text([history.worker.hostname])
+    assert_no_browser_problems(page)
+
+
+def test_graph_labels_carrying_markup_are_text(page, history):
+    now = time.time()
+    name = '<img src=x onerror="window.__xss = 3">'
+    for kind, extra in (('task-received', {'name': name, 'args': '()', 'kwargs': '{}'}),
+                        ('task-succeeded', {'result': '1', 'runtime': 0.01})):
+        history.flower.app.events.on_event(dict(
+            extra, type=kind, uuid='hostile-label', hostname=history.worker.hostname,
+            timestamp=now, local_received=now, clock=1))
+    wait_for(lambda: history.flower.call(lambda: getattr(
+        history.flower.app.events.state.tasks.get('hostile-label'), 'state', None) == 'SUCCESS'),
+        what='the synthetic task applied')
+    page.goto(history.flower.base_url + '/monitor')
+    legend = page.locator('#graph-succeeded .legend')
+    expect(legend).to_contain_text(name, timeout=CATCH_UP_MS)
+    assert page.locator('#monitor-graphs img').count() == 0
+    assert page.evaluate('window.__xss') is None
+    assert_no_browser_problems(page)
+
+
+@pytest.mark.parametrize('query, message', [
+    ('window=7', "'window' must be one of"),
+    ('window=abc', "Invalid value for argument 'window'"),
+    ('group_by=queue', "'group_by' must be one of"),
+])
+def test_monitor_data_answers_bad_parameters_with_a_json_400(history, query, message):
+    status, body = history.flower.get(f'/monitor/data?{query}')
+    assert status == 400
+    assert message in json.loads(body)['error']

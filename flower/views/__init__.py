@@ -171,6 +171,13 @@ class BaseHandler(tornado.web.RequestHandler):
         return active_queue_names(self.capp, self.application.workers)
 
 
+class JsonPageHandler(BaseHandler):
+    """The JSON the pages' own code loads: page access rules, errors as JSON."""
+
+    def write_error_message(self, status_code, message):
+        self.finish({'error': message})
+
+
 def authenticate(pattern, email):
     """True if ``pattern`` matches the *whole* of ``email`` (a prefix match is not enough)."""
     if not pattern or not email:

@@ -3,7 +3,7 @@ from flower.options import DEFAULT_TASKS_COLUMNS
 from flower.utils.tasks import (
     SORT_FIELDS, as_dict, count_tasks, get_task_by_id, iter_tasks, parse_date,
 )
-from flower.views import BaseHandler, RequestError
+from flower.views import BaseHandler, JsonPageHandler, RequestError
 
 #: Every column the table can show, in the default order of ``--tasks_columns=all``.
 ALL_COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started',
@@ -51,7 +51,7 @@ class TasksView(BaseHandler):
                     active_page='tasks')
 
 
-class TasksDataTable(BaseHandler):
+class TasksDataTable(JsonPageHandler):
     """The table's rows, in the DataTables server-side protocol.
 
     Only the requested page is sent; filtering, searching and sorting happen here.
@@ -76,10 +76,6 @@ class TasksDataTable(BaseHandler):
             'recordsFiltered': filtered,
             'data': [as_dict(self.format_task(task)) for _, task in tasks],
         })
-
-    def write_error_message(self, status_code, message):
-        """Scripts and the page's own code read errors as JSON too."""
-        self.finish({'error': message})
 
     def sort_by(self):
         """``order[0][column]`` names a column index; its ``columns[i][data]`` is the field."""

@@ -162,14 +162,17 @@
     if (text !== undefined) { element.textContent = text; }
     return element;
   }
+  flower.svgElement = svgElement;
 
-  /* history: {timestamps: [...], queues: {name: [messages or null, ...]}} */
-  flower.drawQueueGraph = function (figure, history) {
+  /* One line per series over shared timestamps: series is {label: [value or null, ...]}.
+     Each line's group and legend entry carry data-<key>="label". */
+  flower.drawLineGraph = function (figure, timestamps, series, key) {
     var svg = figure.querySelector('svg');
     var legend = figure.querySelector('.legend');
     var width = 800, height = 240, left = 48, right = 12, top = 12, bottom = 28;
-    var times = history.timestamps || [];
-    var names = Object.keys(history.queues || {}).sort();
+    var times = timestamps || [];
+    series = series || {};
+    var names = Object.keys(series).sort();
     svg.replaceChildren();
     legend.replaceChildren();
     svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
@@ -180,7 +183,7 @@
     }
     var highest = 1;
     names.forEach(function (name) {
-      history.queues[name].forEach(function (value) {
+      series[name].forEach(function (value) {
         if (value !== null && value > highest) { highest = value; }
       });
     });
@@ -199,7 +202,8 @@
 
     names.forEach(function (name, index) {
       var colour = COLOURS[index % COLOURS.length];
-      var group = svgElement('g', {'data-queue': name, stroke: colour, fill: colour});
+      var group = svgElement('g', {stroke: colour, fill: colour});
+      group.setAttribute('data-' + key, name);
       var points = [];
       function endLine() {
         if (points.length > 1) {
@@ -207,7 +211,7 @@
         }
         points = [];
       }
-      history.queues[name].forEach(function (value, sample) {
+      series[name].forEach(function (value, sample) {
         if (value === null) { endLine(); return; }
         points.push(x(sample).toFixed(1) + ',' + y(value).toFixed(1));
         var dot = svgElement('circle', {cx: x(sample).toFixed(1), cy: y(value).toFixed(1), r: 2.5,
@@ -219,7 +223,7 @@
       svg.appendChild(group);
 
       var item = document.createElement('li');
-      item.dataset.queue = name;
+      item.setAttribute('data-' + key, name);
       var swatch = document.createElement('span');
       swatch.className = 'swatch';
       swatch.style.background = colour;
@@ -227,6 +231,11 @@
       item.appendChild(document.createTextNode(name));
       legend.appendChild(item);
     });
+  };
+
+  /* history: {timestamps: [...], queues: {name: [messages or null, ...]}} */
+  flower.drawQueueGraph = function (figure, history) {
+    flower.drawLineGraph(figure, history.timestamps, history.queues, 'queue');
   };
 
   function loadQueueGraph() {

@@ -1,0 +1,24 @@
+"""The graphs page (``/monitor``) and the numbers it draws (``/monitor/data``)."""
+from flower.task_stats import GROUPINGS
+from flower.views import BaseHandler, JsonPageHandler, RequestError
+
+#: The time windows the page offers, in seconds.
+WINDOWS = (900, 3600, 6 * 3600, 24 * 3600)
+
+
+class MonitorView(BaseHandler):
+    def get(self):
+        self.render('monitor.html', windows=WINDOWS, active_page='monitor')
+
+
+class MonitorData(JsonPageHandler):
+    def get(self):
+        window = self.get_argument('window', default=3600, type=int)
+        if window not in WINDOWS:
+            raise RequestError(400, f"'window' must be one of {', '.join(map(str, WINDOWS))}")
+        group_by = self.get_argument('group_by', 'name')
+        if group_by not in GROUPINGS:
+            raise RequestError(400, f"'group_by' must be one of {', '.join(GROUPINGS)}")
+        data = dict(self.application.task_stats.snapshot(window, group_by))
+        data['queues'] = self.application.queue_history.series()
+        self.write(data)
