@@ -6,18 +6,7 @@ import time
 
 import pytest
 
-
-
-def wait_for(predicate, timeout=5.0, interval=0.05, message='condition'):
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+from tests.support.waiting import wait_for
 
 
 def task_snapshot(flower, task_id):
@@ -47,7 +36,7 @@ def test_a_finished_task_appears_with_all_its_fields(broker_url, worker_factory,
     assert result.get(timeout=10) == 5
 
     task = wait_for(lambda: (t := task_snapshot(flower, result.id)) and t['state'] == 'SUCCESS'
-                    and t, timeout=5, message='task SUCCESS in Flower state')
+                    and t, timeout=5, what='task SUCCESS in Flower state')
     assert task['name'] == 'tasks.add'
     assert task['args'] == '(2, 3)'
     assert task['kwargs'] == '{}'
@@ -66,7 +55,7 @@ def test_a_failing_task_shows_failure_with_exception_and_traceback(
         result.get(timeout=10)
 
     task = wait_for(lambda: (t := task_snapshot(flower, result.id)) and t['state'] == 'FAILURE'
-                    and t, timeout=5, message='task FAILURE in Flower state')
+                    and t, timeout=5, what='task FAILURE in Flower state')
     assert task['name'] == 'tasks.error'
     assert 'ValueError' in task['exception'] and 'kaboom' in task['exception']
     assert 'Traceback' in task['traceback'] and 'kaboom' in task['traceback']
@@ -79,14 +68,14 @@ def test_workers_started_later_are_seen_and_stopped_ones_go_offline(
     worker = worker_factory(broker_url, pool='threads', concurrency=1)
 
     row = wait_for(lambda: workers_json(flower).get(worker.hostname), timeout=10,
-                   message='worker started after Flower to be listed')
+                   what='worker started after Flower to be listed')
     assert row['status'] is True
     status, page = flower.get('/')
     assert worker.hostname in page and 'Online' in page
 
     worker.stop()
     wait_for(lambda: workers_json(flower)[worker.hostname]['status'] is False, timeout=10,
-             message='stopped worker shown offline')
+             what='stopped worker shown offline')
     status, page = flower.get('/')
     assert 'Offline' in page
 
@@ -99,12 +88,12 @@ def test_enable_events_makes_a_worker_started_without_events_visible(
     flower = flower_factory(broker_url)
     sent_before = flower.app.events.enable_events_sent
     wait_for(lambda: flower.app.events.enable_events_sent > sent_before + 1, timeout=10,
-             message='enable_events sent to workers')
+             what='enable_events sent to workers')
     # The quiet worker has heartbeats off, so only task events can reveal it.
     result = celery_client(broker_url).send_task('tasks.add', args=(1, 2))
     assert result.get(timeout=10) == 3
     task = wait_for(lambda: (t := task_snapshot(flower, result.id)) and t['state'] == 'SUCCESS'
-                    and t, timeout=10, message='task events from the worker started without -E')
+                    and t, timeout=10, what='task events from the worker started without -E')
     assert task['worker'] == quiet.hostname
 
 
@@ -117,13 +106,13 @@ def test_without_enable_events_a_silent_worker_stays_unseen(
                            queues=['quiet'])
     loud = worker_factory(broker_url, pool='threads', concurrency=1)
     wait_for(lambda: flower.call(lambda: loud.hostname in flower.app.events.state.workers),
-             timeout=10, message='worker with -E seen')
+             timeout=10, what='worker with -E seen')
     client = celery_client(broker_url)
     unseen = client.send_task('tasks.add', args=(1, 2), queue='quiet')
     assert unseen.get(timeout=10) == 3
     seen = client.send_task('tasks.add', args=(2, 2))
     assert seen.get(timeout=10) == 4
-    wait_for(lambda: task_snapshot(flower, seen.id), timeout=10, message='task run by -E worker')
+    wait_for(lambda: task_snapshot(flower, seen.id), timeout=10, what='task run by -E worker')
     time.sleep(1)
     assert flower.app.events.enable_events_sent == 0
     # The client's task-sent event arrives; nothing from the worker that ran it.
@@ -151,11 +140,11 @@ def test_broker_outage_keeps_serving_logs_once_and_recovers(
         flower = flower_factory(redis_server.url)
         worker = worker_factory(redis_server.url, pool='threads', concurrency=1)
         wait_for(lambda: workers_json(flower).get(worker.hostname), timeout=10,
-                 message='worker listed before the outage')
+                 what='worker listed before the outage')
 
         redis_server.stop()
         wait_for(lambda: not flower.app.events.broker_connected, timeout=10,
-                 message='Flower noticing the outage')
+                 what='Flower noticing the outage')
         for _ in range(3):
             assert flower.get('/healthcheck') == (200, 'OK')
             status, page = flower.get('/')
@@ -165,13 +154,13 @@ def test_broker_outage_keeps_serving_logs_once_and_recovers(
 
         redis_server.start()
         wait_for(lambda: flower.app.events.broker_connected, timeout=30,
-                 message='Flower reconnecting to the broker')
+                 what='Flower reconnecting to the broker')
         worker.wait_ready(timeout=30)
         client = celery_client(redis_server.url)
         result = client.send_task('tasks.add', args=(20, 22))
         assert result.get(timeout=20) == 42
         wait_for(lambda: (t := task_snapshot(flower, result.id)) and t['state'] == 'SUCCESS',
-                 timeout=10, message='task after the outage captured')
+                 timeout=10, what='task after the outage captured')
     finally:
         events_logger.removeHandler(handler)
 
@@ -207,11 +196,11 @@ def test_event_flood_is_applied_in_batches_without_starving_requests(broker_url,
 
     producer = threading.Thread(target=flood)
     producer.start()
-    wait_for(lambda: events.received_count > total // 4, timeout=30, message='flood under way')
+    wait_for(lambda: events.received_count > total // 4, timeout=30, what='flood under way')
     status, body = flower.get('/healthcheck', timeout=5)
     answered_while_pending = events.applied_count < total
     producer.join()
-    wait_for(lambda: events.applied_count == total, timeout=60, message='all events applied')
+    wait_for(lambda: events.applied_count == total, timeout=60, what='all events applied')
 
     assert (status, body) == (200, 'OK')
     assert answered_while_pending
@@ -230,7 +219,7 @@ def test_max_tasks_bounds_the_tasks_kept_in_memory(broker_url, flower_factory):
         events.on_event({'type': 'task-received', 'uuid': f'bounded-{index}', 'name': 'tasks.x',
                          'hostname': 'w@host', 'timestamp': now, 'local_received': now,
                          'clock': index, 'args': '()', 'kwargs': '{}'})
-    wait_for(lambda: events.applied_count == 500, message='events applied')
+    wait_for(lambda: events.applied_count == 500, what='events applied')
     kept = flower.call(lambda: list(events.state.tasks.keys()))
     assert len(kept) == 50
     assert 'bounded-499' in kept and 'bounded-0' not in kept
@@ -244,7 +233,7 @@ def test_max_workers_bounds_the_workers_kept_in_memory(broker_url, flower_factor
         events.on_event({'type': 'worker-heartbeat', 'hostname': f'w{index}@host',
                          'timestamp': now, 'local_received': now, 'clock': index,
                          'freq': 2.0, 'active': 0, 'processed': 0})
-    wait_for(lambda: events.applied_count == 40, message='events applied')
+    wait_for(lambda: events.applied_count == 40, what='events applied')
     kept = flower.call(lambda: list(events.state.workers.keys()))
     assert len(kept) == 5
     assert 'w39@host' in kept and 'w0@host' not in kept

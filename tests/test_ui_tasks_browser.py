@@ -16,22 +16,12 @@ from playwright.sync_api import expect
 from tests.support.browser import assert_no_browser_problems, save_screenshot
 from tests.support.flower import FlowerServer
 from tests.support.processes import REPO_DIR, CeleryWorker, RedisServer, celery_client
+from tests.support.waiting import wait_for
 
 ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'ui-tasks-browser')
 CATCH_UP_MS = 30_000
 SCRIPT_MARKUP = '<script>window.__xss = 1</script>'
 IMG_MARKUP = '<img src=x onerror="window.__xss = 2">'
-
-
-def wait_for(predicate, timeout=30.0, what='the condition'):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def drop_password(task):

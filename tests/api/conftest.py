@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import threading
-import time
 
 import pytest
 import requests
@@ -22,6 +21,7 @@ from tests.support.flower import FlowerServer
 from tests.support.processes import (
     EXAMPLES_DIR, REPO_DIR, CeleryWorker, RedisServer, celery_client,
 )
+from tests.support.waiting import wait_for
 
 if EXAMPLES_DIR not in sys.path:
     sys.path.insert(0, EXAMPLES_DIR)
@@ -29,18 +29,6 @@ import tasks  # noqa: E402,F401  (registers the example tasks on every app, see 
 
 WORKER_APP = 'tests.api.worker_app'
 ARTIFACTS_ROOT = os.path.join(REPO_DIR, 'test-artifacts')
-
-
-def wait_for(predicate, timeout=20.0, interval=0.1, what='the condition'):
-    """Poll ``predicate`` until it returns something true; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 class Api:

@@ -66,7 +66,9 @@ def test_apply_of_a_failing_task_reports_the_exception(api):
 
 
 def test_async_apply_answers_at_once_and_the_task_runs(cluster, api):
-    response = api.post('/api/task/async-apply/tasks.echo', json={'args': [{'k': [1, 'two']}]})
+    # The countdown keeps the task from finishing before the answer is read.
+    response = api.post('/api/task/async-apply/tasks.echo',
+                        json={'args': [{'k': [1, 'two']}], 'countdown': 2})
 
     assert response.status_code == 200
     body = response.json()
