@@ -15,7 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from weakref import WeakSet
 
 from celery.events import EventReceiver
+from celery.events.receiver import CLIENT_CLOCK_SKEW
 from celery.events.state import State, Task
+from celery.utils.time import utcoffset
 from kombu.utils.functional import LRUCache
 from tornado.ioloop import PeriodicCallback
 
@@ -217,6 +219,43 @@ class EventsState(State):
                 yield uuid, task
 
     tasks_by_timestamp = tasks_by_time
+
+
+class BatchEventReceiver(EventReceiver):
+    """Celery's event receiver, handing each broker message's events on as one batch.
+
+    Workers send task events in lists; Celery's receiver dispatches them one
+    by one and asks the operating system for the time and the UTC offset for
+    each. This one reads those once per message, which roughly halves the
+    capture thread's work per event, and calls ``on_events(list)``.
+    """
+
+    def __init__(self, connection, on_events, **kwargs):
+        super().__init__(connection, handlers={}, **kwargs)
+        self.on_events = on_events
+
+    def _receive(self, body, message, list=list, isinstance=isinstance):
+        events = body if isinstance(body, list) else [body]
+        now = time.time()
+        here = utcoffset()
+        highest_clock = 0
+        for event in events:
+            if event.get('type') == 'task-sent':
+                # Clients never synchronise their clocks: place the event just before ours.
+                event['clock'] = (self.clock.value or 1) + CLIENT_CLOCK_SKEW
+            clock = event.get('clock')
+            if clock is None:
+                event['clock'] = self.forward_clock()
+            elif clock > highest_clock:
+                highest_clock = clock
+            offset = event.get('utcoffset')
+            timestamp = event.get('timestamp')
+            if offset is not None and timestamp is not None and offset != here:
+                event['timestamp'] = timestamp - (offset - here) * 3600
+            event['local_received'] = now
+        if highest_clock:
+            self.adjust_clock(highest_clock)
+        self.on_events(events)
 
 
 class Backoff:
@@ -451,7 +490,7 @@ class Events(threading.Thread):
     def _capture(self):
         with self.capp.connection_for_read() as connection:
             connection.ensure_connection(max_retries=0)
-            receiver = EventReceiver(connection, handlers={'*': self.on_event}, app=self.capp)
+            receiver = BatchEventReceiver(connection, self.on_events, app=self.capp)
             receiver.connect_max_retries = 0
             self._receiver = receiver
             if self._stopping.is_set():
@@ -487,26 +526,32 @@ class Events(threading.Thread):
             logger.debug("Broker still unreachable: %s", self.broker_error)
 
     def on_event(self, event):
-        """Hand one raw event to the IO loop (called on the capture thread).
+        """Hand one raw event to the IO loop (called on the capture thread)."""
+        self.on_events([event])
+
+    def on_events(self, events):
+        """Hand raw events to the IO loop (called on the capture thread).
 
         Never waits: beyond :attr:`max_pending` waiting events new ones are
         dropped, counted and logged, rather than letting memory grow without end.
         """
-        self.received_count += 1
+        self.received_count += len(events)
         pending = self._pending
-        if len(pending) >= self.max_pending:
-            self.dropped_backlog_count += 1
+        room = self.max_pending - len(pending)
+        if room < len(events):
+            dropped = len(events) - max(room, 0)
+            self.dropped_backlog_count += dropped
+            events = events[:max(room, 0)]
             if not self._dropping:
                 self._dropping = True
                 logger.warning("%d events are waiting to be applied: dropping new events "
                                "until the backlog halves (see flower_ingest_events_dropped)",
-                               len(pending))
-            return
-        if self._dropping and len(pending) < self.max_pending // 2:
+                               len(pending) + len(events))
+        elif self._dropping and len(pending) < self.max_pending // 2:
             self._dropping = False
             logger.warning("Applying events again; %d dropped so far",
                            self.dropped_backlog_count)
-        pending.append(event)
+        pending.extend(events)
         if not self._drain_scheduled:
             self._drain_scheduled = True
             self.io_loop.add_callback(self._apply_pending)

@@ -148,3 +148,30 @@ def test_a_dropped_subscription_is_logged_counted_and_recovered(
         wait_for(capturing_again, what='events captured after reconnecting')
     finally:
         publisher.close()
+
+
+def test_a_message_of_events_is_handed_on_as_one_batch_with_local_times():
+    from celery.utils.time import utcoffset
+
+    from flower.events import BatchEventReceiver
+    app = celery.Celery(broker='memory://')
+    batches = []
+    receiver = BatchEventReceiver(app.connection(), batches.append, app=app)
+    here = utcoffset()
+    body = [
+        dict(type='task-received', uuid='a', clock=7, timestamp=1000.0, utcoffset=here),
+        dict(type='task-started', uuid='a', clock=9, timestamp=1001.0, utcoffset=here + 2),
+        dict(type='task-sent', uuid='b', clock=3, timestamp=1002.0, utcoffset=here),
+    ]
+
+    before = time.time()
+    receiver._receive(body, message=None)
+
+    [batch] = batches
+    assert [event['uuid'] for event in batch] == ['a', 'a', 'b']
+    assert batch[0]['timestamp'] == 1000.0
+    assert batch[1]['timestamp'] == 1001.0 - 2 * 3600  # sent from two hours east
+    assert len({event['local_received'] for event in batch}) == 1
+    assert batch[0]['local_received'] >= before
+    assert batch[2]['clock'] < 9  # a client's clock is placed before the workers'
+    assert receiver.clock.value >= 9

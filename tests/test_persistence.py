@@ -229,42 +229,17 @@ def test_events_during_a_write_are_neither_lost_nor_applied_twice(tmp_path):
         (101, 101)
 
 
-def test_retention_by_count_keeps_the_newest(tmp_path):
-    path = tmp_path / 'history.db'
-
+def retained(path, first, then, **options):
+    """Run ``first(worker)``, write, ``then(worker)``, write (retention applies to
+    memory before each write, to the file during it); return the uuids kept in
+    memory and in the file."""
     async def scenario():
-        events = make_events(path, db_max_tasks=40)
+        events = make_events(path, **options)
         events.open_history()
         worker = Worker(events.state)
-        for number in range(100):
-            worker.run(f'task-{number:03d}', at=NOW + number)
+        first(worker)
         await written(events)
-        worker.run('task-100', at=NOW + 100)
-        await written(events)  # memory is trimmed before each write
-        in_memory = sorted(uuid for uuid, _ in iter_tasks(events))
-        events.stop()
-        return in_memory
-
-    in_memory = run(scenario)
-    stored = sorted(uuid for (uuid,) in sqlite3.connect(path).execute('SELECT uuid FROM tasks'))
-    newest = [f'task-{number:03d}' for number in range(61, 101)]
-    assert stored == newest
-    assert in_memory == newest
-
-
-def test_retention_by_age_forgets_old_tasks_and_keeps_new_ones(tmp_path):
-    path = tmp_path / 'history.db'
-
-    async def scenario():
-        events = make_events(path, db_max_age=3600)
-        events.open_history()
-        worker = Worker(events.state)
-        for number in range(20):
-            worker.run(f'old-{number}', at=time.time() - 7200 - number)
-        for number in range(20):
-            worker.run(f'new-{number}', at=time.time() - 60)
-        await written(events)
-        worker.run('newest', at=time.time())
+        then(worker)
         await written(events)
         in_memory = {uuid for uuid, _ in iter_tasks(events)}
         events.stop()
@@ -272,6 +247,34 @@ def test_retention_by_age_forgets_old_tasks_and_keeps_new_ones(tmp_path):
 
     in_memory = run(scenario)
     stored = {uuid for (uuid,) in sqlite3.connect(path).execute('SELECT uuid FROM tasks')}
+    return in_memory, stored
+
+
+def test_retention_by_count_keeps_the_newest(tmp_path):
+    def hundred(worker):
+        for number in range(100):
+            worker.run(f'task-{number:03d}', at=NOW + number)
+
+    in_memory, stored = retained(tmp_path / 'history.db', hundred,
+                                 lambda worker: worker.run('task-100', at=NOW + 100),
+                                 db_max_tasks=40)
+
+    newest = {f'task-{number:03d}' for number in range(61, 101)}
+    assert stored == newest
+    assert in_memory == newest
+
+
+def test_retention_by_age_forgets_old_tasks_and_keeps_new_ones(tmp_path):
+    def old_and_new(worker):
+        for number in range(20):
+            worker.run(f'old-{number}', at=time.time() - 7200 - number)
+        for number in range(20):
+            worker.run(f'new-{number}', at=time.time() - 60)
+
+    in_memory, stored = retained(tmp_path / 'history.db', old_and_new,
+                                 lambda worker: worker.run('newest', at=time.time()),
+                                 db_max_age=3600)
+
     expected = {f'new-{number}' for number in range(20)} | {'newest'}
     assert stored == expected
     assert in_memory == expected
