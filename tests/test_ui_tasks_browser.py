@@ -341,3 +341,30 @@ def test_monitor_data_answers_bad_parameters_with_a_json_400(history, query, mes
     status, body = history.flower.get(f'/monitor/data?{query}')
     assert status == 400
     assert message in json.loads(body)['error']
+
+
+def test_tasks_task_and_monitor_pages_work_under_a_url_prefix(page, history):
+    prefixed = FlowerServer(history.redis.url, url_prefix='flower').start()
+    try:
+        wait_for(lambda: prefixed.call(
+            lambda: history.worker.hostname in prefixed.app.events.state.workers),
+            what='the prefixed Flower to hear from the worker')
+        base = prefixed.base_url + '/flower'
+        # This Flower started after the run: it learns of tasks from new events only.
+        done = history.client.send_task('tasks.add', (20, 22))
+        assert done.get(timeout=30) == 42
+        wait_for(lambda: prefixed.call(
+            lambda: getattr(prefixed.app.events.state.tasks.get(done.id), 'state', None))
+            == 'SUCCESS', what='the new task seen by the prefixed Flower')
+        page.goto(base + '/tasks')
+        row = page.locator(f'#tasks-table tr[data-uuid="{done.id}"]')
+        expect(row).to_be_visible(timeout=CATCH_UP_MS)
+        row.locator('td.column-uuid a').click()
+        expect(page).to_have_url(f'{base}/task/{done.id}')
+        expect(page.locator('#field-result')).to_have_text('42')
+        page.locator('nav a', has_text='Monitor').click()
+        expect(page).to_have_url(base + '/monitor')
+        expect(page.locator('#graph-succeeded .legend li[data-series="tasks.add"]')).to_be_visible()
+        assert_no_browser_problems(page)
+    finally:
+        prefixed.stop()
