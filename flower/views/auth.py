@@ -86,6 +86,15 @@ class OAuth2LoginHandler(LoginHandler):
         base = os.environ.get(self.base_url_variable or '', '') or self.default_base_url or ''
         return base.rstrip('/')
 
+    def endpoint(self, path, public_url):
+        """``public_url``, or ``path`` on the host that the base-URL variable names instead.
+
+        For providers whose public API lives on other hosts than their login page.
+        """
+        if os.environ.get(self.base_url_variable or ''):
+            return self.base_url + path
+        return public_url
+
     @property
     def authorize_url(self):
         return self.base_url + self.authorize_path
@@ -215,15 +224,11 @@ class GoogleAuth2LoginHandler(OpenIDUserInfoMixin, OAuth2LoginHandler):
 
     @property
     def token_url(self):
-        if os.environ.get(self.base_url_variable):
-            return super().token_url
-        return 'https://oauth2.googleapis.com/token'
+        return self.endpoint(self.token_path, 'https://oauth2.googleapis.com/token')
 
     @property
     def userinfo_url(self):
-        if os.environ.get(self.base_url_variable):
-            return super().userinfo_url
-        return 'https://openidconnect.googleapis.com/v1/userinfo'
+        return self.endpoint(self.userinfo_path, 'https://openidconnect.googleapis.com/v1/userinfo')
 
 
 class OktaLoginHandler(OpenIDUserInfoMixin, OAuth2LoginHandler):
@@ -245,9 +250,8 @@ class GithubLoginHandler(OAuth2LoginHandler):
 
     @property
     def emails_url(self):
-        if os.environ.get(self.base_url_variable):
-            return self.base_url + '/api/v3/user/emails'  # the GitHub Enterprise layout
-        return 'https://api.github.com/user/emails'
+        # With a base URL: the GitHub Enterprise layout.
+        return self.endpoint('/api/v3/user/emails', 'https://api.github.com/user/emails')
 
     async def verified_email(self, access_token):
         """The primary address if verified and allowed, else any verified allowed one."""
