@@ -175,15 +175,20 @@ class EventsState(State):
 
     def restore_task(self, fields, number):
         """Put back a stored task (``fields`` by name, ``worker`` a host name)."""
+        tasks = self.tasks.data
         task = self.Task(fields.pop('uuid'), cluster_state=self)
         hostname = fields.pop('worker', None)
         if hostname is not None:
-            task.worker = self.get_or_create_worker(hostname)[0]
+            worker = self.workers.data.get(hostname)
+            task.worker = worker if worker is not None else self.get_or_create_worker(hostname)[0]
         task.__dict__.update(fields)
-        self.tasks.data[task.uuid] = task
+        tasks[task.uuid] = task
         self.task_index.update(task, number)
         if task.name is not None:
             self._seen_types.add(task.name)
+        parent = tasks.get(fields.get('parent_id'))
+        if parent is not None:
+            parent.children.add(task)
         return task
 
     def forget_oldest_tasks(self, keep=None, before=None):
@@ -372,7 +377,7 @@ class Events(threading.Thread):
         for a second; tasks are still freed when dropped (they hold no cycles).
         """
         if self.persistent:
-            self.open_history()
+            self.open_history(in_background=True)
         gc.freeze()
         self._gc_timer.start()
         super().start()
@@ -398,39 +403,68 @@ class Events(threading.Thread):
 
     # -- persistent history (see docs/persistence.rst) ------------------------------
 
-    def open_history(self):
+    def open_history(self, in_background=False):
         """Open the ``db`` history, restore tasks, workers and counters from it, and
-        write changes to it every ``state_save_interval`` ms (every second if 0)."""
+        write changes to it every ``state_save_interval`` ms (every second if 0).
+
+        ``in_background``: tasks come back a chunk per IO loop turn, so requests are
+        served meanwhile; events wait until all are back.
+        """
         self.store = TaskStore(self.db)
-        self.restore_state()
+        self.restore_state(in_background)
         self.state.track_changes = True
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix='flower-history')
         interval = self.state_save_interval or self.default_flush_interval
         self._flush_timer = PeriodicCallback(self.flush_state, interval)
         self._flush_timer.start()
 
-    def restore_state(self):
-        started = time.monotonic()
+    restore_chunk_size = 5000  # tasks restored per IO loop turn in the background
+    restoring = False
+
+    def restore_state(self, in_background=False):
         state, store = self.state, self.store
         for hostname, fields in store.load_workers().items():
             known = {name: value for name, value in fields.items() if name in WORKER_FIELDS}
             state.workers[hostname] = state.Worker(**known)
         for hostname, event_type, count in store.load_counters():
             state.counter[hostname][event_type] = count
+        state.task_index._next_number = max(state.task_index._next_number, store.next_seq())
         rows = store.load_tasks(state.max_tasks_in_memory)
+        self.restoring = True
+        if in_background:
+            self.io_loop.add_callback(self._restore_in_background, rows, time.monotonic(), 0)
+        else:
+            started, restored = time.monotonic(), 0
+            while count := self._restore_chunk(rows):
+                restored += count
+            self._restored(started, restored)
+
+    def _restore_chunk(self, rows):
+        """Restore the next chunk of tasks; return how many there were."""
         names = TASK_COLUMNS[2:]
-        for row in rows:
+        restore = self.state.restore_task
+        chunk = rows.fetchmany(self.restore_chunk_size)
+        for row in chunk:
             fields = {name: value for name, value in zip(names, row[2:]) if value is not None}
             fields['uuid'] = row[0]
-            state.restore_task(fields, row[1])
-        state.task_index._next_number = max(state.task_index._next_number, store.next_seq())
-        tasks = state.tasks.data
-        for task in tasks.values():
-            parent = tasks.get(task.__dict__.get('parent_id'))
-            if parent is not None:
-                parent.children.add(task)
-        logger.info("Restored %d tasks and %d workers from %s in %.1f s", len(rows),
-                    len(state.workers), self.db, time.monotonic() - started)
+            restore(fields, row[1])
+        return len(chunk)
+
+    def _restore_in_background(self, rows, started, restored):
+        count = self._restore_chunk(rows)
+        if count:
+            self.io_loop.add_callback(self._restore_in_background, rows, started,
+                                      restored + count)
+        else:
+            self._restored(started, restored)
+
+    def _restored(self, started, restored):
+        self.restoring = False
+        logger.info("Restored %d tasks and %d workers from %s in %.1f s", restored,
+                    len(self.state.workers), self.db, time.monotonic() - started)
+        if self._pending and not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.io_loop.add_callback(self._apply_pending)
 
     def _take_batch(self):
         """The rows to write for everything changed since the last batch."""
@@ -579,6 +613,8 @@ class Events(threading.Thread):
 
     def _apply_pending(self):
         self._drain_scheduled = False
+        if self.restoring:
+            return  # the restore applies them when it is done
         pending = self._pending
         apply_event = self.state.event
         count = min(len(pending), self.batch_size)

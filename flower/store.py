@@ -190,12 +190,12 @@ class TaskStore:
         return removed
 
     def load_tasks(self, limit):
-        """The newest ``limit`` stored tasks (rows), oldest first."""
-        rows = self._reader.execute(
-            f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks ORDER BY seq DESC LIMIT ?",
-            (limit if limit else -1,)).fetchall()
-        rows.reverse()
-        return rows
+        """The newest ``limit`` stored tasks, oldest first: a cursor of rows."""
+        first = self._reader.execute('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET ?',
+                                     (limit - 1,)).fetchone() if limit else None
+        return self._reader.execute(
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE seq >= ? ORDER BY seq",
+            (first[0] if first else -1,))
 
     def load_workers(self):
         return {name: json.loads(data)
