@@ -5,6 +5,7 @@ state the events a worker sends; the kill -9 test at the end runs the real
 ``celery flower --persistent`` under real workers.
 """
 import asyncio
+import concurrent.futures
 import glob
 import logging
 import os
@@ -65,7 +66,10 @@ async def written(events):
 
 
 def run(coroutine_function, *args):
-    return asyncio.run(coroutine_function(*args))
+    """Run the scenario on an event loop of its own thread (the test session's thread
+    may already run one, e.g. for browser tests)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine_function(*args)).result()
 
 
 def tasks_of(events):

@@ -1,0 +1,423 @@
+#!/usr/bin/env python
+"""Measure flower and Flower 2.2.0 side by side, in one run, on a private Redis.
+
+    .venv/bin/python benchmarks/run.py
+
+Installs Flower 2.2.0 from PyPI into ``benchmarks/.venv-flower22`` the first
+time, starts a private ``redis-server``, and for every measure starts each
+monitor in turn (ours first, then Flower 2.2.0) from its command template,
+publishes realistic Celery events through Celery's own event dispatcher (20
+workers with heartbeats, task events batched as prefork workers send them,
+one task in ten failing with a traceback), and prints the figures and the
+ratios ours / Flower 2.2.0. See ``docs/benchmarks.rst``; ``--quick`` runs
+smaller sizes to try the script out.
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from tests.support.processes import RedisServer, free_port  # noqa: E402
+
+VENV22 = os.path.join(REPO, 'benchmarks', '.venv-flower22')
+COMMON_ARGS = ['flower', '--port={port}', '--address=127.0.0.1', '--max_tasks={max_tasks}',
+               '--enable_events=false']
+MONITORS = {
+    'ours': [sys.executable, '-m', 'celery', '-b', '{broker}'] + COMMON_ARGS,
+    'flower-2.2.0': [os.path.join(VENV22, 'bin', 'celery'), '-b', '{broker}'] + COMMON_ARGS,
+}
+WORKERS = [f'bench-worker-{number:02d}@bench-host' for number in range(20)]
+TASK_NAMES = [f'proj.tasks.{name}' for name in (
+    'add', 'mul', 'send_email', 'resize_image', 'charge_card', 'sync_account', 'report',
+    'cleanup', 'notify', 'index_document')]
+TRACEBACK = ''.join(
+    f'  File "/srv/app/proj/module_{depth}.py", line {depth * 10}, in step_{depth}\n'
+    f'    result = step_{depth + 1}(payload, retries=retries)\n' for depth in range(8)
+) + "ValueError: upstream answered 502 Bad Gateway"
+DATATABLE = ('/tasks/datatable?draw=1&start=0&length=15&search%5Bvalue%5D='
+             '&order%5B0%5D%5Bcolumn%5D=6&order%5B0%5D%5Bdir%5D=desc'
+             + ''.join(f'&columns%5B{index}%5D%5Bdata%5D={name}' for index, name in enumerate(
+                 ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started',
+                  'runtime', 'worker'))))
+
+
+def ensure_flower22():
+    celery_bin = MONITORS['flower-2.2.0'][0]
+    if not os.path.exists(celery_bin):
+        print("Installing Flower 2.2.0 from PyPI into", VENV22, flush=True)
+        subprocess.run([sys.executable, '-m', 'venv', VENV22], check=True)
+        subprocess.run([os.path.join(VENV22, 'bin', 'pip'), 'install', '-q', 'flower==2.2.0', 'redis', 'packaging'],
+                       check=True)
+
+
+# -- publishing ------------------------------------------------------------------
+
+def task_events(number):
+    """The three events of task ``number``: (worker, type, fields)."""
+    worker = WORKERS[number % len(WORKERS)]
+    uuid = f'{number:08x}-7c1e-4b8a-9d2f-{number:012x}'
+    name = TASK_NAMES[number % len(TASK_NAMES)]
+    received = dict(uuid=uuid, name=name, args=f'({number}, "customer-{number % 997}")',
+                    kwargs=f"{{'priority': {number % 3}, 'source': 'api'}}", retries=0,
+                    eta=None, expires=None, root_id=uuid, parent_id=None)
+    if number % 10 == 9:
+        final = ('task-failed', dict(uuid=uuid, exception="ValueError('upstream answered 502')",
+                                     traceback=TRACEBACK))
+    else:
+        final = ('task-succeeded', dict(uuid=uuid, result=f"{{'ok': True, 'id': {number}}}",
+                                        runtime=0.0123))
+    return [(worker, 'task-received', received), (worker, 'task-started', dict(uuid=uuid)),
+            (worker,) + final]
+
+
+def publish(broker, first_task, tasks, rate, sent):
+    """Publish ``tasks`` tasks (3 events each) at ``rate`` events/s (0: as fast as
+    possible) with heartbeats every 2 s; add the task events sent to ``sent``."""
+    import celery
+    app = celery.Celery(broker=broker)
+    connection = app.connection_for_write()
+    dispatchers = {worker: app.events.Dispatcher(connection, hostname=worker, enabled=True,
+                                                 buffer_group=['task'], buffer_limit=24)
+                   for worker in WORKERS}
+    started = time.monotonic()
+    next_heartbeat = 0.0
+    count = 0
+    for number in range(first_task, first_task + tasks):
+        for worker, event_type, fields in task_events(number):
+            dispatchers[worker].send(event_type, **fields)
+        count += 3
+        if count % 300 == 0:
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                for worker, dispatcher in dispatchers.items():
+                    dispatcher.flush()
+                    dispatcher.send('worker-heartbeat', freq=2.0, active=4, processed=number,
+                                    loadavg=[0.5, 0.4, 0.3], sw_ident='py-celery',
+                                    sw_ver='5.4.0', sw_sys='Linux')
+                next_heartbeat = now + 2.0
+            if rate:
+                ahead = count / rate - (now - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+    for dispatcher in dispatchers.values():
+        dispatcher.flush()
+    with sent.get_lock():
+        sent.value += count
+    connection.close()
+
+
+class Publisher:
+    def __init__(self, broker):
+        self.broker = broker
+        self.next_task = 0
+        self.sent = multiprocessing.Value('q', 0)
+
+    def start(self, tasks, rate=0):
+        process = multiprocessing.Process(
+            target=publish, args=(self.broker, self.next_task, tasks, rate, self.sent))
+        self.next_task += tasks
+        process.start()
+        return process
+
+    def run(self, tasks, rate=0):
+        started = time.monotonic()
+        process = self.start(tasks, rate)
+        process.join()
+        return time.monotonic() - started
+
+
+# -- the monitor under test --------------------------------------------------------
+
+class Monitor:
+    def __init__(self, name, broker, max_tasks, log_dir):
+        self.name = name
+        self.port = free_port()
+        argv = [part.format(broker=broker, port=self.port, max_tasks=max_tasks)
+                for part in MONITORS[name]]
+        env = dict(os.environ, FLOWER_UNAUTHENTICATED_API='true')
+        env.pop('FLOWER_PERSISTENT', None)
+        self.log = open(os.path.join(log_dir, f'{name}-{self.port}.log'), 'wb')
+        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env=env, cwd=log_dir)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.get('/healthcheck')
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"{name} did not start; see {self.log.name}")
+                time.sleep(0.2)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+    def get(self, path, timeout=60):
+        """GET ``path``; return the seconds it took (the body is read and dropped)."""
+        started = time.perf_counter()
+        with urllib.request.urlopen(f'http://127.0.0.1:{self.port}{path}', timeout=timeout) as r:
+            r.read()
+        return time.perf_counter() - started
+
+    def read(self, path):
+        with urllib.request.urlopen(f'http://127.0.0.1:{self.port}{path}', timeout=60) as r:
+            return r.read().decode()
+
+    def task_events(self):
+        """Task events applied, from ``flower_events_total`` (both monitors serve it)."""
+        total = 0
+        for family in text_string_to_metric_families(self.read('/metrics')):
+            if family.name == 'flower_events':
+                total += sum(sample.value for sample in family.samples
+                             if sample.name == 'flower_events_total')
+        return int(total)
+
+    def cpu_seconds(self):
+        with open(f'/proc/{self.process.pid}/stat') as stat:
+            fields = stat.read().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+    def rss(self):
+        with open(f'/proc/{self.process.pid}/status') as status:
+            for line in status:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def settle(self, expected, timeout=30.0, quiet=3.0):
+        """Wait until ``expected`` task events are applied, or until the count has not
+        moved for ``quiet`` seconds; return the count."""
+        deadline = time.monotonic() + timeout
+        last, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            seen = self.task_events()
+            if seen >= expected:
+                return seen
+            if seen != last:
+                last, last_change = seen, time.monotonic()
+            elif time.monotonic() - last_change > quiet:
+                return seen
+            time.sleep(0.25)
+        return self.task_events()
+
+
+def subscribe(monitor, publisher):
+    """Publish single tasks until the monitor sees them (pub/sub keeps nothing for
+    subscribers not there yet); return the task events seen."""
+    for _ in range(60):
+        publisher.run(1)
+        time.sleep(0.25)
+        if monitor.task_events():
+            break
+    time.sleep(0.5)
+    return monitor.task_events()
+
+
+def percentiles(samples):
+    ordered = sorted(samples)
+    return {'p50': ordered[len(ordered) // 2] * 1000,
+            'p95': ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000}
+
+
+def latency(monitor, path, count):
+    try:
+        return percentiles([monitor.get(path) for _ in range(count)])
+    except urllib.error.HTTPError as exc:
+        return {'error': f'HTTP {exc.code}'}
+
+
+def healthcheck_while(monitor, background, count=40, spacing=0.05):
+    """p50/p95 of ``/healthcheck`` while ``background()`` runs in a loop in a thread."""
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            background()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    time.sleep(0.3)
+    samples = []
+    for _ in range(count):
+        samples.append(monitor.get('/healthcheck'))
+        time.sleep(spacing)
+    stop.set()
+    thread.join(120)
+    return percentiles(samples)
+
+
+# -- the measures --------------------------------------------------------------------
+
+def measure_burst(name, broker, args):
+    """Loss in a burst of ``burst`` task events published as fast as possible."""
+    monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
+    try:
+        publisher = Publisher(broker)
+        base = subscribe(monitor, publisher)
+        tasks = args.burst // 3
+        seconds = publisher.run(tasks)
+        seen = monitor.settle(base + tasks * 3, timeout=120) - base
+        return {'events': tasks * 3, 'publish_rate': round(tasks * 3 / seconds),
+                'applied': seen, 'lost_percent': round(100 * (1 - seen / (tasks * 3)), 2)}
+    finally:
+        monitor.stop()
+
+
+def measure_sustained(name, broker, args):
+    """Highest publish rate kept up with, CPU per event, /healthcheck during ingest."""
+    result = {'rates': {}}
+    for rate in args.rates:
+        monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
+        try:
+            publisher = Publisher(broker)
+            base = subscribe(monitor, publisher)
+            tasks = int(rate * args.seconds / 3)
+            cpu = monitor.cpu_seconds()
+            publishing = time.monotonic()
+            process = publisher.start(tasks, rate)
+            if rate == 5000:
+                result['healthcheck_during_ingest_5000'] = healthcheck_while(
+                    monitor, lambda: time.sleep(0.05), count=60)
+            process.join()
+            published_rate = round(tasks * 3 / (time.monotonic() - publishing))
+            seen = monitor.settle(base + tasks * 3, timeout=10, quiet=3) - base
+            cpu = monitor.cpu_seconds() - cpu
+            kept_up = seen == tasks * 3
+            result['rates'][rate] = {'applied': seen, 'sent': tasks * 3, 'kept_up': kept_up,
+                                     'published_rate': published_rate,
+                                     'cpu_us_per_event': round(cpu / max(seen, 1) * 1e6, 1)}
+            if kept_up:
+                result['sustained_rate'] = rate
+                result['cpu_us_per_event'] = result['rates'][rate]['cpu_us_per_event']
+            else:
+                break
+        finally:
+            monitor.stop()
+    return result
+
+
+def measure_sizes(name, broker, args):
+    """RSS per task and request latencies with ``sizes`` tasks stored."""
+    monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
+    result = {}
+    try:
+        publisher = Publisher(broker)
+        base = subscribe(monitor, publisher)
+        time.sleep(1)
+        idle_rss = monitor.rss()
+        stored = 0
+        for size in args.sizes:
+            publisher.run(size - stored, rate=args.fill_rate)
+            seen = monitor.settle(base + (publisher.next_task - 1) * 3 + 3, timeout=60) - base
+            stored = size
+            figures = result[size] = {'tasks_seen': seen // 3}
+            figures['rss_per_task_bytes'] = round((monitor.rss() - idle_rss) / size)
+            figures['api_tasks_limit_100'] = latency(monitor, '/api/tasks?limit=100', 30)
+            figures['datatable_first_page'] = latency(monitor, DATATABLE, 30)
+            figures['metrics'] = latency(monitor, '/metrics', 15)
+            figures['healthcheck_during_full_listing'] = healthcheck_while(
+                monitor, lambda: monitor.get('/api/tasks', timeout=300), count=30)
+    finally:
+        monitor.stop()
+    return result
+
+
+def ratio(ours, theirs):
+    if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or not theirs:
+        return 'n/a'
+    return f'{ours / theirs:.3f}'
+
+
+def report(results):
+    ours, theirs = results['ours'], results['flower-2.2.0']
+    rows = [('sustained ingest (events/s)', ('sustained', 'sustained_rate')),
+            ('CPU per event (µs)', ('sustained', 'cpu_us_per_event')),
+            ('burst loss (%)', ('burst', 'lost_percent')),
+            ('/healthcheck p95 during 5000 ev/s ingest (ms)',
+             ('sustained', 'healthcheck_during_ingest_5000', 'p95'))]
+    for size in results['sizes']:
+        for label, key in (('RSS per task (bytes)', ('rss_per_task_bytes',)),
+                           ('/api/tasks?limit=100 p50 (ms)', ('api_tasks_limit_100', 'p50')),
+                           ('/api/tasks?limit=100 p95 (ms)', ('api_tasks_limit_100', 'p95')),
+                           ('datatable first page p50 (ms)', ('datatable_first_page', 'p50')),
+                           ('datatable first page p95 (ms)', ('datatable_first_page', 'p95')),
+                           ('/metrics p50 (ms)', ('metrics', 'p50')),
+                           ('/metrics p95 (ms)', ('metrics', 'p95')),
+                           ('/healthcheck p95 during full listing (ms)',
+                            ('healthcheck_during_full_listing', 'p95'))):
+            rows.append((f'{label} at {size} tasks', ('sizes', size) + key))
+
+    def dig(data, path):
+        for key in path:
+            if not isinstance(data, dict) or key not in data:
+                return None
+            data = data[key]
+        return data
+
+    width = max(len(label) for label, _ in rows)
+    print(f"\n{'measure':{width}}  {'ours':>12}  {'flower 2.2.0':>12}  {'ratio':>8}")
+    for label, path in rows:
+        mine, other = dig(ours, path), dig(theirs, path)
+        show = lambda value: (f'{value:.1f}' if isinstance(value, float)  # noqa: E731
+                              else str(value if value is not None else 'n/a'))
+        print(f'{label:{width}}  {show(mine):>12}  {show(other):>12}  {ratio(mine, other):>8}')
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--quick', action='store_true', help='small sizes, to try the script')
+    parser.add_argument('--output', default=os.path.join(REPO, 'benchmarks', 'results.json'))
+    args = parser.parse_args()
+    args.sizes = [5000, 20000] if args.quick else [50000, 200000]
+    args.burst = 30000 if args.quick else 150000
+    args.rates = [5000, 10000] if args.quick else [5000, 10000, 15000, 20000, 30000, 45000]
+    args.seconds = 4 if args.quick else 8
+    args.fill_rate = 8000
+    args.max_tasks = max(args.sizes) + 50000
+    ensure_flower22()
+    log_dir = os.path.join(REPO, 'benchmarks', 'logs')
+    os.makedirs(log_dir, exist_ok=True)
+    args.log_dir = log_dir
+    redis = RedisServer(dir=log_dir)
+    redis.start()
+    results = {name: {} for name in MONITORS}
+    results['sizes'] = args.sizes
+    results['load_before'] = os.getloadavg()
+    try:
+        for number, measure in enumerate((measure_sustained, measure_burst, measure_sizes)):
+            for name in MONITORS:  # interleaved: each measure, ours then Flower 2.2.0
+                broker = redis.url_for(number + 1)
+                print(f"{measure.__name__} {name} ...", flush=True)
+                results[name][measure.__name__.removeprefix('measure_')] = measure(
+                    name, broker, args)
+                print(json.dumps(results[name][measure.__name__.removeprefix('measure_')]),
+                      flush=True)
+    finally:
+        redis.stop()
+    results['load_after'] = os.getloadavg()
+    with open(args.output, 'w') as output:
+        json.dump(results, output, indent=1, default=str)
+    report(results)
+    print(f"\nload average before {results['load_before']}, after {results['load_after']}")
+
+
+if __name__ == '__main__':
+    main()
