@@ -57,6 +57,19 @@ def error(message='boom'):
     raise ValueError(message)
 
 
+@app.task
+def file_name(raw, fail=False):
+    """``raw`` (bytes) decoded the way Python decodes file names, returned or raised.
+
+    Bytes that are not UTF-8 become lone surrogates: text that no UTF-8
+    encoder accepts as it is, as a task listing a Latin-1 file system gets.
+    """
+    name = os.fsdecode(raw)
+    if fail:
+        raise ValueError(f'cannot read {name}')
+    return name
+
+
 @app.task(bind=True, max_retries=2)
 def retry_then_succeed(self):
     """Fail twice (each time asking for a retry), then succeed."""

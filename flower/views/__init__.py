@@ -115,7 +115,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def render(self, *args, **kwargs):
         kwargs.setdefault('current_user', self.current_user)
-        super().render(*args, **kwargs)
+        super().render(*args, **template.encodable(kwargs))
 
     def write_error(self, status_code, **kwargs):
         if status_code == 401 and self.application.options.basic_auth:
