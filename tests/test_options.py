@@ -220,6 +220,10 @@ def run_flower(args, cwd, env=None):
      {}, {}, '--auth_provider'),
     (['--auth=.*@example\\.com', '--oauth2_key=k', '--oauth2_secret=s'],
      {}, {}, '--oauth2_redirect_uri'),
+    (['--persistent', '--db=/no/such/directory/history.db'], {}, {}, '--db'),
+    (['--db_max_tasks=-1'], {}, {}, '--db_max_tasks'),
+    (['--db_max_age=-60'], {}, {}, '--db_max_age'),
+    (['--state_save_interval=-1'], {}, {}, '--state_save_interval'),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_option(tmp_path, args, files, env, named):
     for name, text in files.items():
