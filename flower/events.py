@@ -428,7 +428,7 @@ class Events(threading.Thread):
             state.workers[hostname] = state.Worker(**known)
         for hostname, event_type, count in store.load_counters():
             state.counter[hostname][event_type] = count
-        state.task_index._next_number = max(state.task_index._next_number, store.next_seq())
+        state.task_index.number_from(store.next_seq())
         rows = store.load_tasks(state.max_tasks_in_memory)
         self.restoring = True
         if in_background:
@@ -529,7 +529,7 @@ class Events(threading.Thread):
 
     def _apply_pending_now(self):
         """Apply every event received so far (at shutdown, before the last write)."""
-        while self._pending:
+        while self._pending and not self.restoring:
             self._apply_pending()
 
     def run(self):

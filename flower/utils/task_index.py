@@ -241,6 +241,11 @@ class TaskIndex:
             self.update(task, numbers.get(task.uuid))
         self._next_number = max(self._next_number, next_number)
 
+    def number_from(self, number):
+        """Give new tasks creation numbers from ``number`` on (those of a restored history
+        are below it)."""
+        self._next_number = max(self._next_number, number)
+
     def oldest_number(self):
         """The creation number of the oldest task in memory (the next one if none)."""
         return next(iter(self.sequence.values()), self._next_number)
