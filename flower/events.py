@@ -528,9 +528,15 @@ class Events(threading.Thread):
             self.state.forget_oldest_tasks(keep=keep, before=before)
 
     def _apply_pending_now(self):
-        """Apply every event received so far (at shutdown, before the last write)."""
+        """Apply every event received so far (at shutdown, before the last write); if
+        the history is still being restored they cannot be, and are counted as dropped."""
         while self._pending and not self.restoring:
             self._apply_pending()
+        if self._pending:
+            logger.warning("Stopped while restoring the history: %d events received meanwhile "
+                           "are dropped", len(self._pending))
+            self.dropped_invalid_count += len(self._pending)
+            self._pending.clear()
 
     def run(self):
         while not self._stopping.is_set():

@@ -313,3 +313,37 @@ def test_search_and_lookup_reach_tasks_no_longer_in_memory(tmp_path):
     assert counts == ((51, 51), (51, 1), (51, 25))
     # tasks.add: task-48, -46, ... newest first; memory holds task-40..49 only.
     assert listing == ['task-42', 'task-40', 'task-38', 'task-36']
+
+
+def test_stopping_during_a_background_restore_keeps_the_history(tmp_path):
+    path = tmp_path / 'history.db'
+
+    async def fill():
+        events = make_events(path)
+        events.open_history()
+        worker = Worker(events.state)
+        for number in range(30):
+            worker.run(f'task-{number}')
+        await written(events)
+        events.stop()
+
+    async def stop_early():
+        events = make_events(path)
+        events.restore_chunk_size = 10
+        events.open_history(in_background=True)
+        events.on_event(Event('task-received', uuid='late', hostname='w1@h', clock=1,
+                              timestamp=NOW, local_received=NOW, name='tasks.add'))
+        events.stop()  # before the IO loop ran a single restore chunk
+        return events.ingest_stats()
+
+    async def reopen():
+        events = make_events(path)
+        events.open_history()
+        kept = len(events.state.tasks)
+        events.stop()
+        return kept
+
+    run(fill)
+    stats = run(stop_early)
+    assert (stats['received'], stats['applied'], stats['dropped']) == (1, 0, 1)
+    assert run(reopen) == 30
