@@ -17,6 +17,8 @@ import sqlite3
 import threading
 import time
 
+from flower.utils import encodable
+
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = 'flower-task-history'
@@ -73,8 +75,9 @@ def task_row(task, seq):
             row.append(task.state)
         else:
             value = fields.get(column)
-            row.append(value if value is None or isinstance(value, (str, int, float))
-                       else str(value))
+            # sqlite3 refuses text UTF-8 cannot carry; one such task must not stop the history.
+            row.append(value if value is None or isinstance(value, (int, float))
+                       else encodable(str(value)))
     return row
 
 

@@ -29,7 +29,7 @@ import pytest
 from playwright.sync_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
-from flower.utils.template import encodable
+from flower.utils import encodable
 from tests.support.browser import assert_no_browser_problems, save_screenshot
 from tests.support.flower import FlowerServer
 from tests.support.processes import REPO_DIR, CeleryWorker, RedisServer, celery_client

@@ -347,3 +347,31 @@ def test_stopping_during_a_background_restore_keeps_the_history(tmp_path):
     stats = run(stop_early)
     assert (stats['received'], stats['applied'], stats['dropped']) == (1, 0, 1)
     assert run(reopen) == 30
+
+
+def test_text_utf_8_cannot_carry_does_not_stop_the_history(tmp_path):
+    path = tmp_path / 'history.db'
+    odd = os.fsdecode(b'caf\xe9.txt')  # a lone surrogate, as Python decodes such a file name
+
+    async def first_life():
+        events = make_events(path)
+        events.open_history()
+        worker = Worker(events.state)
+        worker.run('odd', args=f"('{odd}',)", fail=True)
+        await written(events)
+        worker.run('after', at=NOW + 5)
+        await written(events)
+        events.stop()
+
+    async def second_life():
+        events = make_events(path)
+        events.open_history()
+        restored = tasks_of(events)
+        events.stop()
+        return restored
+
+    run(first_life)
+    restored = run(second_life)
+    assert set(restored) == {'odd', 'after'}
+    assert restored['odd']['args'] == "('caf\\udce9.txt',)"
+    assert restored['after']['state'] == 'SUCCESS'

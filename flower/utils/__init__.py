@@ -1,11 +1,13 @@
 """Small helpers shared across Flower (and importable from configuration files)."""
 import os
 import platform
+import re
 import secrets
 import sys
 
 _TRUE_WORDS = frozenset(('y', 'yes', 't', 'true', 'on', '1'))
 _FALSE_WORDS = frozenset(('n', 'no', 'f', 'false', 'off', '0'))
+_SURROGATE = re.compile('[\ud800-\udfff]')
 
 
 def gen_cookie_secret():
@@ -46,3 +48,22 @@ def bugreport(app=None):
     if app is not None:
         lines.append(app.bugreport())
     return '\n'.join(lines)
+
+
+def encodable(value):
+    """``value`` with all its text encodable as UTF-8, in lists, tuples and dicts too.
+
+    Workers can send text that is not: a file name Python decoded from bytes
+    that were not UTF-8 holds lone surrogates. Pages and the stored history
+    keep those characters as backslash escapes (``\\udcff``) rather than
+    failing on them.
+    """
+    if isinstance(value, str):
+        if _SURROGATE.search(value) is None:
+            return value
+        return value.encode('utf-8', 'backslashreplace').decode('utf-8')
+    if isinstance(value, dict):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(encodable(item) for item in value)
+    return value

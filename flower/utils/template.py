@@ -1,12 +1,10 @@
 """Formatting helpers for templates and for ``format_task`` in configuration files."""
 import datetime
-import re
 
 import humanize as humanize_lib
 import pytz
 
 ELLIPSIS = '...'
-_SURROGATE = re.compile('[\ud800-\udfff]')
 
 
 def format_time(time, tz):
@@ -45,20 +43,3 @@ def humanize(obj, type=None, length=None):
         text = str(obj)
     return _shorten(text, length)
 
-
-def encodable(value):
-    """``value`` with all its text encodable as UTF-8, in lists, tuples and dicts too.
-
-    Workers can send text that is not: a file name Python decoded from bytes
-    that were not UTF-8 holds lone surrogates. Pages show those characters as
-    backslash escapes (``\\udcff``) rather than failing to render.
-    """
-    if isinstance(value, str):
-        if _SURROGATE.search(value) is None:
-            return value
-        return value.encode('utf-8', 'backslashreplace').decode('utf-8')
-    if isinstance(value, dict):
-        return {encodable(key): encodable(item) for key, item in value.items()}
-    if type(value) in (list, tuple):
-        return type(value)(encodable(item) for item in value)
-    return value

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import tornado.web
 
-from flower.utils import strtobool
+from flower.utils import encodable, strtobool
 from flower.utils import template
 from flower.utils.broker import active_queue_names
 from flower.utils.tasks import shallow_copy
@@ -115,7 +115,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def render(self, *args, **kwargs):
         kwargs.setdefault('current_user', self.current_user)
-        super().render(*args, **template.encodable(kwargs))
+        super().render(*args, **encodable(kwargs))
 
     def write_error(self, status_code, **kwargs):
         if status_code == 401 and self.application.options.basic_auth:
