@@ -257,20 +257,6 @@ def test_format_task_hides_a_kwarg_in_the_page_the_table_and_the_api(page, histo
         lambda: history.flower.app.events.state.tasks[history.secret.id].kwargs)
 
 
-@pytest.mark.parametrize('query, message', [
-    ('length=0', "'length' between 1 and 1000"),
-    ('start=-1', "'start' must be >= 0"),
-    ('start=abc', "Invalid value for argument 'start'"),
-    ('order[0][column]=0&columns[0][data]=nonsense', 'Cannot sort by column 0'),
-    ('order[0][column]=0&columns[0][data]=name&order[0][dir]=up', "'order[0][dir]'"),
-    ('received_start=yesterday', "Invalid value for argument 'received_start'"),
-])
-def test_the_datatable_answers_bad_parameters_with_a_json_400(history, query, message):
-    status, body = history.flower.get(f'/tasks/datatable?{query}')
-    assert status == 400
-    assert message in json.loads(body)['error']
-
-
 def test_an_unknown_task_is_a_404_page(history):
     status, body = history.flower.get('/task/no-such-task')
     assert status == 404
@@ -332,13 +318,20 @@ def test_graph_labels_carrying_markup_are_text(page, history):
     assert_no_browser_problems(page)
 
 
-@pytest.mark.parametrize('query, message', [
-    ('window=7', "'window' must be one of"),
-    ('window=abc', "Invalid value for argument 'window'"),
-    ('group_by=queue', "'group_by' must be one of"),
+@pytest.mark.parametrize('path, message', [
+    ('/tasks/datatable?length=0', "'length' between 1 and 1000"),
+    ('/tasks/datatable?start=-1', "'start' must be >= 0"),
+    ('/tasks/datatable?start=abc', "Invalid value for argument 'start'"),
+    ('/tasks/datatable?order[0][column]=0&columns[0][data]=nonsense', 'Cannot sort by column 0'),
+    ('/tasks/datatable?order[0][column]=0&columns[0][data]=name&order[0][dir]=up',
+     "'order[0][dir]'"),
+    ('/tasks/datatable?received_start=yesterday', "Invalid value for argument 'received_start'"),
+    ('/monitor/data?window=7', "'window' must be one of"),
+    ('/monitor/data?window=abc', "Invalid value for argument 'window'"),
+    ('/monitor/data?group_by=queue', "'group_by' must be one of"),
 ])
-def test_monitor_data_answers_bad_parameters_with_a_json_400(history, query, message):
-    status, body = history.flower.get(f'/monitor/data?{query}')
+def test_the_pages_json_answers_bad_parameters_with_a_json_400(history, path, message):
+    status, body = history.flower.get(path)
     assert status == 400
     assert message in json.loads(body)['error']
 
