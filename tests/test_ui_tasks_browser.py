@@ -132,6 +132,19 @@ def test_the_table_pages_through_every_task(page, history):
     assert_no_browser_problems(page)
 
 
+def test_the_table_shows_new_tasks_without_a_reload(page, history):
+    page.goto(history.flower.base_url + '/tasks')
+    expect(table_rows(page)).to_have_count(25, timeout=CATCH_UP_MS)
+    page.evaluate('document.body.dataset.loadedOnce = "yes"')
+    fresh = history.client.send_task('tasks.add', (100, 23))
+    assert fresh.get(timeout=30) == 123
+    # auto_refresh (on by default) asks for the page again every few seconds.
+    expect(table_rows(page).first).to_have_attribute('data-uuid', fresh.id, timeout=CATCH_UP_MS)
+    assert page.evaluate('document.body.dataset.loadedOnce') == 'yes'  # the same page, not reloaded
+    history.ids.append(fresh.id)
+    assert_no_browser_problems(page)
+
+
 def test_sorting_by_runtime_orders_the_rows(page, history):
     page.goto(history.flower.base_url + '/tasks')
     expect(table_rows(page)).to_have_count(25, timeout=CATCH_UP_MS)
