@@ -16,6 +16,8 @@ from celery import states
 from celery.backends.base import DisabledBackend
 from celery.contrib.abortable import AbortableAsyncResult
 
+from flower.utils.broker import broadcast_connection
+
 
 class ControlError(Exception):
     """An operation did not take effect; ``str(exc)`` says why."""
@@ -62,7 +64,7 @@ def _broadcast(capp, command, arguments, destination=None, reply=True, timeout=1
     ones: nested acquisitions deadlock once concurrent calls drain the pool.
     """
     try:
-        with capp.connection_for_write() as connection:
+        with broadcast_connection(capp) as connection:
             replies = capp.control.broadcast(
                 command, arguments=arguments, destination=destination, reply=reply,
                 timeout=timeout, limit=limit, connection=connection)

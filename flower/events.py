@@ -24,6 +24,7 @@ from tornado.ioloop import PeriodicCallback
 
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics  # noqa: F401 (public here too)
 from flower.store import TASK_COLUMNS, WORKER_FIELDS, TaskStore, task_row
+from flower.utils.broker import broadcast_connection
 from flower.utils.task_index import TaskIndex
 
 logger = logging.getLogger(__name__)
@@ -639,7 +640,7 @@ class Events(threading.Thread):
             self.io_loop.add_callback(self._apply_pending)
 
     def _send_enable_events(self):
-        with self.capp.connection_for_write() as connection:
+        with broadcast_connection(self.capp) as connection:
             self.capp.control.enable_events(connection=connection)
 
     async def on_enable_events(self):

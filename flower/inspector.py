@@ -4,6 +4,8 @@ import collections
 import logging
 import time
 
+from flower.utils.broker import broadcast_connection
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,7 +46,7 @@ class Inspector:
         destination = [workername] if workername else None
         # A connection of its own per call: concurrent calls sharing the app's
         # default connection pool can block each other until the pool times out.
-        with self.capp.connection_for_read() as connection:
+        with broadcast_connection(self.capp) as connection:
             inspect = self.capp.control.inspect(timeout=self.timeout, destination=destination,
                                                 connection=connection)
             if method == 'conf':

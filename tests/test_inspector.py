@@ -42,3 +42,36 @@ def test_inspect_of_an_unknown_worker_returns_empty_replies_after_the_timeout(
     results = dict(flower.run_coroutine(flower.app.update_workers, 'nobody@nowhere'))
 
     assert results == {method: {} for method in Inspector.methods}
+
+
+def test_with_the_broker_gone_inspection_and_control_give_up(redis_server, flower_factory):
+    """Celery retries broadcasts for ever; a dead broker must end in an error instead."""
+    import threading
+
+    from flower import control
+
+    flower = flower_factory(redis_server.url, enable_events=False)
+    redis_server.stop()
+    outcomes = {}
+
+    def attempt(name, coroutine_function, *args):
+        try:
+            flower.run_coroutine(coroutine_function, *args, timeout=30)
+        except Exception as exc:  # what the caller sees
+            outcomes[name] = exc
+
+    attempts = [
+        threading.Thread(target=attempt, args=('inspect', flower.app.update_workers)),
+        threading.Thread(target=attempt, args=(
+            'control', control.pool_grow, flower.app.capp, 'nobody@nowhere')),
+    ]
+    for thread in attempts:
+        thread.start()
+    for thread in attempts:
+        thread.join(90)
+    assert not any(thread.is_alive() for thread in attempts)
+    assert set(outcomes) == {'inspect', 'control'}
+    assert isinstance(outcomes['control'], control.BrokerUnavailable)
+    for outcome in outcomes.values():
+        assert not isinstance(outcome, TimeoutError), 'still retrying after 30 s'
+        assert 'Connection refused' in str(outcome), repr(outcome)

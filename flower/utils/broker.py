@@ -7,6 +7,7 @@ included. Nothing here blocks the IO loop: HTTP goes through Tornado's
 by a timeout.
 """
 import asyncio
+import contextlib
 import json
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
@@ -269,3 +270,21 @@ async def queue_lengths(capp, names, broker_api=None, timeout=1.0, ca_certs=None
         return await asyncio.wait_for(broker.queues(names), timeout)
     except asyncio.TimeoutError:
         raise BrokerError(f"The broker did not answer within {timeout:g} s") from None
+
+
+@contextlib.contextmanager
+def broadcast_connection(capp):
+    """A broker connection for remote-control broadcasts that gives up on a dead broker.
+
+    Celery publishes broadcasts with ``retry=True`` and no retry limit, so with
+    the broker gone the calling thread would retry for ever (and keep the
+    process from exiting). Here connecting and publishing are retried once.
+    """
+    with capp.connection_for_write(transport_options={'max_retries': 1}) as connection:
+        ensure = connection.ensure
+
+        def ensure_once(obj, fun, **policy):
+            return ensure(obj, fun, **dict(policy, max_retries=1))
+
+        connection.ensure = ensure_once
+        yield connection
