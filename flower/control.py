@@ -16,7 +16,7 @@ from celery import states
 from celery.backends.base import DisabledBackend
 from celery.contrib.abortable import AbortableAsyncResult
 
-from flower.utils.broker import broadcast_connection
+from flower.utils.broker import broadcast_connection, run_detached
 
 
 class ControlError(Exception):
@@ -44,8 +44,7 @@ class NoResultBackend(ControlError):
 
 
 async def _in_executor(function, *args, **kwargs):
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(function, *args, **kwargs))
+    return await run_detached(functools.partial(function, *args, **kwargs))
 
 
 def _connection_errors(capp):

@@ -24,7 +24,7 @@ from tornado.ioloop import PeriodicCallback
 
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics  # noqa: F401 (public here too)
 from flower.store import TASK_COLUMNS, WORKER_FIELDS, TaskStore, task_row
-from flower.utils.broker import broadcast_connection
+from flower.utils.broker import broadcast_connection, run_detached
 from flower.utils.task_index import TaskIndex
 
 logger = logging.getLogger(__name__)
@@ -649,7 +649,7 @@ class Events(threading.Thread):
             return
         self._enabling_events = True
         try:
-            await self.io_loop.run_in_executor(None, self._send_enable_events)
+            await run_detached(self._send_enable_events)
             self.enable_events_sent += 1
         except Exception as exc:
             logger.warning("Failed to enable events: %s: %s", type(exc).__name__, exc)

@@ -4,7 +4,7 @@ import collections
 import logging
 import time
 
-from flower.utils.broker import broadcast_connection
+from flower.utils.broker import broadcast_connection, run_detached
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,7 @@ class Inspector:
         Replies are merged into :attr:`workers`. A broker failure is raised after
         all methods have finished, so one slow method never leaves others running.
         """
-        calls = [self.io_loop.run_in_executor(None, self._run_method, method, workername)
-                 for method in self.methods]
+        calls = [run_detached(self._run_method, method, workername) for method in self.methods]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         failure = None
         results = []

@@ -7,8 +7,10 @@ included. Nothing here blocks the IO loop: HTTP goes through Tornado's
 by a timeout.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import json
+import threading
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 import redis
@@ -272,19 +274,31 @@ async def queue_lengths(capp, names, broker_api=None, timeout=1.0, ca_certs=None
         raise BrokerError(f"The broker did not answer within {timeout:g} s") from None
 
 
+
 @contextlib.contextmanager
 def broadcast_connection(capp):
-    """A broker connection for remote-control broadcasts that gives up on a dead broker.
+    """A broker connection of its own for one remote-control broadcast.
 
-    Celery publishes broadcasts with ``retry=True`` and no retry limit, so with
-    the broker gone the calling thread would retry for ever (and keep the
-    process from exiting). Here connecting and publishing are retried once.
+    Connecting is tried twice at most, so a broker that is down is reported
+    at once rather than after Celery's long connection retries.
     """
     with capp.connection_for_write(transport_options={'max_retries': 1}) as connection:
-        ensure = connection.ensure
-
-        def ensure_once(obj, fun, **policy):
-            return ensure(obj, fun, **dict(policy, max_retries=1))
-
-        connection.ensure = ensure_once
         yield connection
+
+
+async def run_detached(function, *args):
+    """Run a blocking broker call on a daemon thread and await its result.
+
+    kombu retries a broker lost in the middle of Celery's broadcasts for ever;
+    on a daemon thread such a call can never keep the process from exiting.
+    """
+    future = concurrent.futures.Future()
+
+    def call():
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # handed to the awaiting coroutine
+            future.set_exception(exc)
+
+    threading.Thread(target=call, name='flower-broker-call', daemon=True).start()
+    return await asyncio.wrap_future(future)
