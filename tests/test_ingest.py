@@ -2,6 +2,8 @@
 stream published through Celery's own event dispatcher to a real Redis, and a broker
 that drops the subscription is noticed, counted and recovered from."""
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,7 +12,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import wait_for
+from tests.support.processes import REPO_DIR
+from tests.support.waiting import wait_for
 
 
 class Publisher:
@@ -148,6 +151,53 @@ def test_a_dropped_subscription_is_logged_counted_and_recovered(
         wait_for(capturing_again, what='events captured after reconnecting')
     finally:
         publisher.close()
+
+
+def hold_the_interpreter_lock(seconds):
+    """Compute for ``seconds`` without releasing the GIL, as applying events does."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_the_subscription_is_drained_while_a_backlog_keeps_the_io_loop_busy(
+        redis_server, flower_factory):
+    """Applying a backlog keeps the IO loop computing; the capture thread must still
+    read the broker as fast as events come, or Redis drops the subscription and every
+    event published meanwhile is lost."""
+    # Redis's default limit on unread pub/sub output is 32 MB; a smaller one makes a
+    # slow reader visible within a few seconds.
+    redis.Redis(port=redis_server.port).config_set(
+        'client-output-buffer-limit', 'pubsub 12mb 12mb 0')
+    broker_url = redis_server.url_for(0)
+    flower = flower_factory(broker_url, enable_events=False)
+    publisher = Publisher(broker_url)
+    try:
+        base = subscribed(flower, publisher)
+    finally:
+        publisher.close()
+    events = flower.app.events
+    apply_event = events.state.event
+
+    def slow_apply(event):
+        hold_the_interpreter_lock(0.0002)
+        return apply_event(event)
+
+    events.state.event = slow_apply  # 5,000 events/s: far slower than the flood
+    flood = subprocess.run(
+        [sys.executable, '-m', 'tests.support.event_flood', broker_url, '30000', '1000'],
+        cwd=REPO_DIR, capture_output=True, text=True, timeout=120, check=True)
+    sent = int(flood.stdout)
+    wait_for(lambda: events.received_count == base + sent or events.broker_disconnects,
+             what='the flood received')
+    backlog = events.ingest_stats()['pending']
+    events.state.event = apply_event
+
+    assert events.broker_disconnects == 0
+    assert events.received_count == base + sent
+    assert backlog > 0  # the IO loop was still busy when the last event was read
+    wait_for(lambda: events.applied_count == base + sent, timeout=60, what='the flood applied')
+    assert events.dropped_count == 0
 
 
 def test_a_message_of_events_is_handed_on_as_one_batch_with_local_times():
