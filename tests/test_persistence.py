@@ -1,17 +1,20 @@
 """The ``--persistent`` task history (flower.store, flower.events.Events).
 
 These tests drive a real :class:`Events` on a real SQLite file, feeding its
-state the events a worker sends; the kill -9 test at the end runs the real
-``celery flower --persistent`` under real workers.
+state the events a worker sends; some do the same to a real Flower
+app and read its API, its tasks page's data and the file itself. The kill -9
+test, with real workers, is in ``test_persistence_kill.py``.
 """
 import asyncio
 import concurrent.futures
 import glob
+import json
 import logging
 import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 
 import celery
 import pytest
@@ -21,7 +24,11 @@ from tornado.ioloop import IOLoop
 from flower.events import Events
 from flower.metrics import PrometheusMetrics
 from flower.store import TaskStore
-from flower.utils.tasks import as_dict, count_tasks, get_task_by_id, iter_tasks
+from flower.utils.tasks import (
+    SORT_FIELDS, as_dict, count_tasks, get_task_by_id, iter_tasks, sort_tasks,
+)
+from tests.support.flower import FlowerServer
+from tests.support.waiting import wait_for
 
 NOW = time.time()
 
@@ -46,7 +53,7 @@ class Worker:
         self.state.event(Event(kind, hostname=self.hostname, local_received=fields['timestamp'],
                                clock=self.clock, **fields))
 
-    def run(self, uuid, name='tasks.add', args='(1, 2)', fail=False, at=NOW):
+    def run(self, uuid, name='tasks.add', args='(1, 2)', fail=False, at=NOW, runtime=0.5):
         self.send('task-received', uuid=uuid, name=name, args=args, kwargs="{'x': 1}",
                   retries=0, eta=None, expires=None, root_id=uuid, parent_id=None, timestamp=at)
         self.send('task-started', uuid=uuid, timestamp=at + 0.5)
@@ -55,7 +62,7 @@ class Worker:
                       traceback='Traceback (most recent call last):\n ValueError: boom',
                       timestamp=at + 1)
         else:
-            self.send('task-succeeded', uuid=uuid, result='3', runtime=0.5, timestamp=at + 1)
+            self.send('task-succeeded', uuid=uuid, result='3', runtime=runtime, timestamp=at + 1)
 
 
 async def written(events):
@@ -375,3 +382,147 @@ def test_text_utf_8_cannot_carry_does_not_stop_the_history(tmp_path):
     assert set(restored) == {'odd', 'after'}
     assert restored['odd']['args'] == "('caf\\udce9.txt',)"
     assert restored['after']['state'] == 'SUCCESS'
+
+
+def persistent_flower(broker_url, path, **options):
+    """A real Flower app with ``--persistent --db=path``; the test feeds its events."""
+    return FlowerServer(broker_url, persistent=True, db=str(path), enable_events=False,
+                        **options)
+
+
+def stored_uuids(path):
+    """The uuids in the history file, read through a connection of our own."""
+    connection = sqlite3.connect(path)
+    try:
+        return {uuid for (uuid,) in connection.execute('SELECT uuid FROM tasks')}
+    finally:
+        connection.close()
+
+
+def timed_tasks():
+    """``{uuid: runtime}``, oldest task first: distinct runtimes in no creation order,
+    one tie (an old and a new task), and four failed tasks without a runtime."""
+    runtimes = {f'task-{number:02d}': round(0.1 + (number * 7 % 24) / 10, 1)
+                for number in range(24)}
+    runtimes['task-21'] = runtimes['task-02']
+    for number in (3, 11, 17, 22):
+        runtimes[f'task-{number:02d}'] = None
+    return runtimes
+
+
+def documented_order(runtimes, descending=False):
+    """By runtime, equal runtimes newest first, tasks without a runtime last (newest first)."""
+    newest_first = list(reversed(runtimes))
+    timed = sorted((uuid for uuid in newest_first if runtimes[uuid] is not None),
+                   key=runtimes.get, reverse=descending)
+    return timed + [uuid for uuid in newest_first if runtimes[uuid] is None]
+
+
+def feed_timed_tasks(state, runtimes):
+    worker = Worker(state)
+    for number, (uuid, runtime) in enumerate(runtimes.items()):
+        marked = "'marked', " if number % 3 == 0 else ''
+        worker.run(uuid, args=f'({marked}{number})', fail=runtime is None, runtime=runtime,
+                   at=NOW + number)
+
+
+def api_listing(flower, **params):
+    status, body = flower.get('/api/tasks?' + urllib.parse.urlencode(params))
+    assert status == 200, body
+    return list(json.loads(body))
+
+
+def datatable_page(flower, start, direction):
+    params = {'draw': 1, 'start': start, 'length': 10, 'order[0][column]': 0,
+              'order[0][dir]': direction, 'columns[0][data]': 'runtime'}
+    status, body = flower.get('/tasks/datatable?' + urllib.parse.urlencode(params))
+    assert status == 200, body
+    return json.loads(body)
+
+
+def every_datatable_row(flower, direction):
+    """Page through the table as the browser does, up to ``recordsFiltered``."""
+    first = datatable_page(flower, 0, direction)
+    pages = [first] + [datatable_page(flower, start, direction)
+                       for start in range(10, first['recordsFiltered'], 10)]
+    return first['recordsFiltered'], [task['uuid'] for page in pages for task in page['data']]
+
+
+def test_sorted_listings_cover_the_stored_history(broker_url, tmp_path, monkeypatch):
+    monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
+    path = tmp_path / 'history.db'
+    runtimes = timed_tasks()
+    with persistent_flower(broker_url, path, max_tasks=5) as flower:
+        flower.call(feed_timed_tasks, flower.app.events.state, runtimes)
+        wait_for(lambda: stored_uuids(path) == set(runtimes), what='every task written')
+        assert len(flower.call(lambda: flower.app.events.state.tasks)) == 5
+
+        ascending, descending = documented_order(runtimes), documented_order(runtimes, True)
+        assert api_listing(flower, sort_by='runtime') == ascending
+        assert api_listing(flower, sort_by='-runtime') == descending
+        pages = [api_listing(flower, sort_by='-runtime', offset=offset, limit=7)
+                 for offset in range(0, 28, 7)]
+        assert sum(pages, []) == descending
+        succeeded = [uuid for uuid in ascending if runtimes[uuid] is not None]
+        assert api_listing(flower, sort_by='runtime', state='SUCCESS') == succeeded
+        marked = [uuid for uuid in descending if int(uuid[-2:]) % 3 == 0]
+        assert api_listing(flower, sort_by='-runtime', search='args:marked') == marked
+        assert every_datatable_row(flower, 'asc') == (24, ascending)
+        assert every_datatable_row(flower, 'desc') == (24, descending)
+
+
+def test_every_sort_field_orders_memory_and_history_as_one_listing(tmp_path):
+    async def scenario():
+        events = make_events(tmp_path / 'history.db', max_tasks=6)
+        events.open_history()
+        events.store.sorted_chunk_size = 4  # the 18 stored tasks are read in several chunks
+        feed_timed_tasks(events.state, timed_tasks())
+        await written(events)
+        newest_first = list(iter_tasks(events))
+        listings = {}
+        for sort_by in [*SORT_FIELDS, *(f'-{field}' for field in SORT_FIELDS)]:
+            expected = [uuid for uuid, _ in sort_tasks(newest_first, sort_by)]
+            listings[sort_by] = (expected,
+                                 [uuid for uuid, _ in iter_tasks(events, sort_by=sort_by)],
+                                 [uuid for uuid, _ in iter_tasks(events, sort_by=sort_by,
+                                                                 offset=4, limit=5)])
+        events.stop()
+        return listings
+
+    for sort_by, (expected, listed, page) in run(scenario).items():
+        assert (listed, page) == (expected, expected[4:9]), sort_by
+
+
+def test_stored_tasks_are_ordered_by_known_columns_only(tmp_path):
+    store = TaskStore(str(tmp_path / 'history.db'))
+    with pytest.raises(ValueError, match='cannot be ordered'):
+        store.older_tasks(1, order_by='runtime; DROP TABLE tasks')
+    store.close()
+
+
+def feed_just_after_a_write(flower, path):
+    """Feed a task, wait for the write that stores it, then at once feed ``probe``: the
+    next write, which stores the probe, is a whole flush interval away."""
+    worker = Worker(flower.app.events.state)
+    flower.call(worker.run, 'first')
+    wait_for(lambda: 'first' in stored_uuids(path), timeout=15, interval=0.05,
+             what='the first write')
+    flower.call(worker.run, 'probe')
+
+
+def test_state_save_interval_sets_how_often_the_history_is_written(broker_url, tmp_path):
+    path = tmp_path / 'history.db'
+    with persistent_flower(broker_url, path, state_save_interval=4000) as flower:
+        feed_just_after_a_write(flower, path)
+        with pytest.raises(AssertionError, match='timed out'):
+            wait_for(lambda: 'probe' in stored_uuids(path), timeout=1, interval=0.05)
+        wait_for(lambda: 'probe' in stored_uuids(path), timeout=6, interval=0.05,
+                 what='the next write, one interval later')
+
+
+def test_the_history_is_written_every_second_by_default(broker_url, tmp_path):
+    path = tmp_path / 'history.db'
+    with persistent_flower(broker_url, path) as flower:
+        feed_just_after_a_write(flower, path)
+        wait_for(lambda: 'probe' in stored_uuids(path), timeout=2, interval=0.05,
+                 what='the next write, a second later')

@@ -4,10 +4,12 @@ Used by ``/api/tasks`` and ``/api/task/info`` and by the tasks pages, so that
 filters, sort order and task fields are the same everywhere.
 """
 import datetime
+import heapq
 import itertools
 
 from flower.events import stored_task
 from flower.utils.search import parse_search_terms, satisfies_search_terms
+from flower.utils.task_index import sort_key
 
 #: The fields of a task as served by the API (``worker`` is the host name).
 TASK_FIELDS = (
@@ -59,8 +61,24 @@ def sort_tasks(tasks, sort_by):
     pairs = list(tasks)
     present = [pair for pair in pairs if _field(pair[1], field) is not None]
     missing = [pair for pair in pairs if _field(pair[1], field) is None]
-    present.sort(key=lambda pair: _field(pair[1], field), reverse=sort_by.startswith('-'))
+    present.sort(key=lambda pair: sort_key(_field(pair[1], field)),
+                 reverse=sort_by.startswith('-'))
     return present + missing
+
+
+def _merge_sorted(in_memory, stored, sort_by):
+    """Merge two listings sorted by ``sort_by`` (see :func:`sort_tasks`) lazily, so a
+    first page reads only the stored rows it shows. The tasks in memory are newer
+    than the stored ones, so they come first among equal values and missing ones."""
+    field = sort_by.removeprefix('-')
+    descending = sort_by.startswith('-')
+    present, missing = (1, 0) if descending else (0, 1)
+
+    def key(pair):
+        value = _field(pair[1], field)
+        return (missing,) if value is None else (present, sort_key(value))
+
+    return heapq.merge(in_memory, stored, key=key, reverse=descending)
 
 
 def _in_range(value, start, end):
@@ -148,14 +166,27 @@ def _stored_filters(query):
                 worker=query.exact['worker'], ranges=query.ranges)
 
 
-def _stored_matches(events, query):
-    """Matching ``(uuid, task)`` pairs of the history that are no longer in memory."""
+def _stored_matches(events, query, sort_by=None, needed=None):
+    """Matching ``(uuid, task)`` pairs of the history that are no longer in memory,
+    newest first or in ``sort_by`` order; only the first ``needed`` rows are read
+    unless search terms may drop some."""
+    limit = needed if query.terms is None else None  # search terms drop rows after SQL
     rows = _history(events).older_tasks(events.state.task_index.oldest_number(),
+                                        order_by=sort_by, limit=limit,
                                         **_stored_filters(query))
     for row in rows:
         task = stored_task(row)
         if query.terms is None or satisfies_search_terms(task, query.terms):
             yield task.uuid, task
+
+
+def _with_history(events, in_memory, query, sort_by, needed):
+    """The listing of the tasks in memory, then (or, sorted, merged with) the
+    matching stored tasks that are no longer in memory."""
+    stored = _stored_matches(events, query, sort_by, needed)
+    if sort_by:
+        return _merge_sorted(in_memory, stored, sort_by)
+    return itertools.chain(in_memory, stored)
 
 
 def _indexed(events):
@@ -192,7 +223,8 @@ def _select_indexed(state, query, sort_by, needed):
 def iter_tasks(events, limit=None, offset=None, type=None, worker=None, state=None,
                sort_by=None, received_start=None, received_end=None, started_start=None,
                started_end=None, search=None):
-    """Yield the ``(uuid, task)`` pairs of ``events.state`` matching every filter.
+    """Yield the ``(uuid, task)`` pairs of ``events.state``, then of its persistent
+    history if any, matching every filter.
 
     Newest first unless ``sort_by`` is given (tasks with equal values, and
     tasks without the field, which come last, stay newest first). ``type``,
@@ -207,8 +239,8 @@ def iter_tasks(events, limit=None, offset=None, type=None, worker=None, state=No
     if _indexed(events) is not None:
         needed = None if limit is None else (offset or 0) + limit
         selected = _select_indexed(events.state, query, sort_by, needed)
-        if _history(events) is not None and not sort_by:
-            selected = itertools.chain(selected, _stored_matches(events, query))
+        if _history(events) is not None:
+            selected = _with_history(events, selected, query, sort_by, needed)
     else:
         selected = ((uuid, task) for uuid, task in events.state.tasks_by_time()
                     if query.wanted(task))
