@@ -230,3 +230,58 @@ def test_sorted_list_keeps_order_through_adds_and_removes():
     assert items.rank(place) == sum(1 for item in reference if item < (25,))
     with pytest.raises(ValueError):
         items.remove((99, 0.5))
+
+
+def test_task_events_leave_the_same_state_as_celerys_own():
+    """Flower applies task events with its own code: the tasks, workers and counts it
+    ends with must be the ones Celery's state has after the same stream."""
+    from celery.events.state import State
+    rng = random.Random(7)
+    stream = []
+    for number in range(300):
+        uuid, worker = f'task-{number:04d}', rng.choice(WORKERS)
+        at = T0 + number
+        parent = f'task-{number - 1:04d}' if number % 5 == 4 else None
+        kinds = [('sent', 'client@h', dict(name=rng.choice(NAMES), args='(1,)', kwargs='{}'))
+                 if number % 7 == 0 else
+                 ('received', worker, dict(name=rng.choice(NAMES), args=f'({number},)',
+                                           kwargs='{}', retries=0, parent_id=parent,
+                                           root_id=parent or uuid))]
+        kinds.append(('started', worker, {}))
+        if number % 3 == 0:
+            kinds.append(('retried', worker, dict(exception='Retry()', traceback='tb')))
+            kinds.append(('started', worker, {}))
+        kinds.append(rng.choice([('succeeded', worker, dict(result='1', runtime=0.5)),
+                                 ('failed', worker, dict(exception='E()', traceback='tb')),
+                                 ('revoked', worker, dict(terminated=True))]))
+        if number % 4 == 1:  # the worker's events arrive out of order
+            kinds[-1], kinds[-2] = kinds[-2], kinds[-1]
+        stream.extend((kind, uuid, host, at + step, fields)
+                      for step, (kind, host, fields) in enumerate(kinds))
+    stream.insert(40, ('received', 'orphan-child', 'w1@h', T0, dict(
+        name='tasks.add', parent_id='late-parent', root_id='late-parent')))
+    stream.append(('received', 'late-parent', 'w1@h', T0 + 400, dict(name='tasks.add')))
+
+    ours, celerys = new_state(), State(max_tasks_in_memory=10_000)
+    for state in (ours, celerys):
+        for clock, (kind, uuid, host, at, fields) in enumerate(stream):
+            state.event(Event(f'task-{kind}', uuid=uuid, hostname=host, timestamp=at,
+                              local_received=at + 0.25, clock=clock, pid=123, **fields))
+
+    def summary(state):
+        tasks = {uuid: (task.name, task.state, task.worker and task.worker.hostname,
+                        task.client, task.received, task.started, task.succeeded,
+                        task.failed, task.retried, task.revoked, task.timestamp, task.args,
+                        task.result, task.exception, task.parent_id, task.root_id,
+                        sorted(child.uuid for child in task.children))
+                 for uuid, task in state.tasks.items()}
+        workers = {name: list(worker.heartbeats) for name, worker in state.workers.items()}
+        by_type = {name: sorted(task.uuid for task in state.tasks_by_type[name])
+                   for name in state.task_types()}
+        by_worker = {name: sorted(task.uuid for task in state.tasks_by_worker[name])
+                     for name in workers}
+        return (tasks, workers, by_type, by_worker, sorted(state.task_types()),
+                state.task_count, state.event_count)
+
+    assert summary(ours) == summary(celerys)
+    assert ours.tasks.data['late-parent'].child_ids == ['orphan-child']
