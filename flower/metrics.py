@@ -5,7 +5,6 @@ its own, so two Flowers in one process (embedded, or in tests) never mix
 their counts; :func:`get_prometheus_metrics` is the process-wide instance on
 ``prometheus_client``'s default registry, for event states built without one.
 """
-import collections
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -57,8 +56,8 @@ class PrometheusMetrics:
             (self.number_of_prefetched_tasks, ('task', 'worker')),
             (self.worker_online, ('worker',)),
             (self.worker_number_of_currently_executing_tasks, ('worker',)))
-        # (task name, worker) -> ids of the tasks received there and not started yet
-        self._prefetched = collections.defaultdict(set)
+        # (task name, worker) -> its series, with the tasks received there and not started yet
+        self._task_series = {}
         self._ingest = None
         # (metric, label values) -> child: ``labels()`` costs more than the update itself
         self._children = {}
@@ -99,23 +98,26 @@ class PrometheusMetrics:
 
     def _record_task_event(self, event, event_type, task, worker):
         task_name = event.get('name') or (task.name if task is not None else None) or ''
-        self._child(self.events, task_name, event_type, worker).inc()
-        key = (task_name, worker)
-        waiting = self._prefetched[key]
+        series = self._task_series.get((task_name, worker))
+        if series is None:
+            series = self._task_series[(task_name, worker)] = _TaskSeries(self, task_name, worker)
+        series.count(event_type)
         if event_type == 'task-received':
-            waiting.add(event.get('uuid'))
+            series.waiting.add(event.get('uuid'))
+            series.prefetched().set(len(series.waiting))
         elif event_type in LEAVES_PREFETCH:
-            waiting.discard(event.get('uuid'))
-        if event_type == 'task-received' or event_type in LEAVES_PREFETCH:
-            self._child(self.number_of_prefetched_tasks, *key).set(len(waiting))
-        if event_type == 'task-started' and task is not None and task.received:
-            self._child(self.prefetch_time, *key).set(
-                max(0.0, event.get('timestamp', 0) - task.received))
-        elif event_type in ('task-succeeded', 'task-failed'):
-            self._child(self.prefetch_time, *key).set(0)
-        runtime = event.get('runtime')
-        if event_type == 'task-succeeded' and runtime is not None:
-            self._child(self.runtime, *key).observe(runtime)
+            series.waiting.discard(event.get('uuid'))
+            series.prefetched().set(len(series.waiting))
+        if event_type == 'task-started':
+            if task is not None and task.received:
+                series.prefetch_time().set(max(0.0, event.get('timestamp', 0) - task.received))
+        elif event_type == 'task-succeeded':
+            series.prefetch_time().set(0)
+            runtime = event.get('runtime')
+            if runtime is not None:
+                series.runtime().observe(runtime)
+        elif event_type == 'task-failed':
+            series.prefetch_time().set(0)
 
     def update_worker_status(self, workers):
         """Set ``flower_worker_online`` from Celery's state, so a worker that died
@@ -141,8 +143,8 @@ class PrometheusMetrics:
             for values in _label_values(metric, label_names):
                 if values[position] == hostname:
                     metric.remove(*values)
-        for key in [key for key in self._prefetched if key[1] == hostname]:
-            del self._prefetched[key]
+        for key in [key for key in self._task_series if key[1] == hostname]:
+            del self._task_series[key]
         for metric, label_names in self._worker_metrics:
             position = label_names.index('worker')
             for key in [key for key in self._children
@@ -153,6 +155,44 @@ class PrometheusMetrics:
         """The text Prometheus scrapes, worker status refreshed from ``workers`` first."""
         self.update_worker_status(workers)
         return prometheus_client.generate_latest(_WithoutCreated(self.registry))
+
+
+class _TaskSeries:
+    """The series of one (task name, worker) pair, found with one lookup per event
+    (``labels()`` costs more than the update itself); each is created when first set."""
+
+    __slots__ = ('metrics', 'labels', 'counters', 'waiting', '_prefetched', '_prefetch_time',
+                 '_runtime')
+
+    def __init__(self, metrics, task_name, worker):
+        self.metrics = metrics
+        self.labels = (task_name, worker)
+        self.counters = {}  # event type -> bound ``inc`` of its flower_events child
+        self.waiting = set()  # ids of the tasks received there and not started yet
+        self._prefetched = self._prefetch_time = self._runtime = None
+
+    def count(self, event_type):
+        inc = self.counters.get(event_type)
+        if inc is None:
+            task_name, worker = self.labels
+            inc = self.counters[event_type] = self.metrics.events.labels(
+                task_name, event_type, worker).inc
+        inc()
+
+    def prefetched(self):
+        if self._prefetched is None:
+            self._prefetched = self.metrics.number_of_prefetched_tasks.labels(*self.labels)
+        return self._prefetched
+
+    def prefetch_time(self):
+        if self._prefetch_time is None:
+            self._prefetch_time = self.metrics.prefetch_time.labels(*self.labels)
+        return self._prefetch_time
+
+    def runtime(self):
+        if self._runtime is None:
+            self._runtime = self.metrics.runtime.labels(*self.labels)
+        return self._runtime
 
 
 #: key of the capture's stats -> (metric name, type, help) of the ingest metrics.

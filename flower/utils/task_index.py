@@ -11,6 +11,7 @@ import collections
 
 #: Fields with an exact-match filter, and the bucket attribute they are kept in.
 BUCKET_FIELDS = ('name', 'worker', 'state')
+_UNFILED = (None,) * len(BUCKET_FIELDS)
 
 
 def field_value(task, name):
@@ -206,10 +207,12 @@ class TaskIndex:
             self.sequence[uuid] = number
             self._next_number = max(self._next_number, number + 1)
         values = (task.name, field_value(task, 'worker'), task.state)
-        old = self._bucketed.get(uuid)
+        old = self._bucketed.get(uuid, _UNFILED)
         if old != values:
-            for field, old_value, value in zip(BUCKET_FIELDS, old or (None,) * 3, values):
-                if old is not None and old_value != value:
+            for field, old_value, value in zip(BUCKET_FIELDS, old, values):
+                if old_value == value:
+                    continue  # refiling costs a lookup in a bucket of many thousands
+                if old_value is not None:
                     self._unfile(field, old_value, uuid)
                 if value is not None:
                     self.buckets[field][value].add(uuid)
