@@ -36,6 +36,7 @@ setup(
         'pytz',
         'click>=8.1',
         'redis>=5.0',
+        'hiredis>=2.0',
     ],
     extras_require={
         'test': [
