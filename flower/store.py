@@ -54,10 +54,12 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 # A task seen again after it left memory comes back with few fields: keep the stored ones.
+# It is the newest task in memory then, so it takes its new place (``seq``) in the history
+# too; at its old one, listings would show it twice.
 _UPSERT = (
     f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in TASK_COLUMNS)}) "
-    f"ON CONFLICT (uuid) DO UPDATE SET "
+    f"ON CONFLICT (uuid) DO UPDATE SET seq = excluded.seq, "
     + ', '.join(f'{column} = coalesce(excluded.{column}, {column})'
                 for column in TASK_COLUMNS[2:])
 )

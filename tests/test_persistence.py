@@ -322,6 +322,37 @@ def test_search_and_lookup_reach_tasks_no_longer_in_memory(tmp_path):
     assert listing == ['task-42', 'task-40', 'task-38', 'task-36']
 
 
+def test_a_task_back_in_memory_is_listed_and_counted_once(tmp_path):
+    """A late event for a task that left memory brings it back as the newest task;
+    its stored row must not be listed or counted a second time."""
+    path = tmp_path / 'history.db'
+
+    async def scenario():
+        events = make_events(path, max_tasks=3)
+        events.open_history()
+        worker = Worker(events.state)
+        for number in range(6):
+            worker.send('task-received', uuid=f'task-{number}', name='tasks.add',
+                        args='()', kwargs='{}', retries=0, timestamp=NOW + number)
+        await written(events)
+        assert 'task-0' not in events.state.tasks.data
+        worker.send('task-succeeded', uuid='task-0', result='3', runtime=1.0,
+                    timestamp=NOW + 10)
+        await written(events)
+        listings = ([uuid for uuid, _ in iter_tasks(events)],
+                    [uuid for uuid, _ in iter_tasks(events, sort_by='-received')],
+                    [uuid for uuid, _ in iter_tasks(events, state='SUCCESS')])
+        counts = count_tasks(events), count_tasks(events, state='SUCCESS')
+        events.stop()
+        return listings, counts
+
+    (newest_first, by_received, succeeded), counts = run(scenario)
+    assert newest_first == ['task-0', 'task-5', 'task-4', 'task-3', 'task-2', 'task-1']
+    assert sorted(by_received) == sorted(newest_first)
+    assert succeeded == ['task-0']
+    assert counts == ((6, 6), (6, 1))
+
+
 def test_stopping_during_a_background_restore_keeps_the_history(tmp_path):
     path = tmp_path / 'history.db'
 
