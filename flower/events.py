@@ -141,6 +141,10 @@ class EventsState(State):
         self.track_changes = False
         self.changed_tasks = {}  # uuid -> (task, creation number)
         self.changed_workers = set()
+        #: Set by :class:`Events` in persistent mode: ``uuid -> {field: value}`` of the
+        #: stored task (``None`` if there is none), to fill in a task that comes back to
+        #: memory, after it left, with an event that carries few of its fields.
+        self.stored_fields = None
         kwargs.setdefault('tasks', TaskCache(kwargs.get('max_tasks_in_memory', 10000),
                                              self._forget_task))
         kwargs.setdefault('taskheap', NoTaskHeap())
@@ -156,7 +160,9 @@ class EventsState(State):
         if event_type.startswith('task-') and 'task' not in self.handlers:
             with self._mutex:
                 result = self._task_event(event, event_type[5:])
-            task = result[0][0]
+            (task, created), subject = result
+            if created and subject not in ('received', 'sent') and self.stored_fields:
+                self._fill_in_from_history(task)
             self.task_index.update(task)
             if self.track_changes:
                 self.changed_tasks[task.uuid] = (task, self.task_index.sequence[task.uuid])
@@ -166,6 +172,16 @@ class EventsState(State):
             self.changed_workers.add(worker_name)
         self.metrics.record_event(event, task)
         return result
+
+    def _fill_in_from_history(self, task):
+        """Give a task that came back to memory the stored fields its event lacked."""
+        stored = self.stored_fields(task.uuid)
+        if stored:
+            fields = task.__dict__
+            for name, value in stored.items():
+                fields.setdefault(name, value)
+            if task.name is not None:
+                self._seen_types.add(task.name)
 
     def _task_event(self, event, subject):
         """Apply a task event as Celery's state does, minus its heap of every event by
@@ -469,6 +485,7 @@ class Events(threading.Thread):
         self.store = TaskStore(self.db)
         self.restore_state(in_background)
         self.state.track_changes = True
+        self.state.stored_fields = self._stored_fields
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix='flower-history')
         interval = self.state_save_interval or self.default_flush_interval
         self._flush_timer = PeriodicCallback(self.flush_state, interval)
@@ -494,6 +511,13 @@ class Events(threading.Thread):
             while count := self._restore_chunk(rows):
                 restored += count
             self._restored(started, restored)
+
+    def _stored_fields(self, uuid):
+        row = self.store.get_task(uuid) if self.store is not None else None
+        if row is None:
+            return None
+        return {name: value for name, value in zip(TASK_COLUMNS[2:], row[2:])
+                if value is not None and name != 'worker'}
 
     def _restore_chunk(self, rows):
         """Restore the next chunk of tasks; return how many there were."""

@@ -323,8 +323,8 @@ def test_search_and_lookup_reach_tasks_no_longer_in_memory(tmp_path):
 
 
 def test_a_task_back_in_memory_is_listed_and_counted_once(tmp_path):
-    """A late event for a task that left memory brings it back as the newest task;
-    its stored row must not be listed or counted a second time."""
+    """A late event for a task that left memory brings it back as the newest task,
+    with its stored fields; its stored row must not be listed or counted a second time."""
     path = tmp_path / 'history.db'
 
     async def scenario():
@@ -341,16 +341,20 @@ def test_a_task_back_in_memory_is_listed_and_counted_once(tmp_path):
         await written(events)
         listings = ([uuid for uuid, _ in iter_tasks(events)],
                     [uuid for uuid, _ in iter_tasks(events, sort_by='-received')],
-                    [uuid for uuid, _ in iter_tasks(events, state='SUCCESS')])
+                    [uuid for uuid, _ in iter_tasks(events, state='SUCCESS', type='tasks.add')])
         counts = count_tasks(events), count_tasks(events, state='SUCCESS')
+        back = as_dict(events.state.tasks.data['task-0'])
         events.stop()
-        return listings, counts
+        return listings, counts, back
 
-    (newest_first, by_received, succeeded), counts = run(scenario)
+    (newest_first, by_received, succeeded), counts, back = run(scenario)
     assert newest_first == ['task-0', 'task-5', 'task-4', 'task-3', 'task-2', 'task-1']
-    assert sorted(by_received) == sorted(newest_first)
+    assert by_received == ['task-5', 'task-4', 'task-3', 'task-2', 'task-1', 'task-0']
     assert succeeded == ['task-0']
     assert counts == ((6, 6), (6, 1))
+    # What the late event lacked comes from the history; what it carried wins.
+    assert (back['name'], back['args'], back['received']) == ('tasks.add', '()', NOW)
+    assert (back['state'], back['result'], back['runtime']) == ('SUCCESS', '3', 1.0)
 
 
 def test_stopping_during_a_background_restore_keeps_the_history(tmp_path):
