@@ -4,9 +4,11 @@ The first part drives :class:`PrometheusMetrics` with hand-written events
 (pure logic: what each event type does to which series); the second part
 checks the exposition of a Flower watching real workers.
 """
+import re
 import time
 import uuid
 
+import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -175,6 +177,44 @@ def test_metrics_of_two_apps_are_separate_and_the_default_one_is_process_wide():
     assert exposition(second)['flower_queue_length'].samples == []
     assert get_prometheus_metrics() is get_prometheus_metrics()
     assert EventsState().metrics is get_prometheus_metrics()
+
+
+def without_created_series(text):
+    """prometheus_client's exposition minus the ``*_created`` series it adds."""
+    def name(line):
+        return line.split(' ')[2] if line.startswith('#') else re.split('[{ ]', line)[0]
+    return ''.join(line for line in text.splitlines(keepends=True)
+                   if not name(line).endswith('_created'))
+
+
+def test_the_exposition_is_prometheus_clients_text_without_created_series(state):
+    """Flower writes the text format itself (it is faster): byte for byte what
+    prometheus_client writes, hostile label values and other collectors included."""
+    hostile = 'tasks.say"hi"\\n\nnext line, ünïcode'
+    for number, worker in enumerate(('w@h', 'back\\slash@h', 'quote"@h')):
+        uuid_ = f'task-{number}'
+        state.event(task_event('task-received', uuid_, worker, name=hostile))
+        state.event(task_event('task-started', uuid_, worker, timestamp=100.5))
+        state.event(task_event('task-succeeded', uuid_, worker, timestamp=101.0, runtime=0.5))
+    metrics = state.metrics
+    metrics.set_queue_lengths([{'name': 'queue "a"\\b', 'messages': 3}])
+    metrics.watch_ingest(lambda: dict(received=7, applied=6, dropped=1, disconnects=0,
+                                      pending=1, lag=0.25))
+    prometheus_client.Info('build', 'Build "information"\nof the app',
+                           registry=metrics.registry).info({'version': '1.0"'})
+    prometheus_client.Enum('mode', 'A state set', states=['on', 'off'],
+                           registry=metrics.registry).state('off')
+    prometheus_client.Summary('latency_seconds', 'A summary', ['path'],
+                              registry=metrics.registry).labels('/x').observe(0.2)
+    for collector in (prometheus_client.ProcessCollector, prometheus_client.PlatformCollector,
+                      prometheus_client.GCCollector):
+        collector(registry=metrics.registry)
+
+    ours = metrics.exposition({}).decode()
+    assert hostile.replace('\\', '\\\\').replace('\n', '\\n').replace('"', '\\"') in ours
+    assert ours == without_created_series(
+        prometheus_client.generate_latest(metrics.registry).decode())
+    assert '_created' not in ours
 
 
 # -- a Flower watching real workers ----------------------------------------------------
