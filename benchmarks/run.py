@@ -313,11 +313,11 @@ def measure_sustained(name, broker, args):
                                      'behind_when_publishing_ended': behind,
                                      'cpu_us_per_event': round(cpu / max(seen, 1) * 1e6, 1)}
             print(f"  {name} at {rate} events/s: {json.dumps(result['rates'][rate])}", flush=True)
-            if kept_up:
-                result['sustained_rate'] = max(result.get('sustained_rate', 0), published_rate)
-                result['cpu_us_per_event'] = result['rates'][rate]['cpu_us_per_event']
-            else:
+            if not kept_up:
                 break
+            if published_rate > result.get('sustained_rate', 0):
+                result['sustained_rate'] = published_rate
+                result['cpu_us_per_event'] = result['rates'][rate]['cpu_us_per_event']
         finally:
             monitor.stop()
     return result
