@@ -9,7 +9,7 @@ import itertools
 
 from flower.events import stored_task
 from flower.utils.search import parse_search_terms, satisfies_search_terms
-from flower.utils.task_index import sort_key
+from flower.utils.task_index import field_value, sort_key
 
 #: The fields of a task as served by the API (``worker`` is the host name).
 TASK_FIELDS = (
@@ -45,13 +45,6 @@ def _timestamp(moment):
     return moment.timestamp()
 
 
-def _field(task, name):
-    value = getattr(task, name, None)
-    if name == 'worker':
-        return getattr(value, 'hostname', value)
-    return value
-
-
 def sort_tasks(tasks, sort_by):
     """Sort ``(uuid, task)`` pairs by a field, ``-field`` for descending order.
 
@@ -59,9 +52,9 @@ def sort_tasks(tasks, sort_by):
     """
     field = sort_by.removeprefix('-')
     pairs = list(tasks)
-    present = [pair for pair in pairs if _field(pair[1], field) is not None]
-    missing = [pair for pair in pairs if _field(pair[1], field) is None]
-    present.sort(key=lambda pair: sort_key(_field(pair[1], field)),
+    present = [pair for pair in pairs if field_value(pair[1], field) is not None]
+    missing = [pair for pair in pairs if field_value(pair[1], field) is None]
+    present.sort(key=lambda pair: sort_key(field_value(pair[1], field)),
                  reverse=sort_by.startswith('-'))
     return present + missing
 
@@ -75,7 +68,7 @@ def _merge_sorted(in_memory, stored, sort_by):
     present, missing = (1, 0) if descending else (0, 1)
 
     def key(pair):
-        value = _field(pair[1], field)
+        value = field_value(pair[1], field)
         return (missing,) if value is None else (present, sort_key(value))
 
     return heapq.merge(in_memory, stored, key=key, reverse=descending)
@@ -108,7 +101,7 @@ class TaskQuery:
 
     def wanted(self, task):
         for field, value in self.exact.items():
-            if value is not None and _field(task, field) != value:
+            if value is not None and field_value(task, field) != value:
                 return False
         for field, bounds in self.ranges.items():
             if not _in_range(getattr(task, field, None), *bounds):
@@ -295,7 +288,7 @@ def shallow_copy(task):
 
 def as_dict(task):
     """The task's :data:`TASK_FIELDS`, in that (alphabetical) order, ready for JSON."""
-    return {name: _children_ids(task) if name == 'children' else _field(task, name)
+    return {name: _children_ids(task) if name == 'children' else field_value(task, name)
             for name in TASK_FIELDS}
 
 
