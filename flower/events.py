@@ -23,7 +23,7 @@ from kombu.utils.functional import LRUCache
 from tornado.ioloop import PeriodicCallback
 
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics  # noqa: F401 (public here too)
-from flower.store import TASK_COLUMNS, WORKER_FIELDS, TaskStore, task_row
+from flower.store import WORKER_FIELDS, TaskStore, row_fields, task_row
 from flower.utils.broker import broadcast_connection, run_detached
 from flower.utils.task_index import TaskIndex
 
@@ -84,9 +84,8 @@ class CompactTask(Task):
 def stored_task(row):
     """A task of the stored history (a :data:`~flower.store.TASK_COLUMNS` row), not
     attached to any state: what listings show for tasks no longer in memory."""
-    fields = {name: value for name, value in zip(TASK_COLUMNS, row) if value is not None}
-    fields.pop('seq', None)
-    task = CompactTask(fields.pop('uuid'))
+    fields = row_fields(row)
+    task = CompactTask(row[0])
     hostname = fields.pop('worker', None)
     if hostname is not None:
         task.worker = State.Worker(hostname)
@@ -516,16 +515,16 @@ class Events(threading.Thread):
         row = self.store.get_task(uuid) if self.store is not None else None
         if row is None:
             return None
-        return {name: value for name, value in zip(TASK_COLUMNS[2:], row[2:])
-                if value is not None and name != 'worker'}
+        fields = row_fields(row)
+        fields.pop('worker', None)
+        return fields
 
     def _restore_chunk(self, rows):
         """Restore the next chunk of tasks; return how many there were."""
-        names = TASK_COLUMNS[2:]
         restore = self.state.restore_task
         chunk = rows.fetchmany(self.restore_chunk_size)
         for row in chunk:
-            fields = {name: value for name, value in zip(names, row[2:]) if value is not None}
+            fields = row_fields(row)
             fields['uuid'] = row[0]
             restore(fields, row[1])
         return len(chunk)

@@ -65,6 +65,12 @@ _UPSERT = (
 )
 
 
+def row_fields(row):
+    """The fields a stored task row has a value for, by name, without ``uuid`` and
+    ``seq`` (``row[0]`` and ``row[1]``); ``worker`` is a host name."""
+    return {name: value for name, value in zip(TASK_COLUMNS[2:], row[2:]) if value is not None}
+
+
 def task_row(task, seq):
     """The row of ``task`` (a Celery task object) in :data:`TASK_COLUMNS` order."""
     fields = task.__dict__
