@@ -360,11 +360,12 @@ def add_common_rate(results):
     rates = [result['sustained']['rates'] for result in (results['ours'], results['flower-2.2.0'])]
     common = [rate for rate in rates[0] if rate in rates[1]
               and rates[0][rate]['kept_up'] and rates[1][rate]['kept_up']]
+    if not common:
+        return
     for name, measured in zip(('ours', 'flower-2.2.0'), rates):
-        if common:
-            results[name]['sustained']['common_rate'] = max(common)
-            results[name]['sustained']['cpu_us_at_common_rate'] = \
-                measured[max(common)]['cpu_us_per_event']
+        results[name]['sustained']['common_rate'] = max(common)
+        results[name]['sustained']['cpu_us_at_common_rate'] = \
+            measured[max(common)]['cpu_us_per_event']
 
 
 def report(results):

@@ -105,20 +105,21 @@ class PrometheusMetrics:
         series.count(event_type)
         if event_type == 'task-received':
             series.waiting.add(event.get('uuid'))
-            series.prefetched().set(len(series.waiting))
+            series.child(self.number_of_prefetched_tasks).set(len(series.waiting))
         elif event_type in LEAVES_PREFETCH:
             series.waiting.discard(event.get('uuid'))
-            series.prefetched().set(len(series.waiting))
+            series.child(self.number_of_prefetched_tasks).set(len(series.waiting))
         if event_type == 'task-started':
             if task is not None and task.received:
-                series.prefetch_time().set(max(0.0, event.get('timestamp', 0) - task.received))
+                series.child(self.prefetch_time).set(
+                    max(0.0, event.get('timestamp', 0) - task.received))
         elif event_type == 'task-succeeded':
-            series.prefetch_time().set(0)
+            series.child(self.prefetch_time).set(0)
             runtime = event.get('runtime')
             if runtime is not None:
-                series.runtime().observe(runtime)
+                series.child(self.runtime).observe(runtime)
         elif event_type == 'task-failed':
-            series.prefetch_time().set(0)
+            series.child(self.prefetch_time).set(0)
 
     def update_worker_status(self, workers):
         """Set ``flower_worker_online`` from Celery's state, so a worker that died
@@ -162,15 +163,14 @@ class _TaskSeries:
     """The series of one (task name, worker) pair, found with one lookup per event
     (``labels()`` costs more than the update itself); each is created when first set."""
 
-    __slots__ = ('metrics', 'labels', 'counters', 'waiting', '_prefetched', '_prefetch_time',
-                 '_runtime')
+    __slots__ = ('metrics', 'labels', 'counters', 'children', 'waiting')
 
     def __init__(self, metrics, task_name, worker):
         self.metrics = metrics
         self.labels = (task_name, worker)
         self.counters = {}  # event type -> bound ``inc`` of its flower_events child
+        self.children = {}  # metric labelled (task, worker) -> this pair's child
         self.waiting = set()  # ids of the tasks received there and not started yet
-        self._prefetched = self._prefetch_time = self._runtime = None
 
     def count(self, event_type):
         inc = self.counters.get(event_type)
@@ -180,20 +180,11 @@ class _TaskSeries:
                 task_name, event_type, worker).inc
         inc()
 
-    def prefetched(self):
-        if self._prefetched is None:
-            self._prefetched = self.metrics.number_of_prefetched_tasks.labels(*self.labels)
-        return self._prefetched
-
-    def prefetch_time(self):
-        if self._prefetch_time is None:
-            self._prefetch_time = self.metrics.prefetch_time.labels(*self.labels)
-        return self._prefetch_time
-
-    def runtime(self):
-        if self._runtime is None:
-            self._runtime = self.metrics.runtime.labels(*self.labels)
-        return self._runtime
+    def child(self, metric):
+        found = self.children.get(metric)
+        if found is None:
+            found = self.children[metric] = metric.labels(*self.labels)
+        return found
 
 
 #: key of the capture's stats -> (metric name, type, help) of the ingest metrics.

@@ -274,7 +274,6 @@ async def queue_lengths(capp, names, broker_api=None, timeout=1.0, ca_certs=None
         raise BrokerError(f"The broker did not answer within {timeout:g} s") from None
 
 
-
 @contextlib.contextmanager
 def broadcast_connection(capp):
     """A broker connection of its own for one remote-control broadcast.
