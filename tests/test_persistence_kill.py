@@ -1,6 +1,7 @@
-"""``celery flower --persistent`` killed with SIGKILL under real workers, then restarted:
-every task that finished more than a second before the kill comes back with all its
-fields, and the dashboard counters with it."""
+"""``celery flower --persistent`` as a user runs it. Killed with SIGKILL under real
+workers, then restarted: every task that finished more than a second before the kill
+comes back with all its fields, and the dashboard counters with it. Given a garbage
+``--db`` file: one warning, the file moved aside, a fresh history that captures."""
 import json
 import os
 import signal
@@ -68,3 +69,29 @@ def test_kill_9_then_restart_restores_finished_tasks_and_counters(
         assert 'moved to' not in restarted.log()
     finally:
         restarted.stop()
+
+
+def test_the_command_with_a_garbage_db_warns_once_moves_it_aside_and_starts_fresh(
+        tmp_path, broker_url, worker_factory, celery_client):
+    db = tmp_path / 'history.db'
+    garbage = os.urandom(20_000)
+    db.write_bytes(garbage)
+    port = free_port()
+    argv = CELERY + ['-b', broker_url, 'flower', f'--port={port}', '--address=127.0.0.1',
+                     '--persistent', f'--db={db}']
+    flower = FlowerProcess(argv, tmp_path / 'flower.log',
+                           env={'FLOWER_UNAUTHENTICATED_API': 'true'})
+    try:
+        flower.wait_http(port)
+        worker_factory(broker_url, pool='threads', concurrency=1)
+        task_id = celery_client(broker_url).send_task('tasks.add', (2, 3)).id
+        task = wait_until(lambda: get_json(port, '/api/tasks').get(task_id, {}).get('result'),
+                          timeout=30, message='the task in the fresh history')
+        assert task == '5'
+        warnings = [line for line in flower.log().splitlines() if 'moved to' in line]
+        assert len(warnings) == 1 and str(db) in warnings[0], flower.log()
+        assert 'Traceback' not in flower.log()
+    finally:
+        flower.stop()
+    [aside] = [path for path in tmp_path.iterdir() if path.name.startswith('history.db.unreadable-')]
+    assert aside.read_bytes() == garbage
