@@ -29,7 +29,9 @@ setup(
     python_requires='>=3.11',
     install_requires=[
         'celery>=5.3',
-        'kombu>=5.3',
+        # The Redis transport of kombu needs more than redis-py (packaging):
+        # its own extra names what it needs, so a plain install watches Redis.
+        'kombu[redis]>=5.3',
         'tornado>=6.3,<7',
         'prometheus-client>=0.17',
         'humanize>=4.0',
