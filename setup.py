@@ -45,6 +45,7 @@ setup(
             'pytest>=8',
             'pytest-tornado>=0.8',
             'sphinx>=7',
+            'build',
             'playwright',
         ],
     },
