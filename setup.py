@@ -53,7 +53,6 @@ setup(
         'celery.commands': ['flower = flower.command:flower'],
     },
     classifiers=[
-        'License :: OSI Approved :: BSD License',
         'Programming Language :: Python :: 3.11',
         'Framework :: Celery',
     ],
