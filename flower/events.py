@@ -396,6 +396,8 @@ class Events(threading.Thread):
         self._flush_timer = None
         self._writing = False
         self._last_write_error = None
+        self._in_flight_changes = 0  # tasks and workers of the batch being written
+        self.history_write_errors = 0  # failed history writes since start
         self.received_count = 0
         self.applied_count = 0
         self.dropped_backlog_count = 0  # written by the capture thread only
@@ -434,6 +436,24 @@ class Events(threading.Thread):
             'dropped': self.dropped_count, 'disconnects': self.broker_disconnects,
             'pending': len(pending),
             'lag': max(0.0, time.time() - oldest) if oldest else 0.0,
+            'history_write_errors': self.history_write_errors,
+            'history_pending': self.pending_history_changes(),
+        }
+
+    def pending_history_changes(self):
+        """Tasks and workers changed in memory and not yet written to the history."""
+        state = self.state
+        return len(state.changed_tasks) + len(state.changed_workers) + self._in_flight_changes
+
+    def history_status(self):
+        """How far the ``--persistent`` history is loaded and written (``None`` without one)."""
+        if self.store is None:
+            return None
+        return {
+            'loading': self.restoring, 'tasks_loaded': self.restored_count,
+            'tasks_to_load': self.restore_total,
+            'pending_changes': self.pending_history_changes(),
+            'writing': 'failing' if self._last_write_error is not None else 'ok',
         }
 
     def start(self):
@@ -490,8 +510,13 @@ class Events(threading.Thread):
         self._flush_timer = PeriodicCallback(self.flush_state, interval)
         self._flush_timer.start()
 
-    restore_chunk_size = 5000  # tasks restored per IO loop turn in the background
+    #: Longest an IO loop turn spends restoring tasks in the background, in seconds:
+    #: requests made while the history loads wait behind one such turn at a time.
+    restore_slice_seconds = 0.002
+    restore_chunk_size = 250  # rows read at a time within a turn
     restoring = False
+    restore_total = 0  # tasks the restore brings back
+    restored_count = 0  # of which back so far
 
     def restore_state(self, in_background=False):
         state, store = self.state, self.store
@@ -501,15 +526,19 @@ class Events(threading.Thread):
         for hostname, event_type, count in store.load_counters():
             state.counter[hostname][event_type] = count
         state.task_index.number_from(store.next_seq())
+        stored = store.count_tasks()
+        limit = state.max_tasks_in_memory
+        self.restore_total = min(stored, limit) if limit else stored
+        self.restored_count = 0
         rows = store.load_tasks(state.max_tasks_in_memory)
         self.restoring = True
         if in_background:
-            self.io_loop.add_callback(self._restore_in_background, rows, time.monotonic(), 0)
+            self.io_loop.add_callback(self._restore_in_background, rows, time.monotonic())
         else:
-            started, restored = time.monotonic(), 0
-            while count := self._restore_chunk(rows):
-                restored += count
-            self._restored(started, restored)
+            started = time.monotonic()
+            while self._restore_chunk(rows):
+                pass
+            self._restored(started)
 
     def _stored_fields(self, uuid):
         row = self.store.get_task(uuid) if self.store is not None else None
@@ -527,19 +556,25 @@ class Events(threading.Thread):
             fields = row_fields(row)
             fields['uuid'] = row[0]
             restore(fields, row[1])
+        self.restored_count += len(chunk)
         return len(chunk)
 
-    def _restore_in_background(self, rows, started, restored):
-        count = self._restore_chunk(rows)
-        if count:
-            self.io_loop.add_callback(self._restore_in_background, rows, started,
-                                      restored + count)
-        else:
-            self._restored(started, restored)
+    def _restore_in_background(self, rows, started):
+        """Restore chunks for at most :attr:`restore_slice_seconds`, then let the IO
+        loop serve what waits before going on."""
+        deadline = time.perf_counter() + self.restore_slice_seconds
+        while self._restore_chunk(rows):
+            if time.perf_counter() >= deadline:
+                # Restored tasks live on: out of the collector's sight at once, or
+                # full collections over a growing heap stall the requests waiting.
+                gc.freeze()
+                self.io_loop.add_callback(self._restore_in_background, rows, started)
+                return
+        self._restored(started)
 
-    def _restored(self, started, restored):
+    def _restored(self, started):
         self.restoring = False
-        logger.info("Restored %d tasks and %d workers from %s in %.1f s", restored,
+        logger.info("Restored %d tasks and %d workers from %s in %.1f s", self.restored_count,
                     len(self.state.workers), self.db, time.monotonic() - started)
         if self._pending and not self._drain_scheduled:
             self._drain_scheduled = True
@@ -571,27 +606,33 @@ class Events(threading.Thread):
         if not batch['tasks'] and not batch['workers']:
             return
         self._writing = True
+        self._in_flight_changes = len(tasks) + len(workers)
         future = self._writer.submit(self.store.write, **batch)
         future.add_done_callback(
             lambda done: self.io_loop.add_callback(self._written, done, tasks, workers))
 
     def _written(self, future, tasks, workers):
+        """After a write: on failure keep the batch for the next try, and log an
+        outage once, when it starts, and once more when writing works again."""
         self._writing = False
+        self._in_flight_changes = 0
         error = future.exception()
         if error is None:
             if self._last_write_error is not None:
-                logger.info("Writing the task history works again")
+                logger.warning("Writing the task history to %s works again; the changes "
+                               "kept meanwhile are written", self.db)
             self._last_write_error = None
             return
-        # Keep the batch for the next try; newer changes of the same tasks win.
+        # Newer changes of the same tasks win over the batch kept.
         for uuid, entry in tasks.items():
             self.state.changed_tasks.setdefault(uuid, entry)
         self.state.changed_workers.update(workers)
-        message = f"{type(error).__name__}: {error}"
-        if message != self._last_write_error:
-            logger.error("Writing the task history to %s failed (will retry): %s",
-                         self.db, message)
-        self._last_write_error = message
+        self.history_write_errors += 1
+        if self._last_write_error is None:
+            logger.error("Writing the task history to %s failed: %s: %s. Changes are kept in "
+                         "memory and written when it works again (retrying every flush)",
+                         self.db, type(error).__name__, error)
+        self._last_write_error = f"{type(error).__name__}: {error}"
 
     def save_state(self):
         """Write everything changed so far now, waiting for it (used at shutdown)."""

@@ -182,7 +182,10 @@ class TaskStore:
                 removed = self._apply_retention(connection, max_tasks, max_age)
                 connection.execute('COMMIT')
             except BaseException:
-                connection.execute('ROLLBACK')
+                # SQLite may have rolled back already (a full disk does): a ROLLBACK
+                # then fails and would hide the real cause.
+                if connection.in_transaction:
+                    connection.execute('ROLLBACK')
                 raise
         return removed
 
