@@ -17,6 +17,7 @@ from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
+from flower.workers import long_offline_workers
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Flower(tornado.web.Application):
         self.task_stats = TaskStatistics(self.events, self.options.task_runtime_metric_buckets)
         self._queue_sampler = None
         self._sampling_queues = False
+        self._purger = None
         self.started = False
         self._servers = []
 
@@ -95,6 +97,12 @@ class Flower(tornado.web.Application):
         self._queue_sampler = PeriodicCallback(self.sample_queues, self.queue_sample_interval)
         self._queue_sampler.start()
         self.io_loop.add_callback(self.sample_queues)
+        max_age = self.options.purge_offline_workers
+        if max_age is not None:
+            # Often enough that a worker goes at most half its limit late; at most once a minute.
+            interval = min(max(max_age / 2, 1), 60) * 1000
+            self._purger = PeriodicCallback(self.purge_offline_workers, interval)
+            self._purger.start()
         self.started = True
         self.io_loop.start()
 
@@ -113,8 +121,9 @@ class Flower(tornado.web.Application):
         for server in self._servers:
             server.stop()
         self._servers.clear()
-        if self._queue_sampler is not None:
-            self._queue_sampler.stop()
+        for timer in (self._queue_sampler, self._purger):
+            if timer is not None:
+                timer.stop()
         if self.started:
             self.events.stop()
             self.started = False
@@ -130,6 +139,23 @@ class Flower(tornado.web.Application):
     async def update_workers(self, workername=None):
         """Refresh inspect replies for every worker, or only ``workername``."""
         return await self.inspector.inspect(workername)
+
+    def forget_worker(self, name: str) -> None:
+        """Forget the worker ``name``: its state, event counters, inspect replies and
+        metric series. It comes back if it sends events again."""
+        state = self.events.state
+        state.workers.pop(name, None)
+        state.counter.pop(name, None)
+        self.workers.pop(name, None)
+        self.metrics.remove_worker(name)
+
+    def purge_offline_workers(self) -> None:
+        """With ``--purge_offline_workers``, forget the workers offline for longer (on a timer
+        of the application, never as a side effect of a request)."""
+        max_age = self.options.purge_offline_workers
+        for name in long_offline_workers(self.events.state, self.workers, max_age):
+            self.forget_worker(name)
+            logger.info("Purged worker %s, offline for more than %s s", name, max_age)
 
     async def queue_lengths(self):
         """Lengths of the queues workers consume from and the configured ones.

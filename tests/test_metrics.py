@@ -330,11 +330,5 @@ def test_a_killed_worker_goes_offline_and_purging_removes_its_series(cluster, fl
     wait_for(lambda: _or_none(lambda: value(
         metrics_of(flower), 'flower_worker_online', worker=doomed.hostname) == 0),
         what='the worker to show offline')
-    flower.call(purge, flower.app, doomed.hostname)
+    flower.call(flower.app.forget_worker, doomed.hostname)
     assert series_of(metrics_of(flower), doomed.hostname) == []
-
-
-def purge(app, hostname):
-    """What purging an offline worker does: forget its state, then its metrics."""
-    app.events.state.workers.pop(hostname)
-    app.metrics.remove_worker(hostname)
