@@ -64,6 +64,9 @@ class Flower(tornado.web.Application):
         self.executor = self.pool_executor_cls(max_workers=self.max_executor_workers)
         self.io_loop.set_default_executor(self.executor)
         self.inspector = Inspector(self.io_loop, self.capp, self.options.inspect_timeout / 1000.0)
+        #: What ``/metrics`` serves; the state records events into it.
+        self.metrics = (events.state.metrics if events is not None
+                        else PrometheusMetrics(self.options.task_runtime_metric_buckets))
         self.events = events or Events(
             self.capp,
             io_loop=self.io_loop,
@@ -75,7 +78,7 @@ class Flower(tornado.web.Application):
             db_max_age=self.options.db_max_age,
             max_workers_in_memory=self.options.max_workers,
             max_tasks_in_memory=self.options.max_tasks,
-            metrics=PrometheusMetrics(self.options.task_runtime_metric_buckets),
+            metrics=self.metrics,
         )
         self.queue_history = QueueHistory()
         self.task_stats = TaskStatistics(self.events, self.options.task_runtime_metric_buckets)
@@ -190,11 +193,6 @@ class Flower(tornado.web.Application):
             self.metrics.set_queue_lengths(lengths)
         finally:
             self._sampling_queues = False
-
-    @property
-    def metrics(self):
-        """The :class:`~flower.metrics.PrometheusMetrics` that ``/metrics`` serves."""
-        return self.events.state.metrics
 
     @property
     def transport(self):
