@@ -61,9 +61,17 @@ def wait_until_worker_seen(port, process, hostname):
         raise AssertionError(f'{hostname} never seen online; flower log:\n{process.log()}') from None
 
 
-def assert_task_shows_up(port, process, client, worker):
+def assert_a_task_shows_up(installed_flower, worker_factory, url, *flower_options,
+                           result_backend=None):
+    """A real worker on ``url``, the installed flower watching it: its task is listed."""
+    worker = worker_factory(url, result_backend=result_backend)
+    port, process = installed_flower(url, *flower_options)
     wait_until_worker_seen(port, process, worker.hostname)
-    task_id = client.send_task('tasks.add', (20, 22)).id
+    client = celery_client(url, result_backend=result_backend)
+    try:
+        task_id = client.send_task('tasks.add', (20, 22)).id
+    finally:
+        client.close()
 
     def finished():
         task = get_json(port, '/api/tasks').get(task_id)
@@ -72,6 +80,7 @@ def assert_task_shows_up(port, process, client, worker):
         wait_for(finished, timeout=30, what=f'task {task_id} in /api/tasks')
     except AssertionError:
         raise AssertionError(f'task {task_id} not in /api/tasks; flower log:\n{process.log()}') from None
+    return port
 
 
 def test_the_user_venv_has_flower_and_its_runtime_dependencies_only(user_venv):
@@ -84,14 +93,7 @@ def test_the_user_venv_has_flower_and_its_runtime_dependencies_only(user_venv):
 
 
 def test_the_installed_command_watches_a_redis_broker(installed_flower, redis_server, worker_factory):
-    url = redis_server.url_for(3)
-    worker = worker_factory(url)
-    port, process = installed_flower(url)
-    client = celery_client(url)
-    try:
-        assert_task_shows_up(port, process, client, worker)
-    finally:
-        client.close()
+    assert_a_task_shows_up(installed_flower, worker_factory, redis_server.url_for(3))
 
 
 def test_the_installed_command_watches_a_rediss_broker(installed_flower, worker_factory, tmp_path):
@@ -101,26 +103,14 @@ def test_the_installed_command_watches_a_rediss_broker(installed_flower, worker_
         query = urllib.parse.urlencode({'ssl_cert_reqs': 'required',
                                         'ssl_ca_certs': certificates['ca.crt']})
         url = f'rediss://127.0.0.1:{server.tls_port}/2?{query}'
-        worker = worker_factory(url)
-        port, process = installed_flower(url)
-        client = celery_client(url)
-        try:
-            assert_task_shows_up(port, process, client, worker)
-        finally:
-            client.close()
+        assert_a_task_shows_up(installed_flower, worker_factory, url)
     finally:
         server.stop()
 
 
 def test_the_installed_command_watches_a_rabbitmq_broker(installed_flower, vhost, worker_factory):
-    url = amqp_url(vhost)
-    worker = worker_factory(url, result_backend='rpc://')
-    port, process = installed_flower(url, f'--broker_api={MANAGEMENT_API}')
-    client = celery_client(url, result_backend='rpc://')
-    try:
-        assert_task_shows_up(port, process, client, worker)
-    finally:
-        client.close()
+    port = assert_a_task_shows_up(installed_flower, worker_factory, amqp_url(vhost),
+                                  f'--broker_api={MANAGEMENT_API}', result_backend='rpc://')
     queues = get_json(port, '/api/queues/length')['active_queues']
     assert 'celery' in [queue['name'] for queue in queues], queues
 
