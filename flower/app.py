@@ -76,6 +76,7 @@ class Flower(tornado.web.Application):
             state_save_interval=self.options.state_save_interval,
             db_max_tasks=self.options.db_max_tasks,
             db_max_age=self.options.db_max_age,
+            stream_buffer=self.options.stream_buffer,
             max_workers_in_memory=self.options.max_workers,
             max_tasks_in_memory=self.options.max_tasks,
             metrics=self.metrics,

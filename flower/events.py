@@ -22,6 +22,7 @@ from flower.capture import Backoff, BatchEventReceiver
 from flower.history import History
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 from flower.state import CompactTask, EventsState, NoTaskHeap, TaskCache, stored_task
+from flower.stream import ChangeFeed
 from flower.utils.broker import broadcast_connection, run_detached
 
 __all__ = ['Backoff', 'BatchEventReceiver', 'CompactTask', 'Events', 'EventsState', 'History',
@@ -46,7 +47,8 @@ class Events(threading.Thread):
     gil_switch_interval = 0.0005
 
     def __init__(self, capp, io_loop, db=None, persistent=False, enable_events=True,
-                 state_save_interval=0, db_max_tasks=0, db_max_age=0, **kwargs):
+                 state_save_interval=0, db_max_tasks=0, db_max_age=0, stream_buffer=10000,
+                 **kwargs):
         super().__init__(name='flower-events', daemon=True)
         self.capp = capp
         self.io_loop = io_loop
@@ -54,6 +56,8 @@ class Events(threading.Thread):
         self.persistent = persistent
         self.enable_events = enable_events
         self.state = EventsState(**kwargs)
+        #: Every applied task and worker event, numbered, for ``/api/events``.
+        self.changes = ChangeFeed(stream_buffer)
         self.history = None
         if persistent:
             self.history = History(self.state, io_loop, db, flush_interval=state_save_interval,
@@ -265,6 +269,8 @@ class Events(threading.Thread):
         apply_event = self.state.event
         count = min(len(pending), self.batch_size)
         failed = 0
+        changes = []
+        record = changes.append
         for _ in range(count):
             event = pending.popleft()
             try:
@@ -272,6 +278,13 @@ class Events(threading.Thread):
             except Exception:
                 failed += 1
                 logger.exception("Failed to apply event %r", event.get('type'))
+                continue
+            kind = event.get('type') or ''
+            if kind.startswith('task-'):
+                record((kind, event.get('uuid')))
+            elif kind.startswith('worker-'):
+                record((kind, event.get('hostname')))
+        self.changes.publish(changes)
         self.dropped_invalid_count += failed
         self.applied_count += count - failed
         if pending and not self._drain_scheduled:

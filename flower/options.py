@@ -68,6 +68,8 @@ define("purge_offline_workers", default=None, type=int,
 define("format_task", type=types.FunctionType, default=None,
        help="task formatter function, defined in the configuration file", group=TASKS)
 define("natural_time", type=bool, default=True, help="show time relative to the refresh time", group=TASKS)
+define("stream_buffer", type=int, default=10000,
+       help="task and worker changes /api/events keeps for clients that reconnect", group=TASKS)
 define("tasks_columns", type=str, default=DEFAULT_TASKS_COLUMNS,
        help="comma separated list of columns on the tasks page ('all' for every column)", group=TASKS)
 

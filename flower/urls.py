@@ -5,6 +5,7 @@ from tornado.web import url
 
 from flower.api import ApiNotFound
 from flower.api import control as api_control
+from flower.api import stream as api_stream
 from flower.api import tasks as api_tasks
 from flower.utils import gen_cookie_secret
 from flower.views.auth import LoginHandler, LogoutHandler
@@ -64,6 +65,7 @@ handlers = [
     (r"/api/task/revoke/(.+)", api_control.TaskRevoke),
     (r"/api/task/timeout/(.+)", api_control.TaskTimeout),
     (r"/api/task/rate-limit/(.+)", api_control.TaskRateLimit),
+    (r"/api/events/?", api_stream.EventStream),
     (r"/api(?:/.*)?", ApiNotFound),
     # The pages' buttons: the control endpoints above under page access rules.
     *page_control.handlers,

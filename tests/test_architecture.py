@@ -23,7 +23,7 @@ LAYERS = {
     ],
     'state: the model the IO loop changes': ['flower.state'],
     'capture, history, queries and worker control over the state': [
-        'flower.events', 'flower.history', 'flower.utils.tasks', 'flower.control',
+        'flower.events', 'flower.history', 'flower.stream', 'flower.utils.tasks', 'flower.control',
         'flower.inspector', 'flower.workers',
     ],
     'HTTP: pages and API handlers': [

@@ -36,6 +36,26 @@ class BaseTaskHandler(BaseApiHandler):
         """The task's fields after the configuration's ``format_task``."""
         return as_dict(self.format_task(task))
 
+    def task_info(self, task):
+        """What ``/api/task/info`` says of ``task``: its fields, the uuid as ``task-id``."""
+        info = self.task_as_dict(task)
+        info['task-id'] = info.pop('uuid')
+        return dict(sorted(info.items()))
+
+    def task_filters(self):
+        """The task filters of the query string, parsed, as :func:`iter_tasks` takes them
+        (the API's ``taskname`` and ``workername`` are the task's name and worker)."""
+        return {
+            'type': self.get_optional_argument('taskname'),
+            'worker': self.get_optional_argument('workername'),
+            'state': self.get_optional_argument('state'),
+            'received_start': self.get_optional_argument('received_start', type=parse_date),
+            'received_end': self.get_optional_argument('received_end', type=parse_date),
+            'started_start': self.get_optional_argument('started_start', type=parse_date),
+            'started_end': self.get_optional_argument('started_end', type=parse_date),
+            'search': self.get_optional_argument('search'),
+        }
+
 
 class ListTasks(BaseTaskHandler):
     """Large listings are written in chunks, so other requests are served in between."""
@@ -48,14 +68,7 @@ class ListTasks(BaseTaskHandler):
             limit=self.get_optional_argument('limit', type=non_negative_int),
             offset=self.get_optional_argument('offset', type=non_negative_int),
             sort_by=self.get_optional_argument('sort_by', type=parse_sort_by),
-            type=self.get_optional_argument('taskname'),
-            worker=self.get_optional_argument('workername'),
-            state=self.get_optional_argument('state'),
-            received_start=self.get_optional_argument('received_start', type=parse_date),
-            received_end=self.get_optional_argument('received_end', type=parse_date),
-            started_start=self.get_optional_argument('started_start', type=parse_date),
-            started_end=self.get_optional_argument('started_end', type=parse_date),
-            search=self.get_optional_argument('search'),
+            **self.task_filters(),
         )
         # The matching tasks are taken now (events keep arriving while we write).
         tasks = list(tasks)
@@ -85,9 +98,7 @@ class TaskInfo(BaseTaskHandler):
         task = get_task_by_id(self.application.events, taskid)
         if task is None:
             raise RequestError(404, f"Unknown task '{taskid}'")
-        info = self.task_as_dict(task)
-        info['task-id'] = info.pop('uuid')
-        self.write_json(dict(sorted(info.items())))
+        self.write_json(self.task_info(task))
 
 
 class TaskApply(BaseTaskHandler):

@@ -1,0 +1,57 @@
+"""The changes applied to the state, numbered, for ``/api/events`` clients.
+
+Every task or worker event the IO loop applies becomes one record
+``(id, event type, task uuid or worker host name)`` in a ring of fixed size.
+Clients do not get a queue each: each remembers the last id it sent and reads
+the ring from there at its own pace, so publishing costs the same whatever
+the number of clients, and a client that stops reading slows nobody. One
+that falls a whole ring behind is told how many changes it missed.
+"""
+from datetime import timedelta
+
+from tornado.locks import Condition
+
+#: Event types that become records: every task event and the worker's own.
+STREAMED_PREFIXES = ('task-', 'worker-')
+
+
+class ChangeFeed:
+    """The last ``size`` changes, numbered from 1 in the order they were applied."""
+
+    def __init__(self, size: int = 10000):
+        self.size = max(1, size)
+        self._slots = [None] * self.size
+        self.last_id = 0
+        self._changed = Condition()
+
+    @property
+    def first_id(self) -> int:
+        """The id of the oldest change still kept (``last_id + 1`` when none is)."""
+        return max(1, self.last_id - self.size + 1) if self.last_id else 1
+
+    def publish(self, changes: list[tuple[str, str]]) -> None:
+        """Number and keep ``(event type, key)`` changes, then wake the clients."""
+        if not changes:
+            return
+        slots, size, last = self._slots, self.size, self.last_id
+        for kind, key in changes:
+            last += 1
+            slots[last % size] = [last, kind, key, None]
+        self.last_id = last
+        self._changed.notify_all()
+
+    def since(self, seen: int) -> tuple[int, list[list]]:
+        """``(skipped, records)``: the records after id ``seen``, and how many of those
+        were already overwritten. A record is ``[id, kind, key, rendered]``; the last
+        slot is free for the first reader to keep what it rendered."""
+        last = self.last_id
+        if seen >= last:
+            return 0, []
+        first = self.first_id
+        start = max(seen + 1, first)
+        slots, size = self._slots, self.size
+        return start - (seen + 1), [slots[number % size] for number in range(start, last + 1)]
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for new changes; ``False`` if ``timeout`` seconds passed without any."""
+        return await self._changed.wait(timeout=timedelta(seconds=timeout))
