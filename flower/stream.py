@@ -23,6 +23,9 @@ class ChangeFeed:
         self._slots = [None] * self.size
         self.last_id = 0
         self._changed = Condition()
+        #: ``((after id, up to id), bytes)``: the last chunk built for clients without
+        #: filters, which the others at the same place send as it is.
+        self.shared_chunk = (None, b'')
 
     @property
     def first_id(self) -> int:

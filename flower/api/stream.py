@@ -7,6 +7,9 @@ A client that reconnects with ``Last-Event-ID`` gets what it missed while the
 feed still holds it, or a ``reset`` event; one that reads too slowly gets a
 ``lagged`` event saying how many changes it skipped, then goes on.
 """
+import asyncio
+
+from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
 from flower.api import RequestError, json_text, non_negative_int
@@ -16,17 +19,26 @@ from flower.workers import worker_row
 
 
 class EventStream(BaseTaskHandler):
-    """Same authentication as the rest of the API; read-only users may subscribe."""
+    """Same authentication as the rest of the API; read-only users may subscribe.
+
+    Each change is rendered once, by the first client that sends it, and kept
+    in the feed for the others; a client that has just sent something waits
+    :attr:`coalesce_seconds` before sending again, so a hundred clients cost
+    a few wake-ups per second each, not one per change.
+    """
 
     heartbeat_seconds = 15.0
+    coalesce_seconds = 0.1
     closed = False
 
     async def get(self):
         filters = self.task_filters()
-        query = TaskQuery(**filters)
+        self.query = TaskQuery(**filters)
+        self.unfiltered = all(value is None for value in filters.values())
         # Task filters other than the worker say the client wants tasks: no worker news.
-        workers_wanted = all(value is None for name, value in filters.items() if name != 'worker')
-        worker_filter = filters['worker']
+        self.workers_wanted = all(value is None for name, value in filters.items()
+                                  if name != 'worker')
+        self.worker_filter = filters['worker']
         feed = self.application.events.changes
         resume_from = self._last_event_id()
 
@@ -34,31 +46,42 @@ class EventStream(BaseTaskHandler):
         self.set_header('Cache-Control', 'no-cache')
         self.set_header('X-Accel-Buffering', 'no')  # proxies: pass each message on at once
         seen = feed.last_id
-        first_message = ': connected\n\n'
+        first_message = b': connected\n\n'
         if resume_from is not None:
             if resume_from > feed.last_id or resume_from + 1 < feed.first_id:
-                first_message += self._message('reset', {'last_id': feed.last_id}, feed.last_id)
+                first_message += _message('reset', {'last_id': feed.last_id})
             else:
                 seen = resume_from
         if not await self._send(first_message):
             return
+        clock = IOLoop.current()
         while not self.closed:
             skipped, records = feed.since(seen)
-            parts = []
-            if skipped:
-                parts.append(self._message('lagged', {'skipped': skipped}))
-            for record in records:
-                text = self._render(record, query, workers_wanted, worker_filter)
-                if text:
-                    parts.append(text)
+            chunk = self._chunk(feed, seen, skipped, records)
             if records:
                 seen = records[-1][0]
-            if parts:
-                if not await self._send(''.join(parts)):
+            if chunk:
+                if not await self._send(chunk):
                     return
+                # Wake on the same ticks as the other clients: caught up, they share a chunk.
+                period = self.coalesce_seconds
+                await asyncio.sleep(period - clock.time() % period)
             elif not await feed.wait(self.heartbeat_seconds):
-                if not await self._send(': heartbeat\n\n'):
+                if not await self._send(b': heartbeat\n\n'):
                     return
+
+    def _chunk(self, feed, seen, skipped, records):
+        """What to send for ``records``; clients without filters share one per tick."""
+        if self.unfiltered and not skipped and records:
+            key = (seen, records[-1][0])
+            if feed.shared_chunk[0] == key:
+                return feed.shared_chunk[1]
+            chunk = b''.join(filter(None, map(self._message_of, records)))
+            feed.shared_chunk = (key, chunk)
+            return chunk
+        parts = [_message('lagged', {'skipped': skipped})] if skipped else []
+        parts.extend(filter(None, map(self._message_of, records)))
+        return b''.join(parts)
 
     def on_connection_close(self):
         self.closed = True
@@ -81,23 +104,27 @@ class EventStream(BaseTaskHandler):
             self.closed = True
         return not self.closed
 
-    @staticmethod
-    def _message(kind, data, number=None):
-        head = f'id: {number}\n' if number is not None else ''
-        return f'{head}event: {kind}\ndata: {json_text(data)}\n\n'
-
-    def _render(self, record, query, workers_wanted, worker_filter):
+    def _message_of(self, record):
         """The message of one change for this client, or ``None`` if it does not match."""
-        number, kind, key, _ = record
+        number, kind, key, text = record
         if kind.startswith('worker-'):
-            if not workers_wanted or (worker_filter is not None and key != worker_filter):
+            if not self.workers_wanted or (self.worker_filter not in (None, key)):
                 return None
-            state = self.application.events.state
-            return self._message(kind, worker_row(state, self.application.workers, key), number)
+            if text is None:
+                row = worker_row(self.application.events.state, self.application.workers, key)
+                text = record[3] = _message(kind, row, number)
+            return text
+        if self.unfiltered and text is not None:
+            return text
         task = get_task_by_id(self.application.events, key)
-        if task is None or not query.wanted(task):
+        if task is None or not (self.unfiltered or self.query.wanted(task)):
             return None
-        # The first client to send a change keeps its text for the others.
-        if record[3] is None:
-            record[3] = json_text(self.task_info(task))
-        return f'id: {number}\nevent: {kind}\ndata: {record[3]}\n\n'
+        if text is None:
+            text = record[3] = _message(kind, self.task_info(task), number)
+        return text
+
+
+def _message(kind, data, number=None):
+    """One Server-Sent Events message, as the bytes sent."""
+    head = f'id: {number}\n' if number is not None else ''
+    return f'{head}event: {kind}\ndata: {json_text(data)}\n\n'.encode()
