@@ -12,6 +12,8 @@
 #    podman's store and cannot be pulled: a stand-in made from a Debian
 #    bookworm minbase root filesystem with Python 3.11 and pip (built once,
 #    about a minute; podman's store is the cache).
+# 4. Likewise docker.io/library/redis:7 for examples/docker-compose.yml: a
+#    stand-in built on the Python one with Debian's redis-server.
 #
 # Then build the image (see docs/install.rst):
 #   podman build --format docker --network=host \
@@ -20,6 +22,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
 BASE_IMAGE="docker.io/library/python:3.11-slim"
+REDIS_IMAGE="docker.io/library/redis:7"
 CONF_DIR=/etc/containers/containers.conf.d
 CONF_FILE="$CONF_DIR/flower.conf"
 
@@ -87,7 +90,27 @@ make_base_image() {
     trap - EXIT
 }
 
-if ! podman image exists "$BASE_IMAGE" \
-        && ! timeout 120 podman pull --quiet "$BASE_IMAGE" >/dev/null 2>&1; then
-    make_base_image
-fi
+make_redis_image() {
+    local context
+    context="$(mktemp -d)"
+    echo "podman-setup: making $REDIS_IMAGE from $BASE_IMAGE and Debian's redis-server"
+    cat >"$context/Containerfile" <<EOF
+FROM $BASE_IMAGE
+RUN apt-get update -qq \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server \\
+    && rm -rf /var/lib/apt/lists/*
+EXPOSE 6379
+USER redis
+WORKDIR /var/lib/redis
+CMD ["redis-server", "--protected-mode", "no", "--save", ""]
+EOF
+    podman build --quiet --network=host -t "$REDIS_IMAGE" "$context" >/dev/null
+    rm -rf "$context"
+}
+
+available() {
+    podman image exists "$1" || timeout 120 podman pull --quiet "$1" >/dev/null 2>&1
+}
+
+available "$BASE_IMAGE" || make_base_image
+available "$REDIS_IMAGE" || make_redis_image

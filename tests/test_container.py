@@ -7,6 +7,7 @@ against brokers and real ``celery worker`` processes on the host.
 the test machines. The tests are skipped only when podman cannot run a
 container at all; an image that does not build or does not work fails them.
 """
+import os
 import shutil
 import subprocess
 import uuid
@@ -62,10 +63,15 @@ def flower_image(podman_runs_containers):
 
 
 class Container:
-    """One ``podman run -d --network=host`` of an image, removed by :meth:`remove`."""
+    """A podman container, by name."""
 
-    def __init__(self, image, *args, env=None, volume=None, read_only=False):
-        self.name = f'flower-test-{uuid.uuid4().hex[:10]}'
+    def __init__(self, name):
+        self.name = name
+
+    @classmethod
+    def run(cls, image, *args, env=None, volume=None, read_only=False):
+        """``podman run -d --network=host image args``."""
+        container = cls(f'flower-test-{uuid.uuid4().hex[:10]}')
         options = ['--network=host']
         if read_only:
             options.append('--read-only')
@@ -73,7 +79,8 @@ class Container:
             options += ['-e', f'{key}={value}']
         if volume:
             options += ['-v', volume]
-        podman('run', '-d', '--name', self.name, *options, image, *args)
+        podman('run', '-d', '--name', container.name, *options, image, *args)
+        return container
 
     def logs(self):
         result = podman('logs', self.name, check=False)
@@ -115,11 +122,11 @@ class Container:
 
 @pytest.fixture
 def containers(flower_image):
-    """``containers(*args, **kw)`` runs the image (see :class:`Container`); removed at teardown."""
+    """``containers(*args, **kw)`` runs the image (``Container.run``); removed at teardown."""
     started = []
 
     def run(*args, **kw):
-        container = Container(flower_image, *args, **kw)
+        container = Container.run(flower_image, *args, **kw)
         started.append(container)
         return container
 
@@ -252,3 +259,54 @@ def test_read_only_image_keeps_persistent_history_on_a_volume_across_containers(
     assert task is not None, f"task {result.id} lost with the container:\n{second.logs()}"
     assert (task['name'], task['state'], task['worker']) == ('tasks.mul', 'SUCCESS', worker.hostname)
     assert second.health()[0] == 'healthy'
+
+
+COMPOSE_FILE = os.path.join(REPO_DIR, 'examples', 'docker-compose.yml')
+COMPOSE_REDIS_IMAGE = 'docker.io/library/redis:7'
+
+
+@pytest.fixture
+def compose_project(flower_image):
+    """``examples/docker-compose.yml`` brought up with podman-compose on the session's image."""
+    if shutil.which('podman-compose') is None:
+        pytest.skip(f"COMPOSE EXAMPLE NOT RUN: podman-compose is not installed; {SETUP_HINT}")
+    if podman('image', 'exists', COMPOSE_REDIS_IMAGE, check=False).returncode != 0:
+        pytest.skip(f"COMPOSE EXAMPLE NOT RUN: no {COMPOSE_REDIS_IMAGE} image; {SETUP_HINT}")
+    name = f'flowertest{uuid.uuid4().hex[:8]}'
+    port = free_port()
+    env = dict(os.environ, FLOWER_IMAGE=flower_image, FLOWER_HOST_PORT=str(port))
+
+    def compose(*args, check=True):
+        result = subprocess.run(['podman-compose', '-p', name, '-f', COMPOSE_FILE, *args],
+                                capture_output=True, text=True, env=env, timeout=300, check=False)
+        if check and result.returncode != 0:
+            pytest.fail(f"podman-compose {' '.join(args)} exited {result.returncode}:\n"
+                        f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        return result
+
+    compose('up', '-d')
+    yield name, f'http://127.0.0.1:{port}'
+    compose('down', '--volumes', '--timeout', '5', check=False)
+    podman('network', 'rm', '--force', f'{name}_default', check=False)  # down leaves it
+
+
+def test_the_compose_example_runs_redis_a_worker_and_flower(compose_project):
+    name, base_url = compose_project
+    flower = Container(f'{name}_flower_1')
+    flower.wait_answering(base_url + '/healthcheck')
+    compose_auth = ('admin', 'change-me')
+    workers = wait_for(
+        lambda: requests.get(base_url + '/api/workers?refresh=1', auth=compose_auth,
+                             timeout=30).json(),
+        timeout=60, interval=1, what="the compose worker in /api/workers")
+    assert len(workers) == 1
+    sent = podman('exec', f'{name}_worker_1', 'celery', '-A', 'tasks', '--workdir', '/app',
+                  'call', 'tasks.add', '--args=[2, 3]')
+    task_id = sent.stdout.strip()
+
+    def task_done():
+        task = requests.get(base_url + '/api/tasks', auth=compose_auth, timeout=30).json()
+        return task.get(task_id, {}).get('state') == 'SUCCESS' and task[task_id]
+    task = wait_for(task_done, timeout=30, interval=0.5, what=f"task {task_id} in /api/tasks")
+    assert (task['name'], task['result'], task['worker']) == ('tasks.add', '5', next(iter(workers)))
+    assert flower.health()[0] == 'healthy'
