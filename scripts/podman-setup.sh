@@ -28,6 +28,16 @@ CONF_FILE="$CONF_DIR/flower.conf"
 
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
+# Run a command with its output hidden, unless it fails.
+quietly() {
+    local log status=0
+    log="$(mktemp)"
+    "$@" >"$log" 2>&1 || status=$?
+    [ "$status" -eq 0 ] || cat "$log" >&2
+    rm -f "$log"
+    return "$status"
+}
+
 apt_install podman runc debootstrap uidmap slirp4netns fuse-overlayfs podman-compose
 
 conf='# Written by flower'"'"'s scripts/podman-setup.sh.
@@ -74,9 +84,9 @@ make_base_image() {
     # shellcheck disable=SC2064  # expand now: the directory to remove
     trap "$sudo rm -rf '$rootfs'" EXIT
     echo "podman-setup: making $BASE_IMAGE from Debian bookworm ($mirror)"
-    $sudo debootstrap --variant=minbase \
+    quietly $sudo debootstrap --variant=minbase \
         --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
-        bookworm "$rootfs" "$mirror" >/dev/null
+        bookworm "$rootfs" "$mirror"
     # The official image lets pip install into the system Python: no marker.
     $sudo rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
     $sudo rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
@@ -104,7 +114,7 @@ USER redis
 WORKDIR /var/lib/redis
 CMD ["redis-server", "--protected-mode", "no", "--save", ""]
 EOF
-    podman build --quiet --network=host -t "$REDIS_IMAGE" "$context" >/dev/null
+    quietly podman build --network=host -t "$REDIS_IMAGE" "$context" || { rm -rf "$context"; return 1; }
     rm -rf "$context"
 }
 
