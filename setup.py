@@ -45,6 +45,7 @@ setup(
             'pytest>=8',
             'pytest-tornado>=0.8',
             'sphinx>=7',
+            'build',
             'playwright',
         ],
     },
@@ -52,7 +53,6 @@ setup(
         'celery.commands': ['flower = flower.command:flower'],
     },
     classifiers=[
-        'License :: OSI Approved :: BSD License',
         'Programming Language :: Python :: 3.11',
         'Framework :: Celery',
     ],

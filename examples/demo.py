@@ -121,8 +121,12 @@ class Demo:
 
         env = dict(os.environ, CELERY_BROKER_URL=url,
                    CELERY_RESULT_BACKEND=url)
+        # The venv's own ``celery`` script, not ``python -m celery``: that would
+        # put the current directory first on sys.path, and from a checkout
+        # import its flower/ instead of the installed one.
+        celery = os.path.join(os.path.dirname(sys.executable), 'celery')
         self.flower = Subprocess(
-            [sys.executable, '-m', 'celery', '-A', 'tasks',
+            [celery, '-A', 'tasks',
              '--workdir', EXAMPLES_DIR, '--broker', url,
              'flower', '--port', str(self.port)],
             name='flower', env=env, log_dir=self.log_dir,

@@ -17,6 +17,7 @@ from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
+from flower.workers import long_offline_workers
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class Flower(tornado.web.Application):
         self.executor = self.pool_executor_cls(max_workers=self.max_executor_workers)
         self.io_loop.set_default_executor(self.executor)
         self.inspector = Inspector(self.io_loop, self.capp, self.options.inspect_timeout / 1000.0)
+        #: What ``/metrics`` serves; the state records events into it.
+        self.metrics = (events.state.metrics if events is not None
+                        else PrometheusMetrics(self.options.task_runtime_metric_buckets))
         self.events = events or Events(
             self.capp,
             io_loop=self.io_loop,
@@ -74,12 +78,13 @@ class Flower(tornado.web.Application):
             db_max_age=self.options.db_max_age,
             max_workers_in_memory=self.options.max_workers,
             max_tasks_in_memory=self.options.max_tasks,
-            metrics=PrometheusMetrics(self.options.task_runtime_metric_buckets),
+            metrics=self.metrics,
         )
         self.queue_history = QueueHistory()
         self.task_stats = TaskStatistics(self.events, self.options.task_runtime_metric_buckets)
         self._queue_sampler = None
         self._sampling_queues = False
+        self._purger = None
         self.started = False
         self._servers = []
 
@@ -95,6 +100,12 @@ class Flower(tornado.web.Application):
         self._queue_sampler = PeriodicCallback(self.sample_queues, self.queue_sample_interval)
         self._queue_sampler.start()
         self.io_loop.add_callback(self.sample_queues)
+        max_age = self.options.purge_offline_workers
+        if max_age is not None:
+            # Often enough that a worker goes at most half its limit late; at most once a minute.
+            interval = min(max(max_age / 2, 1), 60) * 1000
+            self._purger = PeriodicCallback(self.purge_offline_workers, interval)
+            self._purger.start()
         self.started = True
         self.io_loop.start()
 
@@ -113,8 +124,9 @@ class Flower(tornado.web.Application):
         for server in self._servers:
             server.stop()
         self._servers.clear()
-        if self._queue_sampler is not None:
-            self._queue_sampler.stop()
+        for timer in (self._queue_sampler, self._purger):
+            if timer is not None:
+                timer.stop()
         if self.started:
             self.events.stop()
             self.started = False
@@ -130,6 +142,23 @@ class Flower(tornado.web.Application):
     async def update_workers(self, workername=None):
         """Refresh inspect replies for every worker, or only ``workername``."""
         return await self.inspector.inspect(workername)
+
+    def forget_worker(self, name: str) -> None:
+        """Forget the worker ``name``: its state, event counters, inspect replies and
+        metric series. It comes back if it sends events again."""
+        state = self.events.state
+        state.workers.pop(name, None)
+        state.counter.pop(name, None)
+        self.workers.pop(name, None)
+        self.metrics.remove_worker(name)
+
+    def purge_offline_workers(self) -> None:
+        """With ``--purge_offline_workers``, forget the workers offline for longer (on a timer
+        of the application, never as a side effect of a request)."""
+        max_age = self.options.purge_offline_workers
+        for name in long_offline_workers(self.events.state, self.workers, max_age):
+            self.forget_worker(name)
+            logger.info("Purged worker %s, offline for more than %s s", name, max_age)
 
     async def queue_lengths(self):
         """Lengths of the queues workers consume from and the configured ones.
@@ -164,11 +193,6 @@ class Flower(tornado.web.Application):
             self.metrics.set_queue_lengths(lengths)
         finally:
             self._sampling_queues = False
-
-    @property
-    def metrics(self):
-        """The :class:`~flower.metrics.PrometheusMetrics` that ``/metrics`` serves."""
-        return self.events.state.metrics
 
     @property
     def transport(self):

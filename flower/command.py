@@ -16,7 +16,7 @@ from tornado.log import enable_pretty_logging
 from tornado.options import options
 
 from flower.app import Flower
-from flower.options import DEFAULT_CONFIG_FILE, default_options
+from flower.options import DEFAULT_CONFIG_FILE, OPTION_GROUPS, default_options
 from flower.utils import abs_path, gen_cookie_secret, strtobool
 from flower.views.auth import DEFAULT_PROVIDER, load_provider, validate_auth_option
 
@@ -270,6 +270,62 @@ def print_banner(capp, ssl):
         logger.info("Task history: %s", abs_path(options.db))
 
 
+HELP_TITLES = {
+    'server': 'Server', 'auth': 'Authentication and access', 'broker': 'Broker and workers',
+    'tasks': 'Tasks, workers and pages', 'persistence': 'Persistence (task history)',
+    'metrics': 'Metrics', 'logging': "Logging (Tornado's options)",
+}
+
+
+def _help_groups():
+    """``[(title, [option, ...]), ...]``: Flower's groups in order, then Tornado's logging options."""
+    grouped = {name: [] for name in (*OPTION_GROUPS, 'logging')}
+    for option in _defined_options().values():
+        if option.name == 'help':
+            continue
+        group = option.group_name if option.group_name in OPTION_GROUPS else 'logging'
+        grouped[group].append(option)
+    return [(HELP_TITLES[name], members) for name, members in grouped.items()]
+
+
+def _describe_default(option):
+    value = option.default
+    if value is None or value == [] or value == '':
+        return 'none'
+    if option.multiple:
+        return ','.join(str(item) for item in value)
+    if option.type is bool:
+        return 'true' if value else 'false'
+    return str(value)
+
+
+def _flag(option):
+    flag = '--' + option.name.replace('-', '_')
+    if option.type is bool:
+        return flag
+    kind = 'list' if option.multiple else getattr(option.type, '__name__', 'value')
+    return f"{flag}={kind.upper()}"
+
+
+def render_help() -> str:
+    """The text of ``celery flower --help``: every option, grouped, with its default."""
+    lines = [
+        "Usage: celery [celery options] flower [flower options]",
+        "   or: python -m flower [celery options] [flower options]",
+        "",
+        "Web based tool for monitoring and administrating Celery clusters.",
+        "Options are written --name=value or --name value; each one can also be set",
+        "with a FLOWER_<NAME> environment variable or in flowerconfig.py (--conf).",
+        "The command line wins over the environment, which wins over the file.",
+    ]
+    for title, members in _help_groups():
+        lines += ["", f"{title}:"]
+        for option in members:
+            lines.append(f"  {_flag(option):<36} {option.help} (default: {_describe_default(option)})")
+    lines += ["", "Celery's own options (-A, --broker...) go before 'flower': see 'celery --help'."]
+    return '\n'.join(lines) + '\n'
+
+
 def _fail(message):
     click.echo(f"flower: error: {message}", err=True)
     sys.exit(2)
@@ -284,11 +340,15 @@ def _install_signal_handlers(flower_app):
     signal.signal(signal.SIGTERM, request_stop)
 
 
-@click.command(cls=CeleryCommand, context_settings={'ignore_unknown_options': True})
+@click.command(cls=CeleryCommand, add_help_option=False,
+               context_settings={'ignore_unknown_options': True})
 @click.argument('tornado_argv', nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def flower(ctx, tornado_argv):
     """Web based tool for monitoring and administrating Celery clusters."""
+    if '--help' in tornado_argv or '-h' in tornado_argv:
+        click.echo(render_help(), nl=False)
+        ctx.exit(0)
     capp = ctx.obj.app
     try:
         apply_env_options()

@@ -212,27 +212,23 @@ def _number_or_datetime(name, value):
         else _datetime(name, value)
 
 
-def _text(name, value):
-    if not isinstance(value, str):
-        raise ValueError(f"option '{name}' must be a string, not {value!r}")
-    return value
+def _of_type(kind, described):
+    """A validator accepting only values of ``kind`` (``described`` in its message)."""
+    def check(name, value):
+        if not isinstance(value, kind):
+            raise ValueError(f"option '{name}' must be {described}, not {value!r}")
+        return value
+    return check
 
 
-def _flag(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"option '{name}' must be true or false, not {value!r}")
-    return value
+_text = _of_type(str, 'a string')
+_flag = _of_type(bool, 'true or false')
+_headers = _of_type(dict, 'an object')
 
 
 def _priority(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
         raise ValueError(f"option '{name}' must be an integer from 0 to 255, not {value!r}")
-    return value
-
-
-def _headers(name, value):
-    if not isinstance(value, dict):
-        raise ValueError(f"option '{name}' must be an object, not {value!r}")
     return value
 
 

@@ -202,6 +202,11 @@ INGEST_METRICS = {
                 'Events received and waiting to be applied.'),
     'lag': ('flower_ingest_lag_seconds', 'gauge',
             'How long the oldest event waiting to be applied has waited.'),
+    'history_write_errors': ('flower_history_write_errors', 'counter',
+                             'Writes of the --persistent history that failed (and are retried).'),
+    'history_pending': ('flower_history_pending_changes', 'gauge',
+                        'Tasks and workers changed in memory, not yet written to the '
+                        '--persistent history.'),
 }
 
 

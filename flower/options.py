@@ -9,59 +9,85 @@ import types
 from prometheus_client import Histogram
 from tornado.options import define, options
 
+# The groups ``celery flower --help`` lists the options in, in this order.
+SERVER = 'server'
+AUTH = 'auth'
+BROKER = 'broker'
+TASKS = 'tasks'
+PERSISTENCE = 'persistence'
+METRICS = 'metrics'
+OPTION_GROUPS = (SERVER, AUTH, BROKER, TASKS, PERSISTENCE, METRICS)
+
 DEFAULT_CONFIG_FILE = 'flowerconfig.py'
 DEFAULT_TASKS_COLUMNS = 'name,uuid,state,args,kwargs,result,received,started,runtime,worker'
 DEFAULT_RUNTIME_BUCKETS = [bucket for bucket in Histogram.DEFAULT_BUCKETS if bucket != float('inf')]
 
-define("port", default=5555, type=int, help="run on the given port")
-define("address", default='', type=str, help="run on the given address (all interfaces when empty)")
-define("unix_socket", default='', type=str, help="path to unix socket to bind")
-define("debug", default=False, type=bool, help="run in debug mode")
-define("inspect_timeout", default=1000, type=float, help="inspect timeout (in milliseconds)")
-define("auth", default='', type=str,
-       help="regexp of emails to grant access (must match the whole e-mail)")
-define("basic_auth", type=str, default=[], multiple=True,
-       help="enable http basic authentication (user:password, comma separated)")
-define("oauth2_key", type=str, default=None, help="OAuth2 key (requires --auth)")
-define("oauth2_secret", type=str, default=None, help="OAuth2 secret (requires --auth)")
-define("oauth2_redirect_uri", type=str, default=None, help="OAuth2 redirect uri (requires --auth)")
-define("unauthenticated_metrics", type=bool, default=False,
-       help="serve /metrics without authentication, for Prometheus scrapers")
-define("auth_provider", default=None, type=str,
-       help="auth handler class (e.g. flower.views.auth.GithubLoginHandler)")
-define("max_workers", type=int, default=5000, help="maximum number of workers to keep in memory")
-define("max_tasks", type=int, default=100000, help="maximum number of tasks to keep in memory")
-define("db", type=str, default='flower', help="flower database file (SQLite, for --persistent)")
-define("persistent", type=bool, default=False,
-       help="keep the task history, workers and counters in --db across restarts")
-define("state_save_interval", type=int, default=0,
-       help="how often (in milliseconds) --persistent writes changes; 0 means every second")
-define("db_max_tasks", type=int, default=1000000,
-       help="most tasks the --persistent history keeps (the newest); 0 for no limit")
-define("db_max_age", type=float, default=0,
-       help="seconds after which --persistent forgets a task; 0 for no limit")
-define("broker_api", type=str, default=None,
-       help="URL of the RabbitMQ management HTTP API, with credentials")
-define("ca_certs", type=str, default=None, help="SSL certificate authority (CA) file")
-define("certfile", type=str, default=None, help="SSL certificate file")
-define("keyfile", type=str, default=None, help="SSL key file")
+# -- Where and how Flower serves
+
+define("port", default=5555, type=int, help="run on the given port", group=SERVER)
+define("address", default='', type=str, help="run on the given address (all interfaces when empty)", group=SERVER)
+define("unix_socket", default='', type=str, help="path to unix socket to bind", group=SERVER)
+define("certfile", type=str, default=None, help="SSL certificate file", group=SERVER)
+define("keyfile", type=str, default=None, help="SSL key file", group=SERVER)
+define("ca_certs", type=str, default=None, help="SSL certificate authority (CA) file", group=SERVER)
 define("xheaders", type=bool, default=False,
-       help="trust X-Real-Ip/X-Forwarded-For and X-Scheme/X-Forwarded-Proto headers")
-define("auto_refresh", default=True, type=bool, help="refresh dashboards automatically")
-define("purge_offline_workers", default=None, type=int,
-       help="time (in seconds) after which offline workers are purged from the dashboard")
-define("cookie_secret", type=str, default=None, help="secret key for signing cookies")
-define("conf", default=DEFAULT_CONFIG_FILE, help="configuration file")
-define("enable_events", type=bool, default=True, help="periodically enable Celery events")
-define("format_task", type=types.FunctionType, default=None,
-       help="task formatter function, defined in the configuration file")
-define("natural_time", type=bool, default=True, help="show time relative to the refresh time")
-define("tasks_columns", type=str, default=DEFAULT_TASKS_COLUMNS,
-       help="comma separated list of columns on the tasks page ('all' for every column)")
-define("url_prefix", type=str, default='', help="base url prefix, to serve Flower below a path")
-define("task_runtime_metric_buckets", type=float, default=DEFAULT_RUNTIME_BUCKETS, multiple=True,
-       help="task runtime buckets of the flower_task_runtime_seconds histogram")
+       help="trust X-Real-Ip/X-Forwarded-For and X-Scheme/X-Forwarded-Proto headers", group=SERVER)
+define("url_prefix", type=str, default='', help="base url prefix, to serve Flower below a path", group=SERVER)
+define("cookie_secret", type=str, default=None, help="secret key for signing cookies", group=SERVER)
+define("conf", default=DEFAULT_CONFIG_FILE, help="configuration file", group=SERVER)
+define("debug", default=False, type=bool, help="run in debug mode", group=SERVER)
+
+# -- Who may see and change what
+
+define("auth", default='', type=str,
+       help="regexp of emails to grant access (must match the whole e-mail)", group=AUTH)
+define("basic_auth", type=str, default=[], multiple=True,
+       help="enable http basic authentication (user:password, comma separated)", group=AUTH)
+define("oauth2_key", type=str, default=None, help="OAuth2 key (requires --auth)", group=AUTH)
+define("oauth2_secret", type=str, default=None, help="OAuth2 secret (requires --auth)", group=AUTH)
+define("oauth2_redirect_uri", type=str, default=None, help="OAuth2 redirect uri (requires --auth)", group=AUTH)
+define("auth_provider", default=None, type=str,
+       help="auth handler class (e.g. flower.views.auth.GithubLoginHandler)", group=AUTH)
 define("read_only", type=bool, default=False,
-       help="refuse every control command and task submission")
+       help="refuse every control command and task submission", group=AUTH)
+
+# -- Talking to the broker and the workers
+
+define("broker_api", type=str, default=None,
+       help="URL of the RabbitMQ management HTTP API, with credentials", group=BROKER)
+define("inspect_timeout", default=1000, type=float, help="inspect timeout (in milliseconds)", group=BROKER)
+define("enable_events", type=bool, default=True, help="periodically enable Celery events", group=BROKER)
+
+# -- Tasks and workers kept, and how pages show them
+
+define("max_workers", type=int, default=5000, help="maximum number of workers to keep in memory", group=TASKS)
+define("max_tasks", type=int, default=100000, help="maximum number of tasks to keep in memory", group=TASKS)
+define("auto_refresh", default=True, type=bool, help="refresh dashboards automatically", group=TASKS)
+define("purge_offline_workers", default=None, type=int,
+       help="time (in seconds) after which offline workers are purged from the dashboard", group=TASKS)
+define("format_task", type=types.FunctionType, default=None,
+       help="task formatter function, defined in the configuration file", group=TASKS)
+define("natural_time", type=bool, default=True, help="show time relative to the refresh time", group=TASKS)
+define("tasks_columns", type=str, default=DEFAULT_TASKS_COLUMNS,
+       help="comma separated list of columns on the tasks page ('all' for every column)", group=TASKS)
+
+# -- The task history on disk
+
+define("persistent", type=bool, default=False,
+       help="keep the task history, workers and counters in --db across restarts", group=PERSISTENCE)
+define("db", type=str, default='flower', help="flower database file (SQLite, for --persistent)", group=PERSISTENCE)
+define("state_save_interval", type=int, default=0,
+       help="how often (in milliseconds) --persistent writes changes; 0 means every second", group=PERSISTENCE)
+define("db_max_tasks", type=int, default=1000000,
+       help="most tasks the --persistent history keeps (the newest); 0 for no limit", group=PERSISTENCE)
+define("db_max_age", type=float, default=0,
+       help="seconds after which --persistent forgets a task; 0 for no limit", group=PERSISTENCE)
+
+# -- Prometheus
+
+define("unauthenticated_metrics", type=bool, default=False,
+       help="serve /metrics without authentication, for Prometheus scrapers", group=METRICS)
+define("task_runtime_metric_buckets", type=float, default=DEFAULT_RUNTIME_BUCKETS, multiple=True,
+       help="task runtime buckets of the flower_task_runtime_seconds histogram", group=METRICS)
 
 default_options = options

@@ -1,6 +1,6 @@
 """The task history on disk for ``--persistent``: an SQLite database in WAL mode.
 
-Changes are written in batches (see :meth:`flower.events.Events.flush_state`),
+Changes are written in batches (see :meth:`flower.history.History.flush`),
 each batch one transaction, so a crash loses at most the batches not written
 yet and never leaves a half-written file. Tasks are rows with one column per
 field, which makes restoring them and looking them up by the listing filters
@@ -182,7 +182,10 @@ class TaskStore:
                 removed = self._apply_retention(connection, max_tasks, max_age)
                 connection.execute('COMMIT')
             except BaseException:
-                connection.execute('ROLLBACK')
+                # SQLite may have rolled back already (a full disk does): a ROLLBACK
+                # then fails and would hide the real cause.
+                if connection.in_transaction:
+                    connection.execute('ROLLBACK')
                 raise
         return removed
 

@@ -98,25 +98,23 @@ def totals(rows):
     return {column: sum(row[column] for row in rows) for column in summed}
 
 
-def purge_offline_workers(state, inspected_workers, max_age, now=None):
-    """Forget workers offline and unheard of for more than ``max_age`` seconds.
+def long_offline_workers(state, inspected_workers, max_age: float,
+                         now: float | None = None) -> list[str]:
+    """The workers offline and unheard of for more than ``max_age`` seconds, by name.
 
-    They leave the event state (counters included) and the inspect replies, so
-    they vanish from every page until they come back. Returns their names.
+    Only says which: forgetting them is the application's job
+    (:meth:`flower.app.Flower.forget_worker`).
     """
     now = time.time() if now is None else now
-    purged = []
+    names = []
     for name in sorted(_known_names(state, inspected_workers)):
         worker = state.workers.get(name)
         inspected = inspected_workers.get(name, {})
         if _is_online(worker, inspected, now):
             continue
         if now - (_last_seen(worker, inspected) or 0) > max_age:
-            state.workers.pop(name, None)
-            state.counter.pop(name, None)
-            inspected_workers.pop(name, None)
-            purged.append(name)
-    return purged
+            names.append(name)
+    return names
 
 
 def _registered_task(entry):

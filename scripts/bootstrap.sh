@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Shared set-up for scripts/demo.sh and scripts/test.sh: the Debian packages the
-# project runs with, and a virtualenv in .venv with flower installed (editable).
+# project runs with, and a virtualenv with flower installed: for the tests, .venv
+# (editable, with the test extras); for the demo, .venv-demo (flower's wheel and
+# its runtime dependencies only, as users install it).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -22,11 +24,21 @@ apt_install() {
     fi
 }
 
-python_venv() {
-    local extras="$1"
+make_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         python3 -m venv "$VENV" || { apt_install python3-venv; python3 -m venv "$VENV"; }
     fi
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$ROOT$extras"
+}
+
+# The test venv: flower editable, with the given extras ("[test]").
+python_venv() {
+    make_venv
+    "$VENV/bin/python" -m pip install -q -e "$ROOT$1"
+}
+
+# A user's venv: flower's wheel built from this checkout, no extras.
+user_venv() {
+    make_venv
+    bash "$ROOT/scripts/install-flower.sh" "$VENV/bin/python" "$ROOT"
 }

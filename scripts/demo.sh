@@ -4,5 +4,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 apt_install redis-server
-python_venv ""
+# Run as a user gets it: flower's wheel in a venv of its own, without the test extras.
+VENV="${FLOWER_DEMO_VENV:-$ROOT/.venv-demo}"
+user_venv
 exec "$VENV/bin/python" "$ROOT/examples/demo.py" "$@"

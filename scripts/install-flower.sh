@@ -32,3 +32,5 @@ else
 fi
 
 "${PIP[@]}" install --quiet "${package[0]}" "$@"
+# The same version may be installed already (a second run): put this build in its place.
+"${PIP[@]}" install --quiet --force-reinstall --no-deps "${package[0]}"

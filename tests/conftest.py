@@ -36,7 +36,8 @@ from tests.support.processes import (
     REPO_DIR, CeleryWorker, RedisServer, celery_client as _make_client,
 )
 
-pytest_plugins = ['tests.support.flower', 'tests.support.browser']
+pytest_plugins = ['tests.support.flower', 'tests.support.browser', 'tests.support.rabbitmq',
+                  'tests.support.command', 'tests.support.install']
 
 ARTIFACTS_ROOT = os.path.join(REPO_DIR, 'test-artifacts')
 

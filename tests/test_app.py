@@ -5,6 +5,7 @@ import tornado.web
 
 from flower.events import Events, EventsState
 from flower.inspector import Inspector
+from tests.support.waiting import wait_for
 
 
 def test_the_application_exposes_its_documented_surface(broker_url, flower_factory,
@@ -35,3 +36,20 @@ def test_stop_closes_the_port_and_the_capture_thread(broker_url, flower_factory)
         pass
     else:
         raise AssertionError("Flower still accepts connections after stop()")
+
+
+def test_long_offline_workers_are_purged_on_a_timer_without_any_request(
+        broker_url, flower_factory, worker_factory):
+    worker = worker_factory(broker_url, pool='threads', concurrency=1)
+    flower = flower_factory(broker_url, purge_offline_workers=1, inspect_timeout=2000)
+    app, name = flower.app, worker.hostname
+
+    def known():
+        return (name in app.events.state.workers, name in app.events.state.counter,
+                name in app.workers, name in app.metrics.exposition({}).decode())
+
+    wait_for(lambda: flower.call(known) == (True, True, True, True), timeout=30,
+             what='the worker known to the state, the counters, the inspector and the metrics')
+    worker.stop()  # warm shutdown: a worker-offline event
+    wait_for(lambda: flower.call(known) == (False, False, False, False), timeout=30,
+             what='the offline worker forgotten everywhere, with no request made')

@@ -9,9 +9,7 @@ import asyncio
 import html
 import re
 import ssl
-import subprocess
 import threading
-import urllib.parse
 import uuid
 
 import pytest
@@ -26,14 +24,9 @@ from tornado.ioloop import IOLoop
 from tests.api.conftest import Api, wait_for
 from tests.support.flower import FlowerServer
 from tests.support.processes import free_port
-from tests.test_broker_redis import make_certificates
+from tests.support.rabbitmq import AMQP, MANAGEMENT_API, amqp_url
+from tests.support.tls import make_certificates
 
-AMQP = 'amqp://guest:guest@127.0.0.1:5672/'
-MANAGEMENT_API = 'http://guest:guest@127.0.0.1:15672/api/'
-
-
-def rabbitmqctl(*args):
-    subprocess.run(['rabbitmqctl', '-q', *args], check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -53,20 +46,6 @@ def management_plugin():
 @pytest.fixture(autouse=True)
 def open_api(monkeypatch):
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
-
-
-@pytest.fixture
-def vhost():
-    """A private vhost for guest: ``flower test/<random>``."""
-    name = f'flower test/{uuid.uuid4().hex[:8]}'
-    rabbitmqctl('add_vhost', name)
-    rabbitmqctl('set_permissions', '-p', name, 'guest', '.*', '.*', '.*')
-    yield name
-    rabbitmqctl('delete_vhost', name)
-
-
-def amqp_url(vhost):
-    return AMQP + urllib.parse.quote(vhost, safe='')
 
 
 def celery_app(broker_url, **settings):

@@ -7,7 +7,6 @@ import os
 import re
 import socket
 import ssl
-import subprocess
 import threading
 import urllib.parse
 
@@ -21,6 +20,7 @@ from flower.utils.broker import Broker, BrokerError, queue_lengths
 from tests.api.conftest import Api, wait_for
 from tests.support.flower import FlowerServer
 from tests.support.processes import RedisServer, celery_client, free_port
+from tests.support.tls import TlsRedisServer, make_certificates
 
 
 @pytest.fixture(autouse=True)
@@ -161,41 +161,6 @@ def test_password_and_db_number_of_the_url(redis_server):
 
 # -- TLS ---------------------------------------------------------------------------
 
-def make_certificates(directory):
-    """A CA and a server certificate for 127.0.0.1 it signed (``openssl`` command)."""
-    paths = {name: os.path.join(directory, name)
-             for name in ('ca.key', 'ca.crt', 'server.key', 'server.csr', 'server.crt', 'san.ext')}
-
-    def openssl(*args):
-        subprocess.run(['openssl', *args], check=True, capture_output=True, timeout=60)
-
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=flower-test-ca',
-            '-keyout', paths['ca.key'], '-out', paths['ca.crt'])
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1',
-            '-keyout', paths['server.key'], '-out', paths['server.csr'])
-    with open(paths['san.ext'], 'w') as ext:
-        ext.write('subjectAltName=IP:127.0.0.1\n')
-    openssl('x509', '-req', '-in', paths['server.csr'], '-CA', paths['ca.crt'], '-CAkey', paths['ca.key'],
-            '-CAcreateserial', '-days', '2', '-extfile', paths['san.ext'], '-out', paths['server.crt'])
-    return paths
-
-
-class TlsRedisServer(RedisServer):
-    """A private redis-server also serving TLS on ``tls_port``."""
-
-    def __init__(self, certificates, **kwargs):
-        super().__init__(**kwargs)
-        self.certificates = certificates
-        self.tls_port = free_port()
-
-    def argv(self):
-        return super().argv() + [
-            '--tls-port', str(self.tls_port), '--tls-auth-clients', 'no',
-            '--tls-cert-file', self.certificates['server.crt'],
-            '--tls-key-file', self.certificates['server.key'],
-            '--tls-ca-cert-file', self.certificates['ca.crt']]
-
-
 @pytest.fixture
 def tls_redis(tmp_path):
     certificates = make_certificates(str(tmp_path))
@@ -216,6 +181,19 @@ def test_rediss_url_with_the_broker_use_ssl_settings(tls_redis):
     unverifiable = Broker(url, broker_use_ssl={'ssl_cert_reqs': ssl.CERT_REQUIRED})
     with pytest.raises(BrokerError, match='Cannot query Redis at rediss://.*certificate verify failed'):
         asyncio.run(unverifiable.queues(['secure']))
+
+
+def test_rediss_url_with_ssl_settings_in_its_query_as_kombu_reads_them(tls_redis):
+    redis.Redis(port=tls_redis.port, db=1).lpush('secure', 'a', 'b', 'c')
+    query = urllib.parse.urlencode({'ssl_cert_reqs': 'CERT_REQUIRED',
+                                    'ssl_ca_certs': tls_redis.certificates['ca.crt']})
+    url = f'rediss://127.0.0.1:{tls_redis.tls_port}/1?{query}'
+    assert asyncio.run(Broker(url).queues(['secure'])) == [{'name': 'secure', 'messages': 3}]
+
+    # broker_use_ssl wins over the query, as it does for Celery.
+    overridden = Broker(url, broker_use_ssl={'ssl_ca_certs': '/nonexistent/ca.crt'})
+    with pytest.raises(BrokerError, match='Cannot query Redis at rediss://'):
+        asyncio.run(overridden.queues(['secure']))
 
 
 # -- Sentinel ------------------------------------------------------------------------

@@ -12,84 +12,8 @@ import zipfile
 
 import pytest
 
+from tests.support.command import CELERY, http_get, wait_until
 from tests.support.processes import EXAMPLES_DIR, REPO_DIR, free_port
-
-
-class FlowerProcess:
-    """``flower`` started as a user would, in its own process group."""
-
-    def __init__(self, argv, log_path, env=None, cwd=None):
-        environ = {key: value for key, value in os.environ.items()
-                   if not key.startswith('FLOWER_')}
-        environ.update(env or {})
-        self.log_path = log_path
-        self._log = open(log_path, 'wb')
-        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=environ, cwd=cwd, start_new_session=True)
-
-    def log(self):
-        with open(self.log_path, encoding='utf-8', errors='replace') as log:
-            return log.read()
-
-    def wait_http(self, port, path='/healthcheck', timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"flower exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                return http_get(port, path)
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"flower did not answer on port {port}:\n{self.log()}")
-
-    def stop(self, signum=signal.SIGTERM, timeout=15):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signum)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
-
-
-@pytest.fixture
-def start_flower(artifacts_dir):
-    processes = []
-
-    def start(argv, **kwargs):
-        log_path = os.path.join(artifacts_dir, f'flower-{len(processes)}.log')
-        process = FlowerProcess(argv, log_path, **kwargs)
-        processes.append(process)
-        return process
-
-    yield start
-    for process in processes:
-        process.stop(signal.SIGKILL)
-
-
-def http_get(port, path, host='127.0.0.1'):
-    connection = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        connection.request('GET', path)
-        response = connection.getresponse()
-        return response.status, response.read().decode('utf-8')
-    finally:
-        connection.close()
-
-
-def wait_until(predicate, timeout=15, message='condition'):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message}")
-
-
-CELERY = [sys.executable, '-m', 'celery']
 
 
 def test_celery_app_option_before_the_subcommand_and_flower_options_after(
@@ -234,3 +158,62 @@ def test_tls_serves_https_with_a_self_signed_certificate(tmp_path, start_flower,
 
     with pytest.raises((http.client.HTTPException, OSError)):
         http_get(port, '/healthcheck')  # plain HTTP is not served on the TLS port
+
+
+def _help_sections(text):
+    """``{section title: {flag: line}}`` of ``celery flower --help``."""
+    sections, current = {}, None
+    for line in text.splitlines():
+        if line.endswith(':') and not line.startswith(' '):
+            current = sections.setdefault(line[:-1], {})
+        elif line.startswith('  --') and current is not None:
+            current[line.split()[0].split('=')[0]] = line
+    return sections
+
+
+@pytest.mark.parametrize('argv', [
+    CELERY + ['flower', '--help'],
+    CELERY + ['flower', '-h'],
+    [sys.executable, '-m', 'flower', '--help'],
+], ids=['celery-flower--help', 'celery-flower-h', 'python-m-flower--help'])
+def test_help_lists_every_option_grouped_with_its_default_and_exits_0(argv, tmp_path):
+    from tornado.options import options
+
+    from flower.options import OPTION_GROUPS
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    sections = _help_sections(done.stdout)
+    assert list(sections)[:len(OPTION_GROUPS)] == [
+        'Server', 'Authentication and access', 'Broker and workers',
+        'Tasks, workers and pages', 'Persistence (task history)', 'Metrics']
+    listed = {flag: (title, line) for title, flags in sections.items() for flag, line in flags.items()}
+    for option in options._options.values():
+        if option.name == 'help':
+            continue
+        flag = '--' + option.name.replace('-', '_')
+        assert flag in listed, f'{flag} missing from --help'
+        title, line = listed[flag]
+        assert option.help in line and '(default: ' in line
+    assert '--port=INT ' in sections['Server']['--port']
+    assert '(default: 5555)' in sections['Server']['--port']
+    assert '(default: flower)' in sections['Persistence (task history)']['--db']
+    assert '(default: false)' in sections['Authentication and access']['--read_only']
+    assert 'Usage: celery [celery options] flower [flower options]' in done.stdout
+
+
+def test_every_flower_option_is_in_a_help_group():
+    from tornado.options import options
+
+    from flower.options import OPTION_GROUPS
+    flower_options = [option for option in options._options.values()
+                      if option.group_name.endswith(('flower/options.py', *OPTION_GROUPS))]
+    assert flower_options
+    ungrouped = [option.name for option in flower_options if option.group_name not in OPTION_GROUPS]
+    assert ungrouped == [], 'define(..., group=<one of OPTION_GROUPS>) for these'
+
+
+def test_an_unknown_option_next_to_help_still_exits_2_with_one_line(tmp_path):
+    done = subprocess.run(CELERY + ['flower', '--prot=5555'], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ['flower: error: unknown option --prot']

@@ -68,7 +68,7 @@ class Worker:
 async def written(events):
     """Flush and wait until the writer thread is done."""
     events.flush_state()
-    while events._writing:
+    while events.history._writing:
         await asyncio.sleep(0.01)
 
 
@@ -212,7 +212,7 @@ def test_events_during_a_write_are_neither_lost_nor_applied_twice(tmp_path):
         worker.send('task-revoked', uuid='waiting', terminated=False)
         events.flush_state()  # skipped: a write is in progress; nothing is lost
         release.set()
-        while events._writing:
+        while events.history._writing:
             await asyncio.sleep(0.01)
         events.store.write = real_write
         await written(events)
@@ -371,7 +371,7 @@ def test_stopping_during_a_background_restore_keeps_the_history(tmp_path):
 
     async def stop_early():
         events = make_events(path)
-        events.restore_chunk_size = 10
+        events.history.restore_chunk_size = 10
         events.open_history(in_background=True)
         events.on_event(Event('task-received', uuid='late', hostname='w1@h', clock=1,
                               timestamp=NOW, local_received=NOW, name='tasks.add'))

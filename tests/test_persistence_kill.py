@@ -8,7 +8,7 @@ import signal
 import time
 
 from tests.support.processes import free_port
-from tests.test_cli import CELERY, FlowerProcess, http_get, wait_until
+from tests.support.command import CELERY, FlowerProcess, http_get, wait_until
 
 #: (task name, args) sent to the worker; ``tasks.error`` fails.
 TASKS = [('tasks.add', (number, number)) for number in range(12)] + [

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 import redis
 import redis.sentinel
+from kombu.utils.url import parse_ssl_cert_reqs
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -170,15 +171,29 @@ class Redis(BrokerBase):
 
 
 class RedisSsl(Redis):
-    """``rediss://``: TLS, with the ``broker_use_ssl`` settings redis-py knows."""
+    """``rediss://``: TLS, with the settings redis-py knows from the URL's query
+    (``?ssl_cert_reqs=required&ssl_ca_certs=...``, as kombu reads them) and from
+    ``broker_use_ssl``, which wins where both give one."""
 
     def __init__(self, broker_url, broker_options=None, broker_use_ssl=None, **kwargs):
         super().__init__(broker_url, broker_options, **kwargs)
-        settings = broker_use_ssl if isinstance(broker_use_ssl, dict) else {}
+        settings = _ssl_settings_of_url(broker_url)
+        if isinstance(broker_use_ssl, dict):
+            settings.update(broker_use_ssl)
         self.ssl_options = {key: settings[key] for key in REDIS_SSL_KEYS if key in settings}
 
     def _connection_kwargs(self):
         return dict(super()._connection_kwargs(), ssl=True, **self.ssl_options)
+
+
+def _ssl_settings_of_url(broker_url):
+    settings = {key: values[-1] for key, values in parse_qs(urlsplit(broker_url).query).items()
+                if key in REDIS_SSL_KEYS}
+    if 'ssl_cert_reqs' in settings:
+        settings['ssl_cert_reqs'] = parse_ssl_cert_reqs(settings['ssl_cert_reqs'])
+    if 'ssl_check_hostname' in settings:
+        settings['ssl_check_hostname'] = settings['ssl_check_hostname'].lower() in ('true', '1', 'yes')
+    return settings
 
 
 class RedisSocket(Redis):

@@ -1,6 +1,6 @@
 """Incremental indexes over the tasks in memory, so listing a first page stays cheap.
 
-:class:`TaskIndex` is kept up to date by :class:`flower.events.EventsState`
+:class:`TaskIndex` is kept up to date by :class:`flower.state.EventsState`
 after every task event. It knows the order tasks were first seen in (newest
 first is the default listing order), which tasks have a given name, worker or
 state, and, for every field someone sorted by once, a sorted list of the

@@ -7,7 +7,7 @@ import datetime
 import heapq
 import itertools
 
-from flower.events import stored_task
+from flower.state import stored_task
 from flower.utils.search import parse_search_terms, satisfies_search_terms
 from flower.utils.task_index import field_value, sort_key
 

@@ -5,13 +5,18 @@ from flower.views import BaseHandler
 
 
 class Healthcheck(BaseHandler):
-    """Always open: it only says ``OK``, and probes cannot log in."""
+    """Always open, as probes cannot log in: ``OK``, or with ``verbose=1`` a JSON object
+    that also says how far the ``--persistent`` history is loaded and written (nothing
+    about the broker or the cluster, which only logged-in users may see)."""
 
     def is_public(self):
         return True
 
     async def get(self):
-        self.write("OK")
+        if not self.get_argument('verbose', False, type=bool):
+            self.write("OK")
+            return
+        self.write({'status': 'OK', 'history': self.application.events.history_status()})
 
 
 class Metrics(BaseHandler):

@@ -1,0 +1,222 @@
+"""The ``--persistent`` task history of a state: loaded back at start, written in
+batches on a timer, bounded by retention (see docs/persistence.rst).
+
+The state is changed on the IO loop only: tasks come back from the file in
+short slices of IO loop turns, and a writer thread puts the changes the state
+collected (``take_changes``) into the :class:`~flower.store.TaskStore`.
+"""
+import gc
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from tornado.ioloop import IOLoop, PeriodicCallback
+
+from flower.state import EventsState
+from flower.store import WORKER_FIELDS, TaskStore, row_fields, task_row
+
+logger = logging.getLogger(__name__)
+
+
+class History:
+    """The history file ``db`` of ``state``: :meth:`open` loads it back, then every
+    ``flush_interval`` ms what changed is written (one transaction per batch)."""
+
+    default_flush_interval = 1000  # milliseconds between two writes
+    #: Longest an IO loop turn spends loading tasks, in seconds: requests made while
+    #: the history loads wait behind one such turn at a time.
+    restore_slice_seconds = 0.002
+    restore_chunk_size = 250  # rows read at a time within a turn
+
+    def __init__(self, state: EventsState, io_loop: IOLoop, db: str, flush_interval: int = 0,
+                 max_tasks: int = 0, max_age: float = 0,
+                 on_restored: Callable[[], None] | None = None):
+        self.state = state
+        self.io_loop = io_loop
+        self.db = db
+        self.flush_interval = flush_interval or self.default_flush_interval
+        self.max_tasks = max_tasks
+        self.max_age = max_age
+        self.on_restored = on_restored
+        self.store = None
+        self.restoring = False
+        self.restore_total = 0  # tasks the load brings back
+        self.restored_count = 0  # of which back so far
+        self.write_errors = 0  # failed writes since start
+        self._writer = None
+        self._flush_timer = None
+        self._writing = False
+        self._in_flight_changes = 0  # tasks and workers of the batch being written
+        self._last_write_error = None
+
+    def open(self, in_background: bool = False) -> None:
+        """Open the file, load tasks, workers and counters back, and start writing.
+
+        ``in_background``: tasks come back a slice per IO loop turn, so requests are
+        served meanwhile; ``on_restored`` is called once they are all back.
+        """
+        self.store = TaskStore(self.db)
+        self._restore(in_background)
+        self.state.track_changes = True
+        self.state.stored_fields = self._stored_fields
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix='flower-history')
+        self._flush_timer = PeriodicCallback(self.flush, self.flush_interval)
+        self._flush_timer.start()
+
+    def close(self) -> None:
+        """Write what changed, wait for it, and close the file."""
+        if self.store is None:
+            return
+        self._flush_timer.stop()
+        self.save()
+        self._writer.shutdown(wait=True)
+        self.store.close()
+        self.store = None
+
+    # -- loading back ---------------------------------------------------------------
+
+    def _restore(self, in_background):
+        state, store = self.state, self.store
+        for hostname, fields in store.load_workers().items():
+            known = {name: value for name, value in fields.items() if name in WORKER_FIELDS}
+            state.workers[hostname] = state.Worker(**known)
+        for hostname, event_type, count in store.load_counters():
+            state.counter[hostname][event_type] = count
+        state.task_index.number_from(store.next_seq())
+        stored, limit = store.count_tasks(), state.max_tasks_in_memory
+        self.restore_total = min(stored, limit) if limit else stored
+        self.restored_count = 0
+        rows = store.load_tasks(limit)
+        self.restoring = True
+        if in_background:
+            self.io_loop.add_callback(self._restore_in_background, rows, time.monotonic())
+        else:
+            started = time.monotonic()
+            while self._restore_chunk(rows):
+                pass
+            self._restored(started)
+
+    def _stored_fields(self, uuid):
+        row = self.store.get_task(uuid) if self.store is not None else None
+        if row is None:
+            return None
+        fields = row_fields(row)
+        fields.pop('worker', None)
+        return fields
+
+    def _restore_chunk(self, rows):
+        """Load the next chunk of tasks; return how many there were."""
+        restore = self.state.restore_task
+        chunk = rows.fetchmany(self.restore_chunk_size)
+        for row in chunk:
+            fields = row_fields(row)
+            fields['uuid'] = row[0]
+            restore(fields, row[1])
+        self.restored_count += len(chunk)
+        return len(chunk)
+
+    def _restore_in_background(self, rows, started):
+        """Load chunks for at most :attr:`restore_slice_seconds`, then let the IO loop
+        serve what waits before going on."""
+        deadline = time.perf_counter() + self.restore_slice_seconds
+        while self._restore_chunk(rows):
+            if time.perf_counter() >= deadline:
+                # Loaded tasks live on: out of the collector's sight at once, or full
+                # collections over a growing heap stall the requests waiting.
+                gc.freeze()
+                self.io_loop.add_callback(self._restore_in_background, rows, started)
+                return
+        self._restored(started)
+
+    def _restored(self, started):
+        self.restoring = False
+        logger.info("Restored %d tasks and %d workers from %s in %.1f s", self.restored_count,
+                    len(self.state.workers), self.db, time.monotonic() - started)
+        if self.on_restored is not None:
+            self.on_restored()
+
+    # -- writing --------------------------------------------------------------------
+
+    def _take_batch(self):
+        """The rows to write for everything changed since the last batch."""
+        tasks, workers = self.state.take_changes()
+        counter = self.state.counter
+        worker_rows, counter_rows = [], []
+        for hostname in workers:
+            worker = self.state.workers.data.get(hostname)
+            if worker is not None:
+                worker_rows.append((hostname, {name: getattr(worker, name, None)
+                                               for name in WORKER_FIELDS}))
+            counter_rows.extend((hostname, event_type, count)
+                                for event_type, count in counter.get(hostname, {}).items())
+        task_rows = [task_row(task, number) for task, number in tasks.values()]
+        return tasks, workers, {'tasks': task_rows, 'workers': worker_rows,
+                                'counters': counter_rows, 'max_tasks': self.max_tasks,
+                                'max_age': self.max_age}
+
+    def flush(self) -> None:
+        """Hand what changed to the writer thread; skipped while a batch is being written
+        (changes keep collecting for the next one)."""
+        if self._writing or self.store is None:
+            return
+        self._apply_retention_in_memory()
+        tasks, workers, batch = self._take_batch()
+        if not batch['tasks'] and not batch['workers']:
+            return
+        self._writing = True
+        self._in_flight_changes = len(tasks) + len(workers)
+        future = self._writer.submit(self.store.write, **batch)
+        future.add_done_callback(
+            lambda done: self.io_loop.add_callback(self._written, done, tasks, workers))
+
+    def _written(self, future: Future, tasks, workers):
+        """After a write: on failure keep the batch for the next try, and log an
+        outage once, when it starts, and once more when writing works again."""
+        self._writing = False
+        self._in_flight_changes = 0
+        error = future.exception()
+        if error is None:
+            if self._last_write_error is not None:
+                logger.warning("Writing the task history to %s works again; the changes "
+                               "kept meanwhile are written", self.db)
+            self._last_write_error = None
+            return
+        # Newer changes of the same tasks win over the batch kept.
+        for uuid, entry in tasks.items():
+            self.state.changed_tasks.setdefault(uuid, entry)
+        self.state.changed_workers.update(workers)
+        self.write_errors += 1
+        if self._last_write_error is None:
+            logger.error("Writing the task history to %s failed: %s: %s. Changes are kept in "
+                         "memory and written when it works again (retrying every flush)",
+                         self.db, type(error).__name__, error)
+        self._last_write_error = f"{type(error).__name__}: {error}"
+
+    def save(self) -> None:
+        """Write everything changed so far now, waiting for it (used at shutdown)."""
+        if self.store is None:
+            return
+        _, _, batch = self._take_batch()
+        self._writer.submit(self.store.write, **batch).result()
+
+    def _apply_retention_in_memory(self):
+        keep = self.max_tasks or None
+        before = time.time() - self.max_age if self.max_age else None
+        if keep is not None or before is not None:
+            self.state.forget_oldest_tasks(keep=keep, before=before)
+
+    # -- what it says of itself --------------------------------------------------------
+
+    def pending_changes(self) -> int:
+        """Tasks and workers changed in memory and not yet written."""
+        state = self.state
+        return len(state.changed_tasks) + len(state.changed_workers) + self._in_flight_changes
+
+    def status(self) -> dict:
+        """How far the history is loaded and written (``/healthcheck?verbose=1``)."""
+        return {
+            'loading': self.restoring, 'tasks_loaded': self.restored_count,
+            'tasks_to_load': self.restore_total, 'pending_changes': self.pending_changes(),
+            'writing': 'failing' if self._last_write_error is not None else 'ok',
+        }

@@ -1,0 +1,275 @@
+"""The cluster state Flower keeps: Celery's :class:`~celery.events.state.State` with
+compact tasks, per-worker event counters, metrics and an index of the tasks.
+
+Only the IO loop changes it (see :mod:`flower.events`); it does no I/O itself.
+"""
+import collections
+import itertools
+import sys
+from weakref import WeakSet
+
+from celery.events.state import State, Task
+from kombu.utils.functional import LRUCache
+
+from flower.metrics import get_prometheus_metrics
+from flower.store import row_fields
+from flower.utils.task_index import TaskIndex
+
+
+class CompactTask(Task):
+    """A task that keeps only the fields Flower shows, not every key of every event.
+
+    Celery's task copies whole events into itself (host names, pids, clocks
+    of each event) and builds a set for its children and a table of bound
+    methods up front; this one does neither until it is needed.
+    """
+
+    #: Event keys worth keeping (``hostname`` is kept as the task's ``worker``).
+    kept_fields = frozenset(Task._fields) - {'uuid', 'worker', 'children', 'root', 'parent'}
+    _interned = ('name', 'exchange', 'routing_key')
+
+    def __init__(self, uuid=None, cluster_state=None, children=None, **kwargs):
+        self.uuid = uuid
+        self.cluster_state = cluster_state
+        if children:
+            self.children.update(cluster_state.tasks.get(task_id) for task_id in children
+                                 if task_id in cluster_state.tasks)
+        if kwargs:
+            self.__dict__.update(kwargs)
+
+    @property
+    def children(self):
+        kids = self.__dict__.get('_children')
+        if kids is None:
+            kids = self.__dict__['_children'] = WeakSet()
+        return kids
+
+    @children.setter
+    def children(self, value):
+        self.__dict__['_children'] = value
+
+    @property
+    def child_ids(self):
+        """The children's ids, without creating an empty set for a task that has none."""
+        return [child.uuid for child in self.__dict__.get('_children') or ()]
+
+    @property
+    def _serializer_handlers(self):
+        return {'children': lambda _: self.child_ids,
+                'root': lambda _: self.root_id, 'parent': lambda _: self.parent_id}
+
+    def event(self, type_, timestamp=None, local_received=None, fields=None, **kwargs):
+        kept = self.kept_fields
+        fields = {key: value for key, value in (fields or {}).items() if key in kept}
+        for key in self._interned:
+            if isinstance(fields.get(key), str):
+                fields[key] = sys.intern(fields[key])
+        return super().event(type_, timestamp, local_received, fields, **kwargs)
+
+
+def stored_task(row):
+    """A task of the stored history (a :data:`~flower.store.TASK_COLUMNS` row), not
+    attached to any state: what listings show for tasks no longer in memory."""
+    fields = row_fields(row)
+    task = CompactTask(row[0])
+    hostname = fields.pop('worker', None)
+    if hostname is not None:
+        task.worker = State.Worker(hostname)
+    task.__dict__.update(fields)
+    return task
+
+
+class TaskCache(LRUCache):
+    """The tasks by uuid; beyond ``limit`` the oldest one is dropped and reported to
+    ``on_evict``. Reading a task does not make it "recent": what is kept never
+    depends on what someone looked at."""
+
+    def __init__(self, limit, on_evict):
+        super().__init__(limit)
+        self.on_evict = on_evict
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __setitem__(self, key, value):
+        with self.mutex:
+            data = self.data
+            if key not in data and self.limit and len(data) >= self.limit:
+                self.on_evict(*data.popitem(last=False))
+            data[key] = value
+
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+
+class NoTaskHeap(list):
+    """Stands in for Celery's per-event time heap, which the task index replaces:
+    appends and inserts are ignored, so it stays empty and costs nothing."""
+
+    def append(self, item):
+        pass
+
+    def insert(self, index, item):
+        pass
+
+
+class EventsState(State):
+    """Celery's cluster state plus per-worker event counters, Prometheus metrics and
+    a :class:`~flower.utils.task_index.TaskIndex` of the tasks in memory."""
+
+    Task = CompactTask
+
+    def __init__(self, *args, metrics=None, **kwargs):
+        self.task_index = TaskIndex()
+        #: Set by :class:`Events` in persistent mode: collect what to write next.
+        self.track_changes = False
+        self.changed_tasks = {}  # uuid -> (task, creation number)
+        self.changed_workers = set()
+        #: Set by :class:`Events` in persistent mode: ``uuid -> {field: value}`` of the
+        #: stored task (``None`` if there is none), to fill in a task that comes back to
+        #: memory, after it left, with an event that carries few of its fields.
+        self.stored_fields = None
+        kwargs.setdefault('tasks', TaskCache(kwargs.get('max_tasks_in_memory', 10000),
+                                             self._forget_task))
+        kwargs.setdefault('taskheap', NoTaskHeap())
+        super().__init__(*args, **kwargs)
+        self.counter = collections.defaultdict(collections.Counter)
+        self.metrics = metrics if metrics is not None else get_prometheus_metrics()
+
+    def event(self, event):
+        worker_name = event.get('hostname', '')
+        event_type = event.get('type', '')
+        self.counter[worker_name][event_type] += 1
+        task = None
+        if event_type.startswith('task-') and 'task' not in self.handlers:
+            with self._mutex:
+                result = self._task_event(event, event_type[5:])
+            (task, created), subject = result
+            if created and subject not in ('received', 'sent') and self.stored_fields:
+                self._fill_in_from_history(task)
+            self.task_index.update(task)
+            if self.track_changes:
+                self.changed_tasks[task.uuid] = (task, self.task_index.sequence[task.uuid])
+        else:
+            result = super().event(event)
+        if self.track_changes:
+            self.changed_workers.add(worker_name)
+        self.metrics.record_event(event, task)
+        return result
+
+    def _fill_in_from_history(self, task):
+        """Give a task that came back to memory the stored fields its event lacked."""
+        stored = self.stored_fields(task.uuid)
+        if stored:
+            fields = task.__dict__
+            for name, value in stored.items():
+                fields.setdefault(name, value)
+            if task.name is not None:
+                self._seen_types.add(task.name)
+
+    def _task_event(self, event, subject):
+        """Apply a task event as Celery's state does, minus its heap of every event by
+        time (the task index orders tasks) and the lookups that heap needs: this is
+        where Flower spends most of its time under load."""
+        self.event_count += 1
+        if self.event_callback:
+            self.event_callback(self, event)
+        uuid, hostname = event['uuid'], event['hostname']
+        timestamp, local_received = event['timestamp'], event['local_received']
+        tasks = self.tasks
+        task = tasks.data.get(uuid)
+        created = task is None
+        if created:
+            task = tasks[uuid] = self.Task(uuid, cluster_state=self)
+        if subject == 'sent':
+            task.client = hostname
+        else:
+            workers = self.workers
+            worker = workers.data.get(hostname)
+            if worker is None:
+                worker = workers[hostname] = self.Worker(hostname)
+            task.worker = worker
+            if local_received:
+                worker.event(None, local_received, timestamp)  # as Celery calls it
+        if subject == 'received':
+            self.task_count += 1
+        task.event(subject, timestamp, local_received, event)
+        name = task.name
+        if name is not None:
+            self._seen_types.add(name)
+            if created:
+                self.tasks_by_type[name].add(task)
+                self.tasks_by_worker[hostname].add(task)
+        parent_id = task.parent_id
+        if parent_id:
+            parent = tasks.data.get(parent_id)
+            if parent is None:
+                self._add_pending_task_child(task)
+            else:
+                parent.children.add(task)
+        orphans = self._tasks_to_resolve
+        if uuid in orphans.data:
+            task.children.update(orphans.pop(uuid))
+        return (task, created), subject
+
+    def take_changes(self):
+        """What changed since the last call: ``(tasks, workers)`` as ``{uuid: (task,
+        number)}`` and host names. Called on the IO loop, like :meth:`event`, so
+        every event is in exactly one batch."""
+        tasks, workers = self.changed_tasks, self.changed_workers
+        self.changed_tasks, self.changed_workers = {}, set()
+        return tasks, workers
+
+    def restore_task(self, fields, number):
+        """Put back a stored task (``fields`` by name, ``worker`` a host name)."""
+        tasks = self.tasks.data
+        task = self.Task(fields.pop('uuid'), cluster_state=self)
+        hostname = fields.pop('worker', None)
+        if hostname is not None:
+            worker = self.workers.data.get(hostname)
+            task.worker = worker if worker is not None else self.get_or_create_worker(hostname)[0]
+        task.__dict__.update(fields)
+        tasks[task.uuid] = task
+        self.task_index.update(task, number)
+        if task.name is not None:
+            self._seen_types.add(task.name)
+        parent = tasks.get(fields.get('parent_id'))
+        if parent is not None:
+            parent.children.add(task)
+        return task
+
+    def forget_oldest_tasks(self, keep=None, before=None):
+        """Drop the oldest tasks from memory: beyond ``keep`` tasks, or last changed
+        before the timestamp ``before`` (the history's retention limits)."""
+        data = self.tasks.data
+        while data:
+            uuid, task = next(iter(data.items()))
+            too_many = keep is not None and len(data) > keep
+            too_old = before is not None and (task.timestamp or 0) < before
+            if not (too_many or too_old):
+                break
+            del data[uuid]
+            self.task_index.remove(uuid)
+
+    def _forget_task(self, uuid, task):
+        self.task_index.remove(uuid)
+
+    def rebuild_taskheap(self, *args, **kwargs):
+        """Nothing to rebuild: the task index takes the heap's place."""
+
+    def _clear_tasks(self, ready=True):
+        super()._clear_tasks(ready)
+        self.task_index.rebuild(self.tasks.data)
+
+    def tasks_by_time(self, limit=None, reverse=True):
+        """``(uuid, task)`` pairs, most recently created first unless ``reverse`` is false."""
+        index = self.task_index
+        order = list(index.newest_first() if reverse else index.sequence)
+        get = self.tasks.data.get
+        for uuid in itertools.islice(order, limit):
+            task = get(uuid)
+            if task is not None:
+                yield uuid, task
+
+    tasks_by_timestamp = tasks_by_time

@@ -1,0 +1,88 @@
+"""flower started as a user starts it: its own process and process group, logs in a file.
+
+``start_flower(argv, env=None, cwd=None)`` (a fixture) starts one and kills it at teardown.
+"""
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+CELERY = [sys.executable, '-m', 'celery']
+
+
+class FlowerProcess:
+    """``flower`` started as a user would, in its own process group."""
+
+    def __init__(self, argv, log_path, env=None, cwd=None):
+        environ = {key: value for key, value in os.environ.items()
+                   if not key.startswith('FLOWER_')}
+        environ.update(env or {})
+        self.log_path = log_path
+        self._log = open(log_path, 'wb')
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=environ, cwd=cwd, start_new_session=True)
+
+    def log(self):
+        with open(self.log_path, encoding='utf-8', errors='replace') as log:
+            return log.read()
+
+    def wait_http(self, port, path='/healthcheck', timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"flower exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                return http_get(port, path)
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"flower did not answer on port {port}:\n{self.log()}")
+
+    def stop(self, signum=signal.SIGTERM, timeout=15):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def start_flower(artifacts_dir):
+    processes = []
+
+    def start(argv, **kwargs):
+        log_path = os.path.join(artifacts_dir, f'flower-{len(processes)}.log')
+        process = FlowerProcess(argv, log_path, **kwargs)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop(signal.SIGKILL)
+
+
+def http_get(port, path, host='127.0.0.1'):
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request('GET', path)
+        response = connection.getresponse()
+        return response.status, response.read().decode('utf-8')
+    finally:
+        connection.close()
+
+
+def wait_until(predicate, timeout=15, message='condition'):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {message}")
