@@ -14,16 +14,11 @@ import uuid
 
 import pytest
 import requests
+from celery import Celery
 
 from tests.support.processes import REPO_DIR, free_port
+from tests.support.rabbitmq import MANAGEMENT_API, amqp_url
 from tests.support.waiting import wait_for
-from tests.test_broker_rabbitmq import (
-    MANAGEMENT_API,
-    amqp_url,
-    celery_app,
-    send,
-    vhost,  # noqa: F401 - a fixture
-)
 
 BASE_IMAGE = 'docker.io/library/python:3.11-slim'
 HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
@@ -193,7 +188,7 @@ def management_api_answers():
 
 
 def test_image_reads_rabbitmq_queue_lengths_from_the_management_api(
-        containers, vhost, worker_factory):  # noqa: F811 - the vhost fixture
+        containers, vhost, worker_factory):
     wait_for(management_api_answers, timeout=30, interval=0.5, what="RabbitMQ's management API")
     url = amqp_url(vhost)
     port = free_port()
@@ -205,8 +200,9 @@ def test_image_reads_rabbitmq_queue_lengths_from_the_management_api(
     # when it starts), the second waits unacknowledged, the third stays ready.
     worker = worker_factory(url, concurrency=1, result_backend='rpc://',
                             extra_args=['--prefetch-multiplier', '1'])
-    sender = celery_app(url)
-    send(sender, 3, 'celery', args=(60,))
+    sender = Celery('container-test', broker=url, set_as_current=False)
+    for _ in range(3):
+        sender.send_task('tasks.sleep', (60,), queue='celery')
 
     expected = [{'name': 'celery', 'messages': 2, 'messages_ready': 1,
                  'messages_unacknowledged': 1, 'consumers': 1}]
