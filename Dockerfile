@@ -14,15 +14,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Client libraries for the brokers the image should talk to, installed next
-# to flower. Override with --build-arg BROKER_CLIENTS="redis librabbitmq".
-ARG BROKER_CLIENTS="redis"
+# The image talks to Redis (kombu[redis], rediss:// included) and RabbitMQ
+# (py-amqp) out of the box. More broker clients, installed next to flower:
+#   --build-arg BROKER_CLIENTS="librabbitmq"
+ARG BROKER_CLIENTS=""
 
+# The same install script the clean-install test runs: a wheel of this tree
+# with its runtime dependencies only.
 COPY . /usr/src/flower
-RUN pip install --no-cache-dir /usr/src/flower ${BROKER_CLIENTS} \
+RUN bash /usr/src/flower/scripts/install-flower.sh python /usr/src/flower ${BROKER_CLIENTS} \
     && rm -rf /usr/src/flower \
     && useradd --create-home --home-dir /home/flower --uid 1000 --user-group \
-        --shell /usr/sbin/nologin flower
+        --shell /usr/sbin/nologin flower \
+    && install -d -o flower -g flower /data
 
 USER flower
 # A flowerconfig.py mounted here is picked up automatically.
@@ -30,9 +34,14 @@ WORKDIR /home/flower
 
 EXPOSE 5555
 
-# Follows FLOWER_PORT and FLOWER_URL_PREFIX when they are set.
+# The image needs no writable file: run it with --read-only if you like. For
+# --persistent, mount a volume on /data (owned by the flower user, uid 1000)
+# and pass --persistent --db=/data/flower.db.
+
+# Probes the running flower where it listens: it reads the process's own
+# options (--port=N, FLOWER_PORT, the URL prefix, TLS, a unix socket...).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-    CMD python -c "import os, sys, urllib.request; port = os.environ.get('FLOWER_PORT') or '5555'; prefix = (os.environ.get('FLOWER_URL_PREFIX') or '').strip('/'); url = 'http://localhost:%s/%shealthcheck' % (port, prefix + '/' if prefix else ''); sys.exit(0 if urllib.request.urlopen(url, timeout=5).read().strip() == b'OK' else 1)"
+    CMD ["python", "-m", "flower.healthcheck"]
 
 # Celery reads the broker from CELERY_BROKER_URL by itself.
 ENTRYPOINT ["/bin/sh", "-c", "if [ \"$#\" -eq 0 ] || [ \"${1#-}\" != \"$1\" ]; then set -- celery flower \"$@\"; elif [ \"$1\" = flower ]; then set -- celery \"$@\"; fi; exec \"$@\"", "flower-entrypoint"]

@@ -7,6 +7,9 @@ apt_install redis-server chromium rabbitmq-server prometheus openssl
 # The broker tests read queue statistics from RabbitMQ's management API (port 15672).
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo rabbitmq-plugins --quiet enable rabbitmq_management >/dev/null
+# The container tests build and run the image with podman (tests/test_container.py).
+bash "$ROOT/scripts/podman-setup.sh" \
+    || echo "test.sh: WARNING: scripts/podman-setup.sh failed: the container tests will not run" >&2
 python_venv "[test]"
 cd "$ROOT"
 exec "$VENV/bin/python" -m pytest "$@"
