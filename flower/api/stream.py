@@ -56,10 +56,14 @@ class EventStream(BaseTaskHandler):
             return
         clock = IOLoop.current()
         while not self.closed:
-            skipped, records = feed.since(seen)
-            chunk = self._chunk(feed, seen, skipped, records)
-            if records:
-                seen = records[-1][0]
+            shared_key, shared = feed.shared_chunk
+            if self.unfiltered and shared_key == (seen, feed.last_id):
+                chunk, seen = shared, feed.last_id
+            else:
+                skipped, records = feed.since(seen)
+                chunk = self._chunk(feed, seen, skipped, records)
+                if records:
+                    seen = records[-1][0]
             if chunk:
                 if not await self._send(chunk):
                     return
@@ -74,8 +78,6 @@ class EventStream(BaseTaskHandler):
         """What to send for ``records``; clients without filters share one per tick."""
         if self.unfiltered and not skipped and records:
             key = (seen, records[-1][0])
-            if feed.shared_chunk[0] == key:
-                return feed.shared_chunk[1]
             chunk = b''.join(filter(None, map(self._message_of, records)))
             feed.shared_chunk = (key, chunk)
             return chunk

@@ -125,9 +125,11 @@ def test_a_client_reconnecting_with_last_event_id_gets_exactly_what_it_missed(
 
 def test_a_client_too_far_behind_gets_reset(broker_url, flower_factory, publisher, stream):
     flower = flower_factory(broker_url, enable_events=False, stream_buffer=20)
-    subscribed(flower, publisher)
+    base = subscribed(flower, publisher)
     publisher.tasks('flood', 30)
-    wait_for(lambda: flower.app.events.changes.last_id >= 60, what='60 changes applied')
+    events = flower.app.events
+    wait_for(lambda: events.applied_count == events.received_count == base + 60,
+             what='the 60 flood events applied')
     client = stream(flower, headers={'Last-Event-ID': '1'})
     reset = client.next_event()
     assert reset['event'] == 'reset'
