@@ -3,23 +3,14 @@ import sys
 
 from celery.bin.celery import celery, main
 
-from flower.command import flower
-
-
-def _celery_option_arity():
-    """Map each of Celery's own global options to whether it takes a value."""
-    arity = {}
-    for param in celery.params:
-        for name in param.opts + param.secondary_opts:
-            arity[name] = not getattr(param, 'is_flag', False)
-    return arity
+from flower.command import celery_option_arity, flower
 
 
 def split_argv(argv):
     """Put Celery's global options before the ``flower`` sub-command, the rest after it."""
     if 'flower' in argv:
         return list(argv)
-    arity = _celery_option_arity()
+    arity = celery_option_arity()
     celery_args, flower_args = [], []
     args = iter(argv)
     for arg in args:

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-from urllib.parse import urlsplit
 
 import click
 from celery.app.defaults import NAMESPACES, flatten
@@ -18,6 +17,7 @@ from tornado.options import options
 from flower.app import Flower
 from flower.options import DEFAULT_CONFIG_FILE, OPTION_GROUPS, default_options
 from flower.utils import abs_path, gen_cookie_secret, strtobool
+from flower.utils.broker import validate_broker_api
 from flower.views.auth import DEFAULT_PROVIDER, load_provider, validate_auth_option
 
 logger = logging.getLogger(__name__)
@@ -244,10 +244,10 @@ def extract_settings():
             ssl_options['ca_certs'] = abs_path(options.ca_certs)
         settings['ssl_options'] = ssl_options
     if options.broker_api:
-        parts = urlsplit(options.broker_api)
-        if parts.scheme not in ('http', 'https') or not parts.hostname:
-            raise OptionError("--broker_api: must be an http(s) URL of the RabbitMQ "
-                              "management API, e.g. http://user:pass@host:15672/api/")
+        try:
+            validate_broker_api(options.broker_api)
+        except ValueError as exc:
+            raise OptionError(f"--broker_api: {exc}") from None
     _validate_history_options()
     if options.unix_socket and options.port != default_options.port:
         logger.info("--unix_socket is set: --port is ignored")
@@ -326,6 +326,28 @@ def render_help() -> str:
     return '\n'.join(lines) + '\n'
 
 
+def celery_option_arity() -> dict[str, bool]:
+    """Each of Celery's own global options (``-A``, ``--broker``...) → whether it takes a value."""
+    from celery.bin.celery import celery
+    arity = {}
+    for param in celery.params:
+        for name in param.opts + param.secondary_opts:
+            arity[name] = not getattr(param, 'is_flag', False)
+    return arity
+
+
+def warn_about_celery_args_used_in_flower_command(ctx, flower_args) -> list[str]:
+    """Say (one line on stderr) which of ``flower_args`` are Celery's own options, which
+    belong before ``flower``; return them. ``ctx`` is the click context of the command."""
+    celery_names = set(celery_option_arity())
+    misplaced = [arg for arg in flower_args if arg.partition('=')[0] in celery_names]
+    if misplaced:
+        click.echo(f"flower: error: {', '.join(misplaced)}: Celery's own options go before "
+                   f"'flower': {ctx.find_root().info_name or 'celery'} [celery options] "
+                   "flower [flower options]", err=True)
+    return misplaced
+
+
 def _fail(message):
     click.echo(f"flower: error: {message}", err=True)
     sys.exit(2)
@@ -349,6 +371,8 @@ def flower(ctx, tornado_argv):
     if '--help' in tornado_argv or '-h' in tornado_argv:
         click.echo(render_help(), nl=False)
         ctx.exit(0)
+    if warn_about_celery_args_used_in_flower_command(ctx, tornado_argv):
+        ctx.exit(2)
     capp = ctx.obj.app
     try:
         apply_env_options()

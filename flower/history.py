@@ -166,15 +166,17 @@ class History:
             return
         self._writing = True
         self._in_flight_changes = len(tasks) + len(workers)
+        started = time.monotonic()
         future = self._writer.submit(self.store.write, **batch)
         future.add_done_callback(
-            lambda done: self.io_loop.add_callback(self._written, done, tasks, workers))
+            lambda done: self.io_loop.add_callback(self._written, done, tasks, workers, started))
 
-    def _written(self, future: Future, tasks, workers):
+    def _written(self, future: Future, tasks, workers, started):
         """After a write: on failure keep the batch for the next try, and log an
         outage once, when it starts, and once more when writing works again."""
         self._writing = False
         self._in_flight_changes = 0
+        self._warn_if_slow(time.monotonic() - started, len(tasks))
         error = future.exception()
         if error is None:
             if self._last_write_error is not None:
@@ -192,6 +194,22 @@ class History:
                          "memory and written when it works again (retrying every flush)",
                          self.db, type(error).__name__, error)
         self._last_write_error = f"{type(error).__name__}: {error}"
+
+    slow_write_warning_interval = 60.0  # seconds between two warnings of slow writes
+    _last_slow_warning = None
+
+    def _warn_if_slow(self, seconds, tasks):
+        """A write longer than the flush interval means changes pile up: say so, at most
+        once a minute."""
+        if seconds * 1000 <= self.flush_interval:
+            return
+        now = time.monotonic()
+        if self._last_slow_warning is None or \
+                now - self._last_slow_warning >= self.slow_write_warning_interval:
+            self._last_slow_warning = now
+            logger.warning("Writing %d tasks to the task history %s took %.1f s, longer than "
+                           "the flush interval (state_save_interval, %d ms): changes wait for "
+                           "the next write", tasks, self.db, seconds, self.flush_interval)
 
     def save(self) -> None:
         """Write everything changed so far now, waiting for it (used at shutdown)."""

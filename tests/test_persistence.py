@@ -561,3 +561,31 @@ def test_the_history_is_written_every_second_by_default(broker_url, tmp_path):
         feed_just_after_a_write(flower, path)
         wait_for(lambda: 'probe' in stored_uuids(path), timeout=2, interval=0.05,
                  what='the next write, a second later')
+
+
+def test_a_write_slower_than_the_flush_interval_is_warned_about_once_a_minute(tmp_path, caplog):
+    path = tmp_path / 'history.db'
+
+    async def scenario():
+        events = make_events(path, state_save_interval=50)
+        events.open_history()
+        real_write = events.store.write
+
+        def slow_write(**batch):
+            time.sleep(0.2)
+            return real_write(**batch)
+
+        events.store.write = slow_write
+        worker = Worker(events.state)
+        for round_number in range(3):
+            worker.run(f'slow-{round_number}')
+            await written(events)
+        events.store.write = real_write
+        events.stop()
+
+    with caplog.at_level(logging.WARNING, logger='flower.history'):
+        run(scenario)
+    warnings = [record.getMessage() for record in caplog.records
+                if 'longer than the flush interval' in record.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert 'state_save_interval, 50 ms' in warnings[0]

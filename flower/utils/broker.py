@@ -109,8 +109,9 @@ class RabbitMQ(BrokerBase):
                 for name in names if name in by_name]
 
 
-class Redis(BrokerBase):
-    """``LLEN`` of each queue and of its priority sub-queues, summed."""
+class RedisBase(BrokerBase):
+    """What every Redis broker shares: ``LLEN`` of each queue and of its priority
+    sub-queues, summed; the subclasses say how to reach the server."""
 
     default_port = 6379
 
@@ -170,6 +171,10 @@ class Redis(BrokerBase):
                 f"Cannot query Redis at {mask_password(self.broker_url)}: {exc}") from exc
 
 
+class Redis(RedisBase):
+    """``redis://host:port/db``."""
+
+
 class RedisSsl(Redis):
     """``rediss://``: TLS, with the settings redis-py knows from the URL's query
     (``?ssl_cert_reqs=required&ssl_ca_certs=...``, as kombu reads them) and from
@@ -196,7 +201,7 @@ def _ssl_settings_of_url(broker_url):
     return settings
 
 
-class RedisSocket(Redis):
+class RedisSocket(RedisBase):
     """``redis+socket:///path/to/redis.sock?virtual_host=<db>``."""
 
     def _database(self):
@@ -208,7 +213,7 @@ class RedisSocket(Redis):
         return redis.Redis(unix_socket_path=socket_path, **self._connection_kwargs())
 
 
-class RedisSentinel(Redis):
+class RedisSentinel(RedisBase):
     """``sentinel://host:port;sentinel://host2:port/db`` with ``master_name`` in the
     transport options."""
 
@@ -253,6 +258,16 @@ class Broker:
         if adapter is None:
             raise BrokerError(f"Queue lengths are not available for '{scheme}' brokers")
         return adapter(broker_url, *args, **kwargs)
+
+
+def validate_broker_api(url: str) -> str:
+    """``url`` if it can be RabbitMQ's management HTTP API (an http(s) URL with a host),
+    else a ``ValueError`` saying what it should look like."""
+    parts = urlsplit(url or '')
+    if parts.scheme not in ('http', 'https') or not parts.hostname:
+        raise ValueError("must be an http(s) URL of the RabbitMQ management API, "
+                         "e.g. http://user:pass@host:15672/api/")
+    return url
 
 
 def active_queue_names(capp, workers):

@@ -1,5 +1,8 @@
 """Formatting helpers for templates and for ``format_task`` in configuration files."""
 import datetime
+import html
+import numbers
+from urllib.parse import quote
 
 import humanize as humanize_lib
 import pytz
@@ -43,3 +46,49 @@ def humanize(obj, type=None, length=None):
         text = str(obj)
     return _shorten(text, length)
 
+
+
+def format_count(count) -> str:
+    """A count with thousands separators: ``1234567`` → ``'1,234,567'``; ``None`` → ``''``."""
+    if count is None:
+        return ''
+    return f'{int(count):,}'
+
+
+def format_duration(seconds) -> str:
+    """A duration for people: ``0.0123`` → ``'12.3 ms'``, ``42.5`` → ``'42.5 s'``,
+    ``3725`` → ``'1 h 2 min 5 s'``; ``None`` → ``''``."""
+    if seconds is None:
+        return ''
+    seconds = float(seconds)
+    if seconds < 1:
+        return f'{seconds * 1000:.3g} ms'
+    if seconds < 60:
+        return f'{seconds:.3g} s'
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, 'h'), (minutes, 'min'), (secs, 's')]
+    return ' '.join(f'{value} {unit}' for value, unit in parts if value) or '0 s'
+
+
+def format_value(value, length=None) -> str:
+    """Any field's value as text: counts with separators, lists joined, long text
+    shortened to ``length`` characters; ``None`` → ``''``."""
+    if value is None:
+        return ''
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, numbers.Integral):
+        return format_count(value)
+    if isinstance(value, float):
+        return f'{value:.6g}'
+    return humanize(value, length=length)
+
+
+def task_link(task, url_prefix: str = '') -> str:
+    """An HTML link to a task's page, its id as the text; ``task`` is an id or a task
+    (anything with ``uuid``). Escaped, so it can go into a page as it is."""
+    uuid = getattr(task, 'uuid', task)
+    href = f"{url_prefix.rstrip('/')}/task/{quote(str(uuid), safe='')}"
+    return f'<a href="{html.escape(href)}">{html.escape(str(uuid))}</a>'

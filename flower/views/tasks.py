@@ -13,7 +13,7 @@ TASK_STATES = ('PENDING', 'RECEIVED', 'STARTED', 'SUCCESS', 'FAILURE', 'RETRY', 
 MAX_PAGE_LENGTH = 1000
 
 
-def table_columns(option):
+def visible_task_columns(option: str | None) -> list[str]:
     """The columns ``--tasks_columns`` asks for, in its order; unknown names are ignored."""
     names = [name.strip() for name in (option or DEFAULT_TASKS_COLUMNS).split(',')]
     if 'all' in names:
@@ -43,7 +43,7 @@ class TaskFilters:
 
 class TasksView(BaseHandler):
     def get(self):
-        columns = table_columns(self.application.options.tasks_columns)
+        columns = visible_task_columns(self.application.options.tasks_columns)
         workers = sorted(self.application.events.state.workers)
         task_names = sorted(self.application.events.state.task_types())
         self.render('tasks.html', columns=columns, states=TASK_STATES, workers=workers,

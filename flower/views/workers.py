@@ -2,7 +2,11 @@
 import logging
 
 from flower.views import BaseHandler
+from flower.views.worker import WorkerView
 from flower.workers import totals, worker_rows
+
+#: Flower 2.2 users import the worker page's handler from here too.
+__all__ = ['WorkerView', 'WorkersView']
 
 logger = logging.getLogger(__name__)
 
