@@ -71,10 +71,17 @@ def flowers():
         server.stop()
 
 
+#: The counts each queue of ``/api/queues/length`` has whatever the broker.
+COUNTS = ('name', 'messages', 'messages_ready', 'messages_unacknowledged', 'consumers')
+
+
 def queue_lengths(flower):
+    """The counts of ``/api/queues/length`` (each queue carries the management API's
+    other fields too: see test_the_management_apis_queue_fields_are_passed_on)."""
     response = Api(flower).get('/api/queues/length')
     assert response.status_code == 200, response.text
-    return response.json()['active_queues']
+    return [{field: queue[field] for field in COUNTS}
+            for queue in response.json()['active_queues']]
 
 
 def wait_for_lengths(flower, expected, timeout=30):
@@ -130,6 +137,21 @@ def test_published_messages_without_consumer_are_counted(vhost, flowers):
     _, metrics = flower.get('/metrics')
     assert 'flower_queue_length{queue="celery"} 3.0' in metrics
     assert 'flower_queue_length{queue="reports"} 2.0' in metrics
+    client.close()
+
+
+def test_the_management_apis_queue_fields_are_passed_on(vhost, flowers):
+    url = amqp_url(vhost)
+    client = celery_app(url)
+    flower = flowers(url, capp=celery_app(url, task_queues=[Queue('celery')]))
+    send(client, 1, 'celery')
+    wait_for_lengths(flower, [{'name': 'celery', 'messages': 1, 'messages_ready': 1,
+                               'messages_unacknowledged': 0, 'consumers': 0}])
+    [queue] = Api(flower).get('/api/queues/length').json()['active_queues']
+    assert queue['vhost'] == vhost
+    assert (queue['durable'], queue['auto_delete'], queue['exclusive']) == (True, False, False)
+    assert queue['state'] == 'running' and queue['node'].startswith('rabbit@')
+    assert isinstance(queue['arguments'], dict)
     client.close()
 
 

@@ -64,9 +64,12 @@ class BrokerBase:
 class RabbitMQ(BrokerBase):
     """Counts from the management plugin's ``/api/queues/<vhost>`` at ``http_api``.
 
-    Each queue also carries ``messages_ready``, ``messages_unacknowledged``
-    and ``consumers``; queues RabbitMQ does not know are left out. ``ca_certs``
-    verifies an https management API.
+    Each queue is the management API's own object (``messages``,
+    ``messages_ready``, ``messages_unacknowledged``, ``consumers``,
+    ``durable``, ``arguments``, ``node``, ``state``...), as Flower passes it
+    on; the four counts are 0 where RabbitMQ has not computed them yet.
+    Queues RabbitMQ does not know are left out. ``ca_certs`` verifies an
+    https management API.
     """
 
     def __init__(self, broker_url, http_api=None, timeout=1.0, ca_certs=None, **kwargs):
@@ -85,8 +88,7 @@ class RabbitMQ(BrokerBase):
             raise BrokerError(f"broker_api must be an http(s) URL, not {mask_password(self.http_api)}")
         host = api.netloc.rpartition('@')[2]
         base = urlunsplit(api._replace(netloc=host)).rstrip('/')
-        url = (f"{base}/queues/{quote(self.vhost, safe='')}"
-               "?columns=name,messages,messages_ready,messages_unacknowledged,consumers")
+        url = f"{base}/queues/{quote(self.vhost, safe='')}"
         return HTTPRequest(
             url, auth_username=unquote(api.username) if api.username else None,
             auth_password=unquote(api.password) if api.password else None,
@@ -104,9 +106,9 @@ class RabbitMQ(BrokerBase):
         if not isinstance(listed, list):
             raise BrokerError(f"RabbitMQ management API {request.url} did not answer a list")
         by_name = {queue.get('name'): queue for queue in listed if isinstance(queue, dict)}
-        fields = ('messages', 'messages_ready', 'messages_unacknowledged', 'consumers')
-        return [dict({'name': name}, **{field: by_name[name].get(field, 0) for field in fields})
-                for name in names if name in by_name]
+        counts = dict.fromkeys(('messages', 'messages_ready', 'messages_unacknowledged',
+                                'consumers'), 0)
+        return [dict(counts, **by_name[name]) for name in names if name in by_name]
 
 
 class RedisBase(BrokerBase):
