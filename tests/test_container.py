@@ -208,8 +208,12 @@ def test_image_reads_rabbitmq_queue_lengths_from_the_management_api(
                  'messages_unacknowledged': 1, 'consumers': 1}]
     last = []
 
+    counts = ('name', 'messages', 'messages_ready', 'messages_unacknowledged', 'consumers')
+
     def lengths_match():
-        last[:] = [api(base_url, '/api/queues/length')['active_queues']]
+        # Each queue also carries the rest of the management API's fields (vhost, node...).
+        last[:] = [[{field: queue[field] for field in counts}
+                    for queue in api(base_url, '/api/queues/length')['active_queues']]]
         return last[0] == expected
     try:
         wait_for(lengths_match, timeout=45, interval=1, what=f"queue lengths {expected}")
