@@ -13,6 +13,7 @@ from flower import control
 from flower.api import (
     BaseApiHandler, RequestError, non_negative_float, non_negative_int, positive_int, signal_name,
 )
+from flower.utils.masking import mask_worker_info
 from flower.workers import worker_rows
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class ListWorkers(ControlHandler):
             rows = worker_rows(self.application.events.state, self.application.workers)
             info = {row['hostname']: row['status'] for row in rows}
         else:
-            info = {name: dict(data) for name, data in self.application.workers.items()}
+            info = {name: mask_worker_info(data) for name, data in self.application.workers.items()}
         if workername:
             info = {workername: info.get(workername, {})}
         self.write_json(info)

@@ -19,6 +19,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from flower.utils.masking import mask_text
+
 #: kombu's Redis transport defaults (see ``kombu.transport.redis.Channel``).
 DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
 DEFAULT_PRIORITY_SEPARATOR = '\x06\x16'
@@ -31,15 +33,6 @@ class BrokerError(Exception):
     """Queue lengths cannot be read; ``str(exc)`` says why."""
 
 
-def mask_password(url):
-    """``url`` with the password, if any, replaced by ``****``."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    host = parts.netloc.rpartition('@')[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:****@{host}"))
-
-
 class BrokerBase:
     """Host, port, vhost (or db), user and password parsed from a broker URL."""
 
@@ -50,7 +43,7 @@ class BrokerBase:
         try:
             self.port = url.port
         except ValueError:
-            raise BrokerError(f"Invalid port in broker URL {mask_password(broker_url)}") from None
+            raise BrokerError(f"Invalid port in broker URL {mask_text(broker_url)}") from None
         self.vhost = unquote(url.path[1:]) if url.path else ''
         self.username = unquote(url.username) if url.username else None
         self.password = unquote(url.password) if url.password else None
@@ -81,7 +74,7 @@ class RabbitMQ(BrokerBase):
                               "(the management API URL, e.g. http://user:pass@host:15672/api/)")
         api = urlsplit(self.http_api)
         if api.scheme not in ('http', 'https') or not api.hostname:
-            raise BrokerError(f"broker_api must be an http(s) URL, not {mask_password(self.http_api)}")
+            raise BrokerError(f"broker_api must be an http(s) URL, not {mask_text(self.http_api)}")
         host = api.netloc.rpartition('@')[2]
         base = urlunsplit(api._replace(netloc=host)).rstrip('/')
         url = (f"{base}/queues/{quote(self.vhost, safe='')}"
@@ -130,7 +123,7 @@ class Redis(BrokerBase):
             return int(text.strip('/') or 0)
         except ValueError:
             raise BrokerError(f"Invalid Redis database {text!r} in broker URL "
-                              f"{mask_password(self.broker_url)}") from None
+                              f"{mask_text(self.broker_url)}") from None
 
     def _connection_kwargs(self):
         # No retries: within the timeout, an unreachable Redis is reported as such.
@@ -166,7 +159,7 @@ class Redis(BrokerBase):
             return await loop.run_in_executor(None, self._lengths, list(names))
         except redis.RedisError as exc:
             raise BrokerError(
-                f"Cannot query Redis at {mask_password(self.broker_url)}: {exc}") from exc
+                f"Cannot query Redis at {mask_text(self.broker_url)}: {exc}") from exc
 
 
 class RedisSsl(Redis):
