@@ -42,6 +42,8 @@ class Flower(tornado.web.Application):
 
     pool_executor_cls = ThreadPoolExecutor
     max_executor_workers = 16
+    #: Searches match every task in threads of their own, this many at a time.
+    max_search_workers = 2
     queue_sample_interval = 10000  # milliseconds between two samples of the queue lengths
 
     def __init__(self, options=None, capp=None, events=None, io_loop=None, **kwargs):
@@ -62,6 +64,8 @@ class Flower(tornado.web.Application):
         self.capp.loader.import_default_modules()
         self.executor = self.pool_executor_cls(max_workers=self.max_executor_workers)
         self.io_loop.set_default_executor(self.executor)
+        self.search_executor = ThreadPoolExecutor(max_workers=self.max_search_workers,
+                                                  thread_name_prefix='flower-search')
         self.inspector = Inspector(self.io_loop, self.capp, self.options.inspect_timeout / 1000.0)
         self.events = events or Events(
             self.capp,
@@ -119,6 +123,7 @@ class Flower(tornado.web.Application):
             self.events.stop()
             self.started = False
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.search_executor.shutdown(wait=False, cancel_futures=True)
         self.io_loop.stop()
 
     async def _inspect_at_start(self):

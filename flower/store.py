@@ -93,7 +93,86 @@ class UnreadableHistory(Exception):
     """The file at the history path is not a readable history of this format."""
 
 
-class TaskStore:
+class HistoryQueries:
+    """The listing queries of a history, on the connection ``self._reader``."""
+
+    _reader = None
+
+    def older_tasks(self, before_seq, order_by=None, limit=None, **filters):
+        """Stored tasks with ``seq < before_seq`` matching the filters (see
+        :meth:`_where`), newest first or ordered as :meth:`_order` says: rows
+        read lazily. A ``limit`` lets SQLite keep only the first rows while
+        sorting instead of sorting them all."""
+        where, values = self._where(before_seq, **filters)
+        values.append(-1 if limit is None else limit)  # -1: no limit
+        if order_by is None:
+            return self._reader.execute(
+                f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE {where} "
+                f"ORDER BY seq DESC LIMIT ?", values)
+        rowids = self._reader.execute(
+            f"SELECT rowid FROM tasks WHERE {where} ORDER BY {self._order(order_by)} LIMIT ?",
+            values)
+        return self._rows_in_order(rowids)
+
+    sorted_chunk_size = 500  # rows read at a time by a sorted listing
+
+    def _rows_in_order(self, rowids):
+        """The rows of a cursor of rowids, in its order, a chunk at a time. SQLite
+        sorts whole rows ten times slower than rowids alone (it copies them)."""
+        while chunk := [rowid for (rowid,) in rowids.fetchmany(self.sorted_chunk_size)]:
+            rows = {row[0]: row[1:] for row in self._reader.execute(
+                f"SELECT rowid, {', '.join(TASK_COLUMNS)} FROM tasks "
+                f"WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)}
+            # Retention may have deleted a row once the rowid cursor was done.
+            yield from (rows[rowid] for rowid in chunk if rowid in rows)
+
+    @staticmethod
+    def _order(order_by):
+        """``ORDER BY`` for a column (``-column``: descending) the way listings sort in
+        memory: rows without a value last, equal values newest first. Numbers come
+        before text in SQLite as in :func:`flower.utils.task_index.sort_key`."""
+        column = order_by.removeprefix('-')
+        if column not in TASK_COLUMNS:
+            raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
+        direction = 'DESC' if order_by.startswith('-') else 'ASC'
+        return f'{column} IS NULL, {column} {direction}, seq DESC'
+
+    def count_older(self, before_seq, **filters):
+        where, values = self._where(before_seq, **filters)
+        return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}',
+                                    values).fetchone()[0]
+
+    @staticmethod
+    def _where(before_seq, name=None, state=None, worker=None, ranges=None):
+        """``seq < before_seq``, exact ``name``/``state``/``worker`` and
+        ``{column: (low, high)}`` ranges (``low <= value < high``), as SQL."""
+        clauses, values = ['seq < ?'], [before_seq]
+        for column, value in (('name', name), ('state', state), ('worker', worker)):
+            if value is not None:
+                clauses.append(f'{column} = ?')
+                values.append(value)
+        for column, (low, high) in (ranges or {}).items():
+            if low is not None:
+                clauses.append(f'{column} >= ?')
+                values.append(low)
+            if high is not None:
+                clauses.append(f'{column} < ?')
+                values.append(high)
+        return ' AND '.join(clauses), values
+
+
+class HistoryReader(HistoryQueries):
+    """A history opened read-only on a connection of its own, for a thread other than
+    the IO loop's (searches scan it there); :meth:`close` it after use."""
+
+    def __init__(self, path):
+        self._reader = sqlite3.connect(f'file:{path}?mode=ro', uri=True, check_same_thread=False)
+
+    def close(self):
+        self._reader.close()
+
+
+class TaskStore(HistoryQueries):
     """One history file. Writes go through :meth:`write` (one thread at a time);
     the IO loop reads through its own connection, which WAL lets run beside writes."""
 
@@ -223,67 +302,9 @@ class TaskStore:
         return self._reader.execute(
             f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE uuid = ?", (uuid,)).fetchone()
 
-    def older_tasks(self, before_seq, order_by=None, limit=None, **filters):
-        """Stored tasks with ``seq < before_seq`` matching the filters (see
-        :meth:`_where`), newest first or ordered as :meth:`_order` says: rows
-        read lazily. A ``limit`` lets SQLite keep only the first rows while
-        sorting instead of sorting them all."""
-        where, values = self._where(before_seq, **filters)
-        values.append(-1 if limit is None else limit)  # -1: no limit
-        if order_by is None:
-            return self._reader.execute(
-                f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE {where} "
-                f"ORDER BY seq DESC LIMIT ?", values)
-        rowids = self._reader.execute(
-            f"SELECT rowid FROM tasks WHERE {where} ORDER BY {self._order(order_by)} LIMIT ?",
-            values)
-        return self._rows_in_order(rowids)
-
-    sorted_chunk_size = 500  # rows read at a time by a sorted listing
-
-    def _rows_in_order(self, rowids):
-        """The rows of a cursor of rowids, in its order, a chunk at a time. SQLite
-        sorts whole rows ten times slower than rowids alone (it copies them)."""
-        while chunk := [rowid for (rowid,) in rowids.fetchmany(self.sorted_chunk_size)]:
-            rows = {row[0]: row[1:] for row in self._reader.execute(
-                f"SELECT rowid, {', '.join(TASK_COLUMNS)} FROM tasks "
-                f"WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)}
-            # Retention may have deleted a row once the rowid cursor was done.
-            yield from (rows[rowid] for rowid in chunk if rowid in rows)
-
-    @staticmethod
-    def _order(order_by):
-        """``ORDER BY`` for a column (``-column``: descending) the way listings sort in
-        memory: rows without a value last, equal values newest first. Numbers come
-        before text in SQLite as in :func:`flower.utils.task_index.sort_key`."""
-        column = order_by.removeprefix('-')
-        if column not in TASK_COLUMNS:
-            raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
-        direction = 'DESC' if order_by.startswith('-') else 'ASC'
-        return f'{column} IS NULL, {column} {direction}, seq DESC'
-
-    def count_older(self, before_seq, **filters):
-        where, values = self._where(before_seq, **filters)
-        return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}',
-                                    values).fetchone()[0]
-
-    @staticmethod
-    def _where(before_seq, name=None, state=None, worker=None, ranges=None):
-        """``seq < before_seq``, exact ``name``/``state``/``worker`` and
-        ``{column: (low, high)}`` ranges (``low <= value < high``), as SQL."""
-        clauses, values = ['seq < ?'], [before_seq]
-        for column, value in (('name', name), ('state', state), ('worker', worker)):
-            if value is not None:
-                clauses.append(f'{column} = ?')
-                values.append(value)
-        for column, (low, high) in (ranges or {}).items():
-            if low is not None:
-                clauses.append(f'{column} >= ?')
-                values.append(low)
-            if high is not None:
-                clauses.append(f'{column} < ?')
-                values.append(high)
-        return ' AND '.join(clauses), values
+    def own_reader(self):
+        """A :class:`HistoryReader` of this history."""
+        return HistoryReader(self.path)
 
     def count_tasks(self):
         return self._reader.execute('SELECT count(*) FROM tasks').fetchone()[0]

@@ -14,7 +14,7 @@ from flower.api import (
 )
 from flower.utils.broker import BrokerError
 from flower.utils.tasks import (
-    as_dict, get_task_by_id, iter_tasks, parse_date, parse_sort_by,
+    as_dict, get_task_by_id, parse_date, parse_sort_by, search_tasks,
 )
 
 
@@ -43,8 +43,9 @@ class ListTasks(BaseTaskHandler):
     chunk_size = 200
 
     async def get(self):
-        tasks = iter_tasks(
-            self.application.events,
+        # The matching tasks are taken now (events keep arriving while we write).
+        _, tasks = await search_tasks(
+            self.application.events, self.application.search_executor,
             limit=self.get_optional_argument('limit', type=non_negative_int),
             offset=self.get_optional_argument('offset', type=non_negative_int),
             sort_by=self.get_optional_argument('sort_by', type=parse_sort_by),
@@ -55,10 +56,8 @@ class ListTasks(BaseTaskHandler):
             received_end=self.get_optional_argument('received_end', type=parse_date),
             started_start=self.get_optional_argument('started_start', type=parse_date),
             started_end=self.get_optional_argument('started_end', type=parse_date),
-            search=self.get_optional_argument('search'),
+            search=self.get_search_argument('search'),
         )
-        # The matching tasks are taken now (events keep arriving while we write).
-        tasks = list(tasks)
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         separator = '{'
         for start in range(0, len(tasks), self.chunk_size):
