@@ -54,14 +54,14 @@ class ListWorkers(ControlHandler):
         refresh = self.get_argument('refresh', default=False, type=bool)
         status = self.get_argument('status', default=False, type=bool)
         workername = self.get_optional_argument('workername')
+        if workername:
+            self.require_worker(workername)
         if refresh:
             try:
                 await self.application.update_workers(workername)
             except Exception as exc:  # whatever the broker raised: report it, not a 500
                 logger.warning("Refreshing workers failed: %s: %s", type(exc).__name__, exc)
                 raise RequestError(503, f"Cannot inspect workers: {type(exc).__name__}: {exc}") from None
-        if workername:
-            self.require_worker(workername)
         if status:
             rows = worker_rows(self.application.events.state, self.application.workers)
             info = {row['hostname']: row['status'] for row in rows}
