@@ -89,16 +89,13 @@ class TaskInfo(BaseTaskHandler):
         self.write_json(dict(sorted(info.items())))
 
 
-class TaskApply(BaseTaskHandler):
-    """Runs the task and answers once its result is in (or the client went away)."""
+class WaitingTaskHandler(BaseTaskHandler):
+    """Waits for a task's result, and stops polling for it when the client goes away."""
 
     waiter = None
 
-    async def post(self, taskname):
-        self.require_task(taskname)
-        args, kwargs, options = self.get_task_call()
-        self.waiter = asyncio.ensure_future(
-            self.run(control.apply_task, taskname, args, kwargs, options))
+    async def wait_and_answer(self, operation, *args, **kwargs):
+        self.waiter = asyncio.ensure_future(self.run(operation, *args, **kwargs))
         try:
             result = await self.waiter
         except asyncio.CancelledError:
@@ -108,6 +105,15 @@ class TaskApply(BaseTaskHandler):
     def on_connection_close(self):
         if self.waiter is not None:
             self.waiter.cancel()
+
+
+class TaskApply(WaitingTaskHandler):
+    """Runs the task and answers once its result is in (or the client went away)."""
+
+    async def post(self, taskname):
+        self.require_task(taskname)
+        args, kwargs, options = self.get_task_call()
+        await self.wait_and_answer(control.apply_task, taskname, args, kwargs, options)
 
 
 class TaskAsyncApply(BaseTaskHandler):
@@ -126,10 +132,18 @@ class TaskSend(BaseTaskHandler):
                                        by_name=True))
 
 
-class TaskResult(BaseTaskHandler):
+def result_timeout(value):
+    """A ``timeout`` in seconds, from 0 to :data:`flower.control.MAX_RESULT_TIMEOUT`."""
+    seconds = non_negative_float(value)
+    if seconds > control.MAX_RESULT_TIMEOUT:
+        raise ValueError(f"at most {control.MAX_RESULT_TIMEOUT} seconds")
+    return seconds
+
+
+class TaskResult(WaitingTaskHandler):
     async def get(self, taskid):
-        timeout = self.get_optional_argument('timeout', type=non_negative_float, default=0)
-        self.write_json(await self.run(control.task_result, taskid, timeout=timeout))
+        timeout = self.get_optional_argument('timeout', type=result_timeout, default=0)
+        await self.wait_and_answer(control.task_result, taskid, timeout=timeout)
 
 
 class TaskAbort(BaseTaskHandler):

@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import queue
 import threading
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
@@ -276,6 +277,46 @@ def broadcast_connection(capp):
     """
     with capp.connection_for_write(transport_options={'max_retries': 1}) as connection:
         yield connection
+
+
+class DetachedPool:
+    """At most ``size`` daemon threads running blocking broker calls; more calls queue.
+
+    Daemon threads for the reason :func:`run_detached` gives; a bounded number of
+    them, so that many waiting requests cannot start a thread per call.
+    """
+
+    def __init__(self, size, name):
+        self.size = size
+        self.name = name
+        self._calls = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    async def run(self, function, *args):
+        """Await ``function(*args)``, run by one of the pool's threads."""
+        future = concurrent.futures.Future()
+        self._calls.put((future, function, args))
+        with self._lock:
+            if self._idle == 0 and self._threads < self.size:
+                self._threads += 1
+                threading.Thread(target=self._work, name=self.name, daemon=True).start()
+        return await asyncio.wrap_future(future)
+
+    def _work(self):
+        while True:
+            with self._lock:
+                self._idle += 1
+            future, function, args = self._calls.get()
+            with self._lock:
+                self._idle -= 1
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller stopped waiting
+            try:
+                future.set_result(function(*args))
+            except BaseException as exc:  # handed to the awaiting coroutine
+                future.set_exception(exc)
 
 
 async def run_detached(function, *args):

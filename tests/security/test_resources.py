@@ -2,9 +2,14 @@
 (items 6, 9 and 10 of issue 15)."""
 import concurrent.futures
 import html
+import json
+import socket
+import threading
 import time
 import urllib.parse
+import uuid
 
+import pytest
 import redis
 import requests
 
@@ -72,3 +77,51 @@ def test_item09_concurrent_inspections_are_bounded(redis_server, flower_factory,
     # (unbounded, each request made its own: 240 broadcasts).
     sent = settled_publishes(redis_server) - before
     assert 8 <= sent <= 8 * 4, sent
+
+
+def gets(server):
+    """How many GET commands the Redis server ran: each result poll is one."""
+    client = redis.Redis.from_url(server.url)
+    try:
+        return client.info('commandstats').get('cmdstat_get', {}).get('calls', 0)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize('timeout', ['300.5', '86400', '1e9'])
+def test_item06_a_result_timeout_over_the_maximum_is_a_400(broker_url, flower_factory, monkeypatch,
+                                                           timeout):
+    monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
+    flower = flower_factory(broker_url, inspect_timeout=300, enable_events=False)
+    status, body = flower.get(f'/api/task/result/{uuid.uuid4()}?timeout={timeout}')
+    assert status == 400, body
+    assert "Invalid value for argument 'timeout'" in json.loads(body)['error']
+    status, body = flower.get(f'/api/task/result/{uuid.uuid4()}?timeout=0.2')
+    assert status == 200 and json.loads(body)['state'] == 'PENDING'
+
+
+def open_result_request(flower, task_id):
+    """A client waiting for a result with the longest timeout; returns its socket."""
+    client = socket.create_connection(('127.0.0.1', flower.options.port), timeout=10)
+    client.sendall(f'GET /api/task/result/{task_id}?timeout=300 HTTP/1.1\r\n'
+                   f'Host: 127.0.0.1\r\n\r\n'.encode())
+    return client
+
+
+def test_item06_abandoned_result_requests_stop_polling(redis_server, flower_factory, monkeypatch):
+    monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
+    flower = flower_factory(redis_server.url, inspect_timeout=300, enable_events=False)
+    clients = [open_result_request(flower, uuid.uuid4()) for _ in range(PARALLEL)]
+    start = gets(redis_server)
+    wait_for(lambda: gets(redis_server) > start + 2 * PARALLEL, what='the results to be polled')
+    # Thirty waiting requests, a few threads polling for all of them.
+    pollers = [thread for thread in threading.enumerate() if thread.name == 'flower-result-poll']
+    for client in clients:
+        client.close()
+
+    def polling_stopped():
+        before = gets(redis_server)
+        time.sleep(1.5)  # waiting requests poll at least every 0.5 s
+        return gets(redis_server) == before
+    wait_for(polling_stopped, timeout=20, what='polling to stop once the clients left')
+    assert 1 <= len(pollers) <= 4, pollers
