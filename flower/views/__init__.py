@@ -21,6 +21,10 @@ _TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.form
 
 SESSION_DAYS = 7  # how long an OAuth login stays valid
 
+#: The largest count or position (``limit``, ``offset``, ``start``, ``n``...) a request may
+#: give: larger ones cannot index anything and overflow ``islice`` and SQLite.
+MAX_INTEGER = 10**9
+
 
 class RequestError(tornado.web.HTTPError):
     """An error answered with ``status_code`` and a message for the user.

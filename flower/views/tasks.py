@@ -3,7 +3,7 @@ from flower.options import DEFAULT_TASKS_COLUMNS
 from flower.utils.tasks import (
     SORT_FIELDS, as_dict, count_tasks, get_task_by_id, parse_date, search_tasks,
 )
-from flower.views import BaseHandler, JsonPageHandler, RequestError
+from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
 
 #: Every column the table can show, in the default order of ``--tasks_columns=all``.
 ALL_COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started',
@@ -61,9 +61,9 @@ class TasksDataTable(JsonPageHandler):
         draw = self.get_argument('draw', default=0, type=int)
         start = self.get_argument('start', default=0, type=int)
         length = self.get_argument('length', default=25, type=int)
-        if start < 0 or not 0 < length <= MAX_PAGE_LENGTH:
-            raise RequestError(400, f"'start' must be >= 0 and 'length' between 1 and "
-                                    f"{MAX_PAGE_LENGTH}")
+        if not 0 <= start <= MAX_INTEGER or not 0 < length <= MAX_PAGE_LENGTH:
+            raise RequestError(400, f"'start' must be between 0 and {MAX_INTEGER} and 'length' "
+                                    f"between 1 and {MAX_PAGE_LENGTH}")
         query = TaskFilters(self).as_query()
         query['search'] = self.get_search_argument('search[value]')
         sort_by = self.sort_by()
