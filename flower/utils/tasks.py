@@ -330,15 +330,15 @@ def _search(snapshot, query, sort_by, first, stop, count):
 async def search_tasks(events, executor, limit=None, offset=None, sort_by=None, count=False,
                        **filters):
     """``(filtered, page)`` like :func:`count_tasks` and :func:`iter_tasks` give them
-    (``filtered`` only when ``count``), without blocking the IO loop on a search.
+    (``filtered`` only when ``count``), without blocking the IO loop for long.
 
-    Without a ``search`` filter the indexes answer at once, on the loop. With
-    one, every task must be matched: that runs in ``executor`` on a
-    :class:`SearchSnapshot`, the stored history read through a connection of
-    its own.
+    A page without a ``search`` filter is answered by the indexes at once, on
+    the loop. A search, or a listing without ``limit``, goes through every
+    task: that runs in ``executor`` on a :class:`SearchSnapshot`, the stored
+    history read through a connection of its own.
     """
     query = TaskQuery(**filters)
-    if query.terms is None:
+    if query.terms is None and limit is not None:
         filtered = count_tasks(events, **filters)[1] if count else None
         return filtered, list(iter_tasks(events, limit=limit, offset=offset, sort_by=sort_by,
                                           **filters))
