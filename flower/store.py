@@ -17,6 +17,7 @@ readable by its owner only (mode 0600).
 import json
 import logging
 import os
+import pathlib
 import sqlite3
 import stat
 import threading
@@ -234,7 +235,8 @@ class HistoryReader(HistoryQueries):
     the IO loop's (searches scan it there); :meth:`close` it after use."""
 
     def __init__(self, path):
-        self._reader = sqlite3.connect(f'file:{path}?mode=ro', uri=True, check_same_thread=False)
+        uri = pathlib.Path(path).as_uri() + '?mode=ro'  # quoted: a path may hold '?' or '#'
+        self._reader = sqlite3.connect(uri, uri=True, check_same_thread=False)
 
     def close(self):
         self._reader.close()
