@@ -11,15 +11,15 @@ DEEP = 100_000
 HUGE_NUMBERS = [str(sys.maxsize + 1), str(10**30), str(10**9 + 1)]
 
 
+def add(x, y):
+    return x + y
+
+
 @pytest.fixture
 def flower(broker_url, flower_factory, monkeypatch, tmp_path, request):
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
     capp = celery_client(broker_url)
-
-    @capp.task(name='tasks.add')
-    def add(x, y):
-        return x + y
-
+    capp.task(name='security.add')(add)
     persistent = getattr(request, 'param', False)
     server = flower_factory(broker_url, capp=capp, inspect_timeout=300, enable_events=False,
                             persistent=persistent, db=str(tmp_path / 'history'))
@@ -32,8 +32,8 @@ def post(flower, path, body):
                          headers={'Content-Type': 'application/json'})
 
 
-@pytest.mark.parametrize('path', ['/api/task/apply/tasks.add', '/api/task/async-apply/tasks.add',
-                                  '/api/task/send-task/tasks.add'])
+@pytest.mark.parametrize('path', ['/api/task/apply/security.add', '/api/task/async-apply/security.add',
+                                  '/api/task/send-task/security.add'])
 @pytest.mark.parametrize('body', [
     '[' * DEEP + ']' * DEEP,
     '{"args": ' + '[' * DEEP + ']' * DEEP + '}',
