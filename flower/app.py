@@ -17,6 +17,7 @@ from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
+from flower.workers import is_known
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,14 @@ class Flower(tornado.web.Application):
             await self.update_workers()
         except Exception as exc:
             logger.warning("Inspecting workers failed: %s: %s", type(exc).__name__, exc)
+
+    async def knows_worker(self, name):
+        """True if ``name`` is a worker heard of through events or inspection, once the
+        inspections of every worker under way have answered. Never inspects: a
+        request for a made-up name must not cost broadcasts."""
+        if not is_known(self.events.state, self.workers, name):
+            await self.inspector.inspections_under_way()
+        return is_known(self.events.state, self.workers, name)
 
     async def update_workers(self, workername=None):
         """Refresh inspect replies for every worker, or only ``workername``."""

@@ -31,6 +31,7 @@ class Inspector:
         self.workers = collections.defaultdict(dict)
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_INSPECTIONS)
         self._waiting = {}
+        self._of_everyone = set()  # inspections of every worker, waiting or running
 
     async def inspect(self, workername=None):
         """Run every inspect method concurrently; return ``[(method, replies), ...]``.
@@ -47,7 +48,19 @@ class Inspector:
             waiting = asyncio.ensure_future(self._inspect(workername))
             self._waiting[workername] = waiting
             waiting.add_done_callback(_retrieve_outcome)
+            if workername is None:
+                self._of_everyone.add(waiting)
+                waiting.add_done_callback(self._of_everyone.discard)
         return await asyncio.shield(waiting)
+
+    async def inspections_under_way(self):
+        """Wait for the inspections of every worker already under way; start none.
+
+        A worker that sends no events is known once one of them has answered
+        (the one made at start, for instance).
+        """
+        if self._of_everyone:
+            await asyncio.wait(set(self._of_everyone))
 
     async def _inspect(self, workername):
         try:

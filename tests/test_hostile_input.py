@@ -341,7 +341,7 @@ HOSTILE_REQUESTS = {
                              'at most 1000000000'),
     'offset-huge': ('GET', f'/api/tasks?offset={10**30}&limit=1', None, 400, 'at most 1000000000'),
     'start-beyond-maxsize': ('GET', f'/tasks/datatable?start={sys.maxsize + 1}', None, 400,
-                             "'start' must be between 0 and 1000000000"),
+                             "'start' must be >= 0 and at most 1000000000"),
     'result-timeout-huge': ('GET', f'/api/task/result/{uuid.uuid4()}?timeout=1e9', None, 400,
                             "Invalid value for argument 'timeout'"),
     'json-100000-deep': ('POST', '/api/task/send-task/tasks.echo', DEEP_JSON, 400,

@@ -54,8 +54,8 @@ class ListWorkers(ControlHandler):
         refresh = self.get_argument('refresh', default=False, type=bool)
         status = self.get_argument('status', default=False, type=bool)
         workername = self.get_optional_argument('workername')
-        if workername:
-            self.require_worker(workername)
+        if workername and not await self.application.knows_worker(workername):
+            raise RequestError(404, f"Unknown worker '{workername}'")
         if refresh:
             try:
                 await self.application.update_workers(workername)

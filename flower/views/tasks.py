@@ -62,8 +62,8 @@ class TasksDataTable(JsonPageHandler):
         start = self.get_argument('start', default=0, type=int)
         length = self.get_argument('length', default=25, type=int)
         if not 0 <= start <= MAX_INTEGER or not 0 < length <= MAX_PAGE_LENGTH:
-            raise RequestError(400, f"'start' must be between 0 and {MAX_INTEGER} and 'length' "
-                                    f"between 1 and {MAX_PAGE_LENGTH}")
+            raise RequestError(400, f"'start' must be >= 0 and at most {MAX_INTEGER}, and "
+                                    f"'length' between 1 and {MAX_PAGE_LENGTH}")
         query = TaskFilters(self).as_query()
         query['search'] = self.get_search_argument('search[value]')
         sort_by = self.sort_by()

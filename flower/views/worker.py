@@ -2,16 +2,14 @@
 import logging
 
 from flower.views import BaseHandler, RequestError
-from flower.workers import is_known, worker_detail
+from flower.workers import worker_detail
 
 logger = logging.getLogger(__name__)
 
 
 class WorkerView(BaseHandler):
     async def get(self, name):
-        state, inspected = self.application.events.state, self.application.workers
-        if not is_known(state, inspected, name):
-            # Known workers only: inspecting any name would let requests fan out broadcasts.
+        if not await self.application.knows_worker(name):
             raise RequestError(404, f"Unknown worker '{name}'")
         refresh_error = None
         try:
@@ -19,5 +17,6 @@ class WorkerView(BaseHandler):
         except Exception as exc:  # whatever the broker raised: show what Flower last knew
             logger.warning("Inspecting worker %s failed: %s: %s", name, type(exc).__name__, exc)
             refresh_error = f"{type(exc).__name__}: {exc}"
+        state, inspected = self.application.events.state, self.application.workers
         self.render('worker.html', worker=worker_detail(state, inspected, name),
                     refresh_error=refresh_error, active_page='workers')
