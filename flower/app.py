@@ -17,7 +17,7 @@ from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
-from flower.workers import long_offline_workers
+from flower.workers import is_known, long_offline_workers
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ class Flower(tornado.web.Application):
 
     pool_executor_cls = ThreadPoolExecutor
     max_executor_workers = 16
+    #: Searches match every task in threads of their own, this many at a time.
+    max_search_workers = 2
     queue_sample_interval = 10000  # milliseconds between two samples of the queue lengths
 
     def __init__(self, options=None, capp=None, events=None, io_loop=None, **kwargs):
@@ -63,6 +65,8 @@ class Flower(tornado.web.Application):
         self.capp.loader.import_default_modules()
         self.executor = self.pool_executor_cls(max_workers=self.max_executor_workers)
         self.io_loop.set_default_executor(self.executor)
+        self.search_executor = ThreadPoolExecutor(max_workers=self.max_search_workers,
+                                                  thread_name_prefix='flower-search')
         self.inspector = Inspector(self.io_loop, self.capp, self.options.inspect_timeout / 1000.0)
         #: What ``/metrics`` serves; the state records events into it.
         self.metrics = (events.state.metrics if events is not None
@@ -132,6 +136,7 @@ class Flower(tornado.web.Application):
             self.events.stop()
             self.started = False
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.search_executor.shutdown(wait=False, cancel_futures=True)
         self.io_loop.stop()
 
     async def _inspect_at_start(self):
@@ -139,6 +144,14 @@ class Flower(tornado.web.Application):
             await self.update_workers()
         except Exception as exc:
             logger.warning("Inspecting workers failed: %s: %s", type(exc).__name__, exc)
+
+    async def knows_worker(self, name):
+        """True if ``name`` is a worker heard of through events or inspection, once the
+        inspections of every worker under way have answered. Never inspects: a
+        request for a made-up name must not cost broadcasts."""
+        if not is_known(self.events.state, self.workers, name):
+            await self.inspector.inspections_under_way()
+        return is_known(self.events.state, self.workers, name)
 
     async def update_workers(self, workername=None):
         """Refresh inspect replies for every worker, or only ``workername``."""

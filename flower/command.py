@@ -16,6 +16,7 @@ from tornado.options import options
 
 from flower.app import Flower
 from flower.options import DEFAULT_CONFIG_FILE, OPTION_GROUPS, default_options
+from flower.store import NotAHistory, check_history_path
 from flower.utils import abs_path, gen_cookie_secret, strtobool
 from flower.utils.broker import validate_broker_api
 from flower.views.auth import DEFAULT_PROVIDER, load_provider, validate_auth_option
@@ -223,6 +224,10 @@ def _validate_history_options():
             raise OptionError(f"--db: directory {directory} does not exist")
         if not os.access(directory, os.W_OK):
             raise OptionError(f"--db: directory {directory} is not writable")
+        try:
+            check_history_path(abs_path(options.db))
+        except NotAHistory as exc:
+            raise OptionError(f"--db: {exc}; give --db the path of a history file") from None
 
 
 def extract_settings():

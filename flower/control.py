@@ -16,7 +16,13 @@ from celery import states
 from celery.backends.base import DisabledBackend
 from celery.contrib.abortable import AbortableAsyncResult
 
-from flower.utils.broker import broadcast_connection, run_detached
+from flower.utils.broker import DetachedPool, broadcast_connection, run_detached
+
+#: The longest ``timeout`` a request may wait for a task's result, in seconds.
+MAX_RESULT_TIMEOUT = 300
+
+#: Result backend polls of every waiting request go through these few threads.
+_RESULT_POLLS = DetachedPool(size=4, name='flower-result-poll')
 
 
 class ControlError(Exception):
@@ -303,17 +309,18 @@ async def task_result(capp, task_id, timeout=0):
 
 
 async def _wait_for_result(capp, result, timeout):
-    """Poll the backend from the executor: a blocking ``get()`` would hold a thread."""
+    """Poll the backend through a few shared threads: a blocking ``get()`` would hold
+    a thread per waiting request. Cancel the awaiting task to stop polling."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     delay = 0.05
-    while not await _in_executor(_backend_call, capp, result.ready):
+    while not await _RESULT_POLLS.run(_backend_call, capp, result.ready):
         if deadline is not None and loop.time() >= deadline:
             break
         pause = delay if deadline is None else min(delay, max(0.0, deadline - loop.time()))
         await asyncio.sleep(pause)
         delay = min(delay * 2, 0.5)
-    return await _in_executor(_backend_call, capp, _result_payload, result)
+    return await _RESULT_POLLS.run(_backend_call, capp, _result_payload, result)
 
 
 def _jsonable(value):

@@ -6,14 +6,20 @@ yet and never leaves a half-written file. Tasks are rows with one column per
 field, which makes restoring them and looking them up by the listing filters
 cheap; workers and the per-worker event counters are kept beside them.
 
-A file that is not a history of this format (missing tables, another
-program's file, a damaged database) is renamed ``PATH.unreadable-<time>``
-with one warning, and a new history is started.
+A file that looks like a damaged history (an SQLite database that is not a
+readable history of this format, or unreadable binary data) is renamed
+``PATH.unreadable-<time>`` with one warning, and a new history is started.
+Anything that is clearly not a history is left alone and refused
+(:func:`check_history_path`): a directory or other non-regular file, a text
+file, an executable, a file of another user. A new history is created
+readable by its owner only (mode 0600).
 """
 import json
 import logging
 import os
+import pathlib
 import sqlite3
+import stat
 import threading
 import time
 
@@ -89,16 +95,160 @@ def task_row(task, seq):
     return row
 
 
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b'SQLite format 3\x00'
+#: How much of a file is read to tell text from binary data.
+_SNIFF_SIZE = 4096
+
+
 class UnreadableHistory(Exception):
     """The file at the history path is not a readable history of this format."""
 
 
-class TaskStore:
+class NotAHistory(Exception):
+    """The history path holds something that is not a history; it is left alone."""
+
+
+def _looks_like_text(head):
+    if b'\x00' in head:
+        return False
+    try:
+        head.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the end of the sample is still text.
+        return exc.start >= len(head) - 3 and len(head) == _SNIFF_SIZE
+    return True
+
+
+def check_history_path(path: str) -> None:
+    """Raise :class:`NotAHistory` if ``path`` holds something Flower must not touch.
+
+    A missing or empty file is fine (a new history starts there), and so is
+    any SQLite database or unreadable binary data: those may be a damaged
+    history, which Flower moves aside. Refused: anything but a regular file
+    (a directory such as the ``flower`` package of a source checkout, a
+    FIFO, a device), a text file, an executable, a file owned by another user.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise NotAHistory(f"{path} is a directory, not a task history file")
+    if not stat.S_ISREG(info.st_mode):
+        raise NotAHistory(f"{path} is not a regular file")
+    if info.st_size == 0:
+        return
+    if info.st_uid != os.geteuid():
+        raise NotAHistory(f"{path} belongs to another user; it is not a task history "
+                          "Flower created")
+    if info.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH):
+        raise NotAHistory(f"{path} is executable; it is not a task history")
+    with open(path, 'rb') as existing:
+        head = existing.read(_SNIFF_SIZE)
+    if not head.startswith(SQLITE_HEADER) and _looks_like_text(head):
+        raise NotAHistory(f"{path} is a text file, not a task history")
+
+
+def _create_private(path):
+    """Create ``path`` empty, readable and writable by its owner only, if it is missing.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database's permissions.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
+
+
+class HistoryQueries:
+    """The listing queries of a history, on the connection ``self._reader``."""
+
+    _reader = None
+
+    def older_tasks(self, before_seq, order_by=None, limit=None, **filters):
+        """Stored tasks with ``seq < before_seq`` matching the filters (see
+        :meth:`_where`), newest first or ordered as :meth:`_order` says: rows
+        read lazily. A ``limit`` lets SQLite keep only the first rows while
+        sorting instead of sorting them all."""
+        where, values = self._where(before_seq, **filters)
+        values.append(-1 if limit is None else limit)  # -1: no limit
+        if order_by is None:
+            return self._reader.execute(
+                f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE {where} "
+                f"ORDER BY seq DESC LIMIT ?", values)
+        rowids = self._reader.execute(
+            f"SELECT rowid FROM tasks WHERE {where} ORDER BY {self._order(order_by)} LIMIT ?",
+            values)
+        return self._rows_in_order(rowids)
+
+    sorted_chunk_size = 500  # rows read at a time by a sorted listing
+
+    def _rows_in_order(self, rowids):
+        """The rows of a cursor of rowids, in its order, a chunk at a time. SQLite
+        sorts whole rows ten times slower than rowids alone (it copies them)."""
+        while chunk := [rowid for (rowid,) in rowids.fetchmany(self.sorted_chunk_size)]:
+            rows = {row[0]: row[1:] for row in self._reader.execute(
+                f"SELECT rowid, {', '.join(TASK_COLUMNS)} FROM tasks "
+                f"WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)}
+            # Retention may have deleted a row once the rowid cursor was done.
+            yield from (rows[rowid] for rowid in chunk if rowid in rows)
+
+    @staticmethod
+    def _order(order_by):
+        """``ORDER BY`` for a column (``-column``: descending) the way listings sort in
+        memory: rows without a value last, equal values newest first. Numbers come
+        before text in SQLite as in :func:`flower.utils.task_index.sort_key`."""
+        column = order_by.removeprefix('-')
+        if column not in TASK_COLUMNS:
+            raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
+        direction = 'DESC' if order_by.startswith('-') else 'ASC'
+        return f'{column} IS NULL, {column} {direction}, seq DESC'
+
+    def count_older(self, before_seq, **filters):
+        where, values = self._where(before_seq, **filters)
+        return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}',
+                                    values).fetchone()[0]
+
+    @staticmethod
+    def _where(before_seq, name=None, state=None, worker=None, ranges=None):
+        """``seq < before_seq``, exact ``name``/``state``/``worker`` and
+        ``{column: (low, high)}`` ranges (``low <= value < high``), as SQL."""
+        clauses, values = ['seq < ?'], [before_seq]
+        for column, value in (('name', name), ('state', state), ('worker', worker)):
+            if value is not None:
+                clauses.append(f'{column} = ?')
+                values.append(value)
+        for column, (low, high) in (ranges or {}).items():
+            if low is not None:
+                clauses.append(f'{column} >= ?')
+                values.append(low)
+            if high is not None:
+                clauses.append(f'{column} < ?')
+                values.append(high)
+        return ' AND '.join(clauses), values
+
+
+class HistoryReader(HistoryQueries):
+    """A history opened read-only on a connection of its own, for a thread other than
+    the IO loop's (searches scan it there); :meth:`close` it after use."""
+
+    def __init__(self, path):
+        uri = pathlib.Path(path).as_uri() + '?mode=ro'  # quoted: a path may hold '?' or '#'
+        self._reader = sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    def close(self):
+        self._reader.close()
+
+
+class TaskStore(HistoryQueries):
     """One history file. Writes go through :meth:`write` (one thread at a time);
     the IO loop reads through its own connection, which WAL lets run beside writes."""
 
     def __init__(self, path):
         self.path = os.path.abspath(path)
+        check_history_path(self.path)
         self._write_lock = threading.Lock()
         try:
             self._reader = self._open_checked()
@@ -116,6 +266,7 @@ class TaskStore:
     def _open_checked(self):
         """Open the file, creating a new history if there is none; check its format."""
         existed = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        _create_private(self.path)
         try:
             if existed:
                 self._check_format()
@@ -226,67 +377,9 @@ class TaskStore:
         return self._reader.execute(
             f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE uuid = ?", (uuid,)).fetchone()
 
-    def older_tasks(self, before_seq, order_by=None, limit=None, **filters):
-        """Stored tasks with ``seq < before_seq`` matching the filters (see
-        :meth:`_where`), newest first or ordered as :meth:`_order` says: rows
-        read lazily. A ``limit`` lets SQLite keep only the first rows while
-        sorting instead of sorting them all."""
-        where, values = self._where(before_seq, **filters)
-        values.append(-1 if limit is None else limit)  # -1: no limit
-        if order_by is None:
-            return self._reader.execute(
-                f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE {where} "
-                f"ORDER BY seq DESC LIMIT ?", values)
-        rowids = self._reader.execute(
-            f"SELECT rowid FROM tasks WHERE {where} ORDER BY {self._order(order_by)} LIMIT ?",
-            values)
-        return self._rows_in_order(rowids)
-
-    sorted_chunk_size = 500  # rows read at a time by a sorted listing
-
-    def _rows_in_order(self, rowids):
-        """The rows of a cursor of rowids, in its order, a chunk at a time. SQLite
-        sorts whole rows ten times slower than rowids alone (it copies them)."""
-        while chunk := [rowid for (rowid,) in rowids.fetchmany(self.sorted_chunk_size)]:
-            rows = {row[0]: row[1:] for row in self._reader.execute(
-                f"SELECT rowid, {', '.join(TASK_COLUMNS)} FROM tasks "
-                f"WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)}
-            # Retention may have deleted a row once the rowid cursor was done.
-            yield from (rows[rowid] for rowid in chunk if rowid in rows)
-
-    @staticmethod
-    def _order(order_by):
-        """``ORDER BY`` for a column (``-column``: descending) the way listings sort in
-        memory: rows without a value last, equal values newest first. Numbers come
-        before text in SQLite as in :func:`flower.utils.task_index.sort_key`."""
-        column = order_by.removeprefix('-')
-        if column not in TASK_COLUMNS:
-            raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
-        direction = 'DESC' if order_by.startswith('-') else 'ASC'
-        return f'{column} IS NULL, {column} {direction}, seq DESC'
-
-    def count_older(self, before_seq, **filters):
-        where, values = self._where(before_seq, **filters)
-        return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}',
-                                    values).fetchone()[0]
-
-    @staticmethod
-    def _where(before_seq, name=None, state=None, worker=None, ranges=None):
-        """``seq < before_seq``, exact ``name``/``state``/``worker`` and
-        ``{column: (low, high)}`` ranges (``low <= value < high``), as SQL."""
-        clauses, values = ['seq < ?'], [before_seq]
-        for column, value in (('name', name), ('state', state), ('worker', worker)):
-            if value is not None:
-                clauses.append(f'{column} = ?')
-                values.append(value)
-        for column, (low, high) in (ranges or {}).items():
-            if low is not None:
-                clauses.append(f'{column} >= ?')
-                values.append(low)
-            if high is not None:
-                clauses.append(f'{column} < ?')
-                values.append(high)
-        return ' AND '.join(clauses), values
+    def own_reader(self):
+        """A :class:`HistoryReader` of this history."""
+        return HistoryReader(self.path)
 
     def count_tasks(self):
         return self._reader.execute('SELECT count(*) FROM tasks').fetchone()[0]

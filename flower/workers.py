@@ -5,7 +5,7 @@ workers that have been offline for too long.
 """
 import time
 
-from flower.utils.masking import mask_secrets
+from flower.utils.masking import mask_worker_info
 
 #: How long an inspect reply keeps a worker that sends no events counted as online.
 INSPECT_FRESHNESS = 60.0
@@ -146,14 +146,14 @@ def _scheduled_task(entry):
 
 def worker_detail(state, inspected_workers, name):
     """Everything the worker page shows about worker ``name``; secrets masked."""
-    info = inspected_workers.get(name, {})
+    info = mask_worker_info(inspected_workers.get(name, {}))
     stats = info.get('stats') or {}
     return {
         'row': worker_row(state, inspected_workers, name),
         'inspected_at': info.get('timestamp'),
         'pool': stats.get('pool') or {},
         'autoscaler': stats.get('autoscaler') or {},
-        'broker': mask_secrets(stats.get('broker') or {}),
+        'broker': stats.get('broker') or {},
         'queues': info.get('active_queues') or [],
         'task_counts': sorted((stats.get('total') or {}).items()),
         'active': [_task(entry) for entry in info.get('active') or ()],
@@ -161,7 +161,7 @@ def worker_detail(state, inspected_workers, name):
         'reserved': [_task(entry) for entry in info.get('reserved') or ()],
         'revoked': sorted(info.get('revoked') or []),
         'registered': [_registered_task(entry) for entry in info.get('registered') or ()],
-        'config': sorted(mask_secrets(info.get('conf') or {}).items()),
+        'config': sorted((info.get('conf') or {}).items()),
         'system': {key: stats.get(key) for key in ('pid', 'clock', 'uptime', 'prefetch_count')},
         'rusage': sorted((stats.get('rusage') or {}).items()),
     }

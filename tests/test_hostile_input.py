@@ -22,7 +22,10 @@ import html
 import json
 import os
 import re
+import sys
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
@@ -327,6 +330,44 @@ def test_the_healthcheck_answers_while_huge_pages_are_served(cluster):
     assert all(check[0] == 200 and check[2] == 'OK' for check in checks), checks
     assert [status for status, _, _ in served] == [200] * len(served)
     assert min(len(body) for _, _, body in served) > len(HUGE)
+
+
+#: Hostile requests (issue 15): method, path, JSON body -> status, part of the error.
+DEEP_JSON = '{"args": ' + '[' * 100_000 + ']' * 100_000 + '}'
+HOSTILE_REQUESTS = {
+    'search-too-long': ('GET', '/api/tasks?search=' + 'x' * 1001, None, 400, 'at most 1000'),
+    'search-too-many-terms': ('GET', search_path(' '.join(['t'] * 21)), None, 400, 'at most 20'),
+    'limit-beyond-maxsize': ('GET', f'/api/tasks?limit={sys.maxsize + 1}', None, 400,
+                             'at most 1000000000'),
+    'offset-huge': ('GET', f'/api/tasks?offset={10**30}&limit=1', None, 400, 'at most 1000000000'),
+    'start-beyond-maxsize': ('GET', f'/tasks/datatable?start={sys.maxsize + 1}', None, 400,
+                             "'start' must be >= 0 and at most 1000000000"),
+    'result-timeout-huge': ('GET', f'/api/task/result/{uuid.uuid4()}?timeout=1e9', None, 400,
+                            "Invalid value for argument 'timeout'"),
+    'json-100000-deep': ('POST', '/api/task/send-task/tasks.echo', DEEP_JSON, 400,
+                         'nested too deeply'),
+    'unknown-worker-refresh': ('GET', '/api/workers?refresh=1&workername=' +
+                               urllib.parse.quote(SVG), None, 404, 'Unknown worker'),
+}
+
+
+@pytest.mark.parametrize('key', list(HOSTILE_REQUESTS))
+def test_hostile_requests_are_refused_with_a_clear_error(cluster, key):
+    method, path, body, status, message = HOSTILE_REQUESTS[key]
+    request = urllib.request.Request(cluster.flower.base_url + path, method=method,
+                                     data=body.encode() if body else None,
+                                     headers={'Content-Type': 'application/json'})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)
+    assert refused.value.code == status
+    assert message in json.loads(refused.value.read())['error']
+    assert cluster.fetch('/healthcheck')[0] == 200
+
+
+def test_an_unknown_worker_page_is_a_404_showing_the_name_as_text(cluster):
+    status, content_type, body = cluster.fetch('/worker/' + urllib.parse.quote(SVG + '@nowhere'))
+    assert status == 404 and content_type.startswith('text/html')
+    assert '<svg onload' not in body and html.escape(SVG + '@nowhere') in body
 
 
 # -- layer 2: headless Chromium ---------------------------------------------------

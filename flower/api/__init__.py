@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from flower.control import parse_apply_options
 from flower.utils import strtobool
-from flower.views import BaseHandler, RequestError
+from flower.views import MAX_INTEGER, BaseHandler, RequestError
 
 UNAUTHENTICATED_API_ENV = 'FLOWER_UNAUTHENTICATED_API'
 _DEFAULT_PORTS = {'http': 80, 'https': 443}
@@ -29,9 +29,12 @@ def unauthenticated_api_allowed():
 
 def _integer(value):
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ValueError("not an integer") from None
+    if number > MAX_INTEGER:
+        raise ValueError(f"must be at most {MAX_INTEGER}")
+    return number
 
 
 def non_negative_int(value):
@@ -146,6 +149,8 @@ class BaseApiHandler(BaseHandler):
             body = json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(400, f"Malformed JSON body: {exc}") from None
+        except RecursionError:
+            raise RequestError(400, "Malformed JSON body: nested too deeply") from None
         if not isinstance(body, dict):
             raise RequestError(400, "The JSON body must be an object")
         return body

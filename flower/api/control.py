@@ -13,6 +13,7 @@ from flower import control
 from flower.api import (
     BaseApiHandler, RequestError, non_negative_float, non_negative_int, positive_int, signal_name,
 )
+from flower.utils.masking import mask_worker_info
 from flower.workers import worker_rows
 
 logger = logging.getLogger(__name__)
@@ -53,19 +54,19 @@ class ListWorkers(ControlHandler):
         refresh = self.get_argument('refresh', default=False, type=bool)
         status = self.get_argument('status', default=False, type=bool)
         workername = self.get_optional_argument('workername')
+        if workername and not await self.application.knows_worker(workername):
+            raise RequestError(404, f"Unknown worker '{workername}'")
         if refresh:
             try:
                 await self.application.update_workers(workername)
             except Exception as exc:  # whatever the broker raised: report it, not a 500
                 logger.warning("Refreshing workers failed: %s: %s", type(exc).__name__, exc)
                 raise RequestError(503, f"Cannot inspect workers: {type(exc).__name__}: {exc}") from None
-        if workername:
-            self.require_worker(workername)
         if status:
             rows = worker_rows(self.application.events.state, self.application.workers)
             info = {row['hostname']: row['status'] for row in rows}
         else:
-            info = {name: dict(data) for name, data in self.application.workers.items()}
+            info = {name: mask_worker_info(data) for name, data in self.application.workers.items()}
         if workername:
             info = {workername: info.get(workername, {})}
         self.write_json(info)

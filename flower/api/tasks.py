@@ -14,7 +14,7 @@ from flower.api import (
 )
 from flower.utils.broker import BrokerError
 from flower.utils.tasks import (
-    as_dict, get_task_by_id, iter_tasks, parse_date, parse_sort_by,
+    as_dict, get_task_by_id, parse_date, parse_sort_by, search_tasks,
 )
 
 
@@ -53,7 +53,7 @@ class BaseTaskHandler(BaseApiHandler):
             'received_end': self.get_optional_argument('received_end', type=parse_date),
             'started_start': self.get_optional_argument('started_start', type=parse_date),
             'started_end': self.get_optional_argument('started_end', type=parse_date),
-            'search': self.get_optional_argument('search'),
+            'search': self.get_search_argument('search'),
         }
 
 
@@ -63,15 +63,14 @@ class ListTasks(BaseTaskHandler):
     chunk_size = 200
 
     async def get(self):
-        tasks = iter_tasks(
-            self.application.events,
+        # The matching tasks are taken now (events keep arriving while we write).
+        _, tasks = await search_tasks(
+            self.application.events, self.application.search_executor,
             limit=self.get_optional_argument('limit', type=non_negative_int),
             offset=self.get_optional_argument('offset', type=non_negative_int),
             sort_by=self.get_optional_argument('sort_by', type=parse_sort_by),
             **self.task_filters(),
         )
-        # The matching tasks are taken now (events keep arriving while we write).
-        tasks = list(tasks)
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         separator = '{'
         for start in range(0, len(tasks), self.chunk_size):
@@ -101,16 +100,13 @@ class TaskInfo(BaseTaskHandler):
         self.write_json(self.task_info(task))
 
 
-class TaskApply(BaseTaskHandler):
-    """Runs the task and answers once its result is in (or the client went away)."""
+class WaitingTaskHandler(BaseTaskHandler):
+    """Waits for a task's result, and stops polling for it when the client goes away."""
 
     waiter = None
 
-    async def post(self, taskname):
-        self.require_task(taskname)
-        args, kwargs, options = self.get_task_call()
-        self.waiter = asyncio.ensure_future(
-            self.run(control.apply_task, taskname, args, kwargs, options))
+    async def wait_and_answer(self, operation, *args, **kwargs):
+        self.waiter = asyncio.ensure_future(self.run(operation, *args, **kwargs))
         try:
             result = await self.waiter
         except asyncio.CancelledError:
@@ -120,6 +116,15 @@ class TaskApply(BaseTaskHandler):
     def on_connection_close(self):
         if self.waiter is not None:
             self.waiter.cancel()
+
+
+class TaskApply(WaitingTaskHandler):
+    """Runs the task and answers once its result is in (or the client went away)."""
+
+    async def post(self, taskname):
+        self.require_task(taskname)
+        args, kwargs, options = self.get_task_call()
+        await self.wait_and_answer(control.apply_task, taskname, args, kwargs, options)
 
 
 class TaskAsyncApply(BaseTaskHandler):
@@ -138,10 +143,18 @@ class TaskSend(BaseTaskHandler):
                                        by_name=True))
 
 
-class TaskResult(BaseTaskHandler):
+def result_timeout(value):
+    """A ``timeout`` in seconds, from 0 to :data:`flower.control.MAX_RESULT_TIMEOUT`."""
+    seconds = non_negative_float(value)
+    if seconds > control.MAX_RESULT_TIMEOUT:
+        raise ValueError(f"at most {control.MAX_RESULT_TIMEOUT} seconds")
+    return seconds
+
+
+class TaskResult(WaitingTaskHandler):
     async def get(self, taskid):
-        timeout = self.get_optional_argument('timeout', type=non_negative_float, default=0)
-        self.write_json(await self.run(control.task_result, taskid, timeout=timeout))
+        timeout = self.get_optional_argument('timeout', type=result_timeout, default=0)
+        await self.wait_and_answer(control.task_result, taskid, timeout=timeout)
 
 
 class TaskAbort(BaseTaskHandler):

@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import queue
 import threading
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
@@ -19,6 +20,8 @@ from kombu.utils.url import parse_ssl_cert_reqs
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from flower.utils.masking import mask_text
 
 #: kombu's Redis transport defaults (see ``kombu.transport.redis.Channel``).
 DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
@@ -32,15 +35,6 @@ class BrokerError(Exception):
     """Queue lengths cannot be read; ``str(exc)`` says why."""
 
 
-def mask_password(url):
-    """``url`` with the password, if any, replaced by ``****``."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    host = parts.netloc.rpartition('@')[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:****@{host}"))
-
-
 class BrokerBase:
     """Host, port, vhost (or db), user and password parsed from a broker URL."""
 
@@ -51,7 +45,7 @@ class BrokerBase:
         try:
             self.port = url.port
         except ValueError:
-            raise BrokerError(f"Invalid port in broker URL {mask_password(broker_url)}") from None
+            raise BrokerError(f"Invalid port in broker URL {mask_text(broker_url)}") from None
         self.vhost = unquote(url.path[1:]) if url.path else ''
         self.username = unquote(url.username) if url.username else None
         self.password = unquote(url.password) if url.password else None
@@ -85,7 +79,7 @@ class RabbitMQ(BrokerBase):
                               "(the management API URL, e.g. http://user:pass@host:15672/api/)")
         api = urlsplit(self.http_api)
         if api.scheme not in ('http', 'https') or not api.hostname:
-            raise BrokerError(f"broker_api must be an http(s) URL, not {mask_password(self.http_api)}")
+            raise BrokerError(f"broker_api must be an http(s) URL, not {mask_text(self.http_api)}")
         host = api.netloc.rpartition('@')[2]
         base = urlunsplit(api._replace(netloc=host)).rstrip('/')
         url = f"{base}/queues/{quote(self.vhost, safe='')}"
@@ -134,7 +128,7 @@ class RedisBase(BrokerBase):
             return int(text.strip('/') or 0)
         except ValueError:
             raise BrokerError(f"Invalid Redis database {text!r} in broker URL "
-                              f"{mask_password(self.broker_url)}") from None
+                              f"{mask_text(self.broker_url)}") from None
 
     def _connection_kwargs(self):
         # No retries: within the timeout, an unreachable Redis is reported as such.
@@ -170,7 +164,7 @@ class RedisBase(BrokerBase):
             return await loop.run_in_executor(None, self._lengths, list(names))
         except redis.RedisError as exc:
             raise BrokerError(
-                f"Cannot query Redis at {mask_password(self.broker_url)}: {exc}") from exc
+                f"Cannot query Redis at {mask_text(self.broker_url)}: {exc}") from exc
 
 
 class Redis(RedisBase):
@@ -315,6 +309,46 @@ def broadcast_connection(capp):
     """
     with capp.connection_for_write(transport_options={'max_retries': 1}) as connection:
         yield connection
+
+
+class DetachedPool:
+    """At most ``size`` daemon threads running blocking broker calls; more calls queue.
+
+    Daemon threads for the reason :func:`run_detached` gives; a bounded number of
+    them, so that many waiting requests cannot start a thread per call.
+    """
+
+    def __init__(self, size, name):
+        self.size = size
+        self.name = name
+        self._calls = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    async def run(self, function, *args):
+        """Await ``function(*args)``, run by one of the pool's threads."""
+        future = concurrent.futures.Future()
+        self._calls.put((future, function, args))
+        with self._lock:
+            if self._idle == 0 and self._threads < self.size:
+                self._threads += 1
+                threading.Thread(target=self._work, name=self.name, daemon=True).start()
+        return await asyncio.wrap_future(future)
+
+    def _work(self):
+        while True:
+            with self._lock:
+                self._idle += 1
+            future, function, args = self._calls.get()
+            with self._lock:
+                self._idle -= 1
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller stopped waiting
+            try:
+                future.set_result(function(*args))
+            except BaseException as exc:  # handed to the awaiting coroutine
+                future.set_exception(exc)
 
 
 async def run_detached(function, *args):

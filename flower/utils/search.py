@@ -10,14 +10,38 @@ terms, or ``state:A,B``, mean any of them). A term with spaces is quoted:
 import ast
 import re
 
+#: The longest search accepted, in characters, and the most terms it may have.
+MAX_SEARCH_LENGTH = 1000
+MAX_SEARCH_TERMS = 20
+#: A term is matched against this many characters of each field at most.
+MAX_FIELD_LENGTH = 65536
+
 # A token is a run of non-blank characters and quoted strings (quotes may
 # contain blanks); an unbalanced quote runs to the end of the input.
 _TOKEN = re.compile(r'(?:[^\s"]|"[^"]*"|"[^"]*$)+')
 _PREFIXED = ('args', 'kwargs', 'result', 'state')
+_QUOTES = '\'"'
+_BLANKS = re.compile(r'\s*')
+
+
+class SearchTooLarge(ValueError):
+    """The search is longer, or has more terms, than Flower accepts."""
 
 
 def _unquote(text):
     return text.replace('"', '')
+
+
+def check_search_size(raw):
+    """Refuse a search longer than :data:`MAX_SEARCH_LENGTH` or with more terms than
+    :data:`MAX_SEARCH_TERMS`: every term costs a pass over every task."""
+    if len(raw) > MAX_SEARCH_LENGTH:
+        raise SearchTooLarge(f"the search is {len(raw)} characters long; at most "
+                             f"{MAX_SEARCH_LENGTH} are accepted")
+    count = sum(1 for _ in _TOKEN.finditer(raw))
+    if count > MAX_SEARCH_TERMS:
+        raise SearchTooLarge(f"the search has {count} terms; at most {MAX_SEARCH_TERMS} "
+                             "are accepted")
 
 
 def parse_search_terms(raw):
@@ -25,8 +49,10 @@ def parse_search_terms(raw):
 
     ``any``, ``args`` and ``result`` are lists of texts, ``kwargs`` maps
     keyword names to the wanted value (``None``: any value), ``state`` is a
-    list of upper-case state names.
+    list of upper-case state names. A search too large is a
+    :class:`SearchTooLarge` error.
     """
+    check_search_size(raw or '')
     terms = {'any': [], 'args': [], 'kwargs': {}, 'result': [], 'state': []}
     for token in _TOKEN.findall(raw or ''):
         prefix, colon, rest = token.partition(':')
@@ -49,11 +75,8 @@ def parse_search_terms(raw):
 
 
 def _text(value):
-    return '' if value is None else str(value)
-
-
-def _contains(haystack, needle):
-    return needle.lower() in haystack.lower()
+    """The field as text, cut to :data:`MAX_FIELD_LENGTH` characters."""
+    return '' if value is None else str(value)[:MAX_FIELD_LENGTH]
 
 
 def _kwargs_mapping(kwargs):
@@ -64,34 +87,83 @@ def _kwargs_mapping(kwargs):
     if isinstance(kwargs, dict):
         return kwargs
     try:
-        value = ast.literal_eval(_text(kwargs))
+        value = ast.literal_eval(kwargs)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
-def _kwarg_matches(kwargs, key, wanted):
-    mapping = _kwargs_mapping(kwargs)
+def _skip_blanks(text, position):
+    return _BLANKS.match(text, position).end()
+
+
+def _value_follows(text, position, wanted):
+    """``wanted`` (lower case), maybe quoted, then blanks and ``,`` or ``}`` at ``position``."""
+    starts = [position]
+    if position < len(text) and text[position] in _QUOTES:
+        starts.append(position + 1)
+    for start in starts:
+        if not text.startswith(wanted, start):
+            continue
+        end = start + len(wanted)
+        for after in (end, end + 1) if end < len(text) and text[end] in _QUOTES else (end,):
+            after = _skip_blanks(text, after)
+            if after < len(text) and text[after] in ',}':
+                return True
+    return False
+
+
+def _kwarg_in_text(text, key, wanted):
+    """Whether the shortened kwargs repr ``text`` (lower case) has ``'key': wanted``.
+
+    Plain scanning, linear in the text: a regular expression with nested
+    repetitions took seconds on a planted run of blanks.
+    """
+    any_terminator = max(text.rfind(','), text.rfind('}'))
+    position = text.find(key)
+    while position != -1:
+        before, after = position - 1, position + len(key)
+        if before >= 0 and text[before] in _QUOTES and after < len(text) and text[after] in _QUOTES:
+            value_start = _skip_blanks(text, after + 1)
+            if value_start < len(text) and text[value_start] == ':':
+                value_start = _skip_blanks(text, value_start + 1)
+                if wanted is None:
+                    if any_terminator >= value_start:
+                        return True
+                elif _value_follows(text, value_start, wanted):
+                    return True
+        position = text.find(key, position + 1)
+    return False
+
+
+def _kwarg_matches(mapping, lowered_kwargs, key, wanted):
     if mapping is None:
-        # Shortened repr: look for the ``'key': value`` pair in the text.
-        value_pattern = r'[^,}]*' if wanted is None else r'''['"]?''' + re.escape(wanted) + r'''['"]?'''
-        pattern = r'''['"]''' + re.escape(key) + r'''['"]\s*:\s*''' + value_pattern + r'\s*[,}]'
-        return re.search(pattern, _text(kwargs), re.IGNORECASE) is not None
+        return _kwarg_in_text(lowered_kwargs, key.lower(), None if wanted is None else wanted.lower())
     if key not in mapping:
         return False
     return wanted is None or str(mapping[key]).lower() == wanted.lower()
 
 
 def satisfies_search_terms(task, terms):
-    """True if ``task`` matches every term of :func:`parse_search_terms`'s result."""
+    """True if ``task`` matches every term of :func:`parse_search_terms`'s result.
+
+    Each field is cut to :data:`MAX_FIELD_LENGTH` characters and lower-cased
+    once, whatever the number of terms.
+    """
     if terms['state'] and task.state not in terms['state']:
         return False
-    args, kwargs, result = _text(task.args), _text(task.kwargs), _text(task.result)
+    kwargs_text = _text(task.kwargs)
+    args, kwargs, result = _text(task.args).lower(), kwargs_text.lower(), _text(task.result).lower()
     for text in terms['any']:
-        if not (_contains(args, text) or _contains(kwargs, text) or _contains(result, text)):
+        needle = text.lower()
+        if not (needle in args or needle in kwargs or needle in result):
             return False
-    if not all(_contains(args, text) for text in terms['args']):
+    if not all(text.lower() in args for text in terms['args']):
         return False
-    if not all(_contains(result, text) for text in terms['result']):
+    if not all(text.lower() in result for text in terms['result']):
         return False
-    return all(_kwarg_matches(task.kwargs, key, wanted) for key, wanted in terms['kwargs'].items())
+    if not terms['kwargs']:
+        return True
+    mapping = _kwargs_mapping(task.kwargs if isinstance(task.kwargs, dict) else kwargs_text)
+    return all(_kwarg_matches(mapping, kwargs, key, wanted)
+               for key, wanted in terms['kwargs'].items())

@@ -3,6 +3,7 @@
 Used by ``/api/tasks`` and ``/api/task/info`` and by the tasks pages, so that
 filters, sort order and task fields are the same everywhere.
 """
+import asyncio
 import datetime
 import heapq
 import itertools
@@ -163,10 +164,13 @@ def _stored_matches(events, query, sort_by=None, needed=None):
     """Matching ``(uuid, task)`` pairs of the history that are no longer in memory,
     newest first or in ``sort_by`` order; only the first ``needed`` rows are read
     unless search terms may drop some."""
+    return _matching_rows(_history(events), events.state.task_index.oldest_number(), query,
+                          sort_by, needed)
+
+
+def _matching_rows(history, before_seq, query, sort_by=None, needed=None):
     limit = needed if query.terms is None else None  # search terms drop rows after SQL
-    rows = _history(events).older_tasks(events.state.task_index.oldest_number(),
-                                        order_by=sort_by, limit=limit,
-                                        **_stored_filters(query))
+    rows = history.older_tasks(before_seq, order_by=sort_by, limit=limit, **_stored_filters(query))
     for row in rows:
         task = stored_task(row)
         if query.terms is None or satisfies_search_terms(task, query.terms):
@@ -267,6 +271,82 @@ def count_tasks(events, type=None, worker=None, state=None, received_start=None,
     if _indexed(events) is not None:
         return total, query.count(events.state)
     return total, sum(1 for task in list(tasks.data.values()) if query.wanted(task))
+
+
+class SearchSnapshot:
+    """What a search needs from the IO loop's state, taken at once on the loop, so
+    that matching can run in another thread while events keep changing the state."""
+
+    def __init__(self, events):
+        index = _indexed(events)
+        if index is not None:
+            self.uuids = list(index.newest_first())
+            self.lookup = events.state.tasks.data.get
+            self.oldest_number = index.oldest_number()
+        else:
+            pairs = dict(events.state.tasks_by_time())
+            self.uuids = list(pairs)
+            self.lookup = pairs.get
+            self.oldest_number = None
+        self.history = _history(events) if index is not None else None
+
+    def in_memory(self, query):
+        lookup = self.lookup
+        for uuid in self.uuids:
+            task = lookup(uuid)
+            if task is not None and query.wanted(task):
+                yield uuid, task
+
+
+def _search(snapshot, query, sort_by, first, stop, count):
+    """``(filtered, page)`` of a search, run by a worker thread on ``snapshot``.
+
+    ``filtered`` is the number of matches when ``count``, else ``None`` (and
+    matching stops once the page is full).
+    """
+    listing = snapshot.in_memory(query)
+    if sort_by:
+        listing = sort_tasks(listing, sort_by)
+    history = snapshot.history
+    reader = history.own_reader() if history is not None else None
+    try:
+        if reader is not None:
+            stored = _matching_rows(reader, snapshot.oldest_number, query, sort_by)
+            listing = (_merge_sorted(listing, stored, sort_by) if sort_by
+                       else itertools.chain(listing, stored))
+        page = []
+        matched = 0
+        for matched, pair in enumerate(listing, start=1):
+            if first < matched <= (stop if stop is not None else matched):
+                page.append(pair)
+            if not count and stop is not None and matched >= stop:
+                break
+        return (matched if count else None), page
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+async def search_tasks(events, executor, limit=None, offset=None, sort_by=None, count=False,
+                       **filters):
+    """``(filtered, page)`` like :func:`count_tasks` and :func:`iter_tasks` give them
+    (``filtered`` only when ``count``), without blocking the IO loop for long.
+
+    A page without a ``search`` filter is answered by the indexes at once, on
+    the loop. A search, or a listing without ``limit``, goes through every
+    task: that runs in ``executor`` on a :class:`SearchSnapshot`, the stored
+    history read through a connection of its own.
+    """
+    query = TaskQuery(**filters)
+    if query.terms is None and limit is not None:
+        filtered = count_tasks(events, **filters)[1] if count else None
+        return filtered, list(iter_tasks(events, limit=limit, offset=offset, sort_by=sort_by,
+                                          **filters))
+    first = offset or 0
+    stop = None if limit is None else first + limit
+    snapshot = SearchSnapshot(events)
+    return await asyncio.get_running_loop().run_in_executor(
+        executor, _search, snapshot, query, sort_by, first, stop, count)
 
 
 def get_task_by_id(events, task_id):

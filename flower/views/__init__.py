@@ -11,6 +11,7 @@ import tornado.web
 from flower.utils import encodable, strtobool
 from flower.utils import template
 from flower.utils.broker import active_queue_names
+from flower.utils.search import check_search_size
 from flower.utils.tasks import shallow_copy
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,10 @@ _TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.form
 
 
 SESSION_DAYS = 7  # how long an OAuth login stays valid
+
+#: The largest count or position (``limit``, ``offset``, ``start``, ``n``...) a request may
+#: give: larger ones cannot index anything and overflow ``islice`` and SQLite.
+MAX_INTEGER = 10**9
 
 
 class RequestError(tornado.web.HTTPError):
@@ -146,6 +151,15 @@ class BaseHandler(tornado.web.RequestHandler):
         except (TypeError, ValueError) as exc:
             raise RequestError(400, f"Invalid value for argument '{name}': {value!r} ({exc})") \
                 from None
+
+    def get_search_argument(self, name):
+        """The search in argument ``name`` (``None`` if empty); a 400 if it is too large."""
+        search = self.get_argument(name, '').strip()
+        try:
+            check_search_size(search)
+        except ValueError as exc:
+            raise RequestError(400, f"Invalid value for argument '{name}': {exc}") from None
+        return search or None
 
     @property
     def capp(self):

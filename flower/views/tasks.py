@@ -1,9 +1,9 @@
 """The tasks pages: the table (``/tasks``), its data (``/tasks/datatable``) and one task."""
 from flower.options import DEFAULT_TASKS_COLUMNS
 from flower.utils.tasks import (
-    SORT_FIELDS, as_dict, count_tasks, get_task_by_id, iter_tasks, parse_date,
+    SORT_FIELDS, as_dict, count_tasks, get_task_by_id, parse_date, search_tasks,
 )
-from flower.views import BaseHandler, JsonPageHandler, RequestError
+from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
 
 #: Every column the table can show, in the default order of ``--tasks_columns=all``.
 ALL_COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started',
@@ -57,19 +57,21 @@ class TasksDataTable(JsonPageHandler):
     Only the requested page is sent; filtering, searching and sorting happen here.
     """
 
-    def get(self):
+    async def get(self):
         draw = self.get_argument('draw', default=0, type=int)
         start = self.get_argument('start', default=0, type=int)
         length = self.get_argument('length', default=25, type=int)
-        if start < 0 or not 0 < length <= MAX_PAGE_LENGTH:
-            raise RequestError(400, f"'start' must be >= 0 and 'length' between 1 and "
-                                    f"{MAX_PAGE_LENGTH}")
+        if not 0 <= start <= MAX_INTEGER or not 0 < length <= MAX_PAGE_LENGTH:
+            raise RequestError(400, f"'start' must be >= 0 and at most {MAX_INTEGER}, and "
+                                    f"'length' between 1 and {MAX_PAGE_LENGTH}")
         query = TaskFilters(self).as_query()
-        query['search'] = self.get_argument('search[value]', '').strip() or None
+        query['search'] = self.get_search_argument('search[value]')
         sort_by = self.sort_by()
         events = self.application.events
-        total, filtered = count_tasks(events, **query)
-        tasks = iter_tasks(events, limit=length, offset=start, sort_by=sort_by, **query)
+        total = count_tasks(events)[0]
+        filtered, tasks = await search_tasks(events, self.application.search_executor,
+                                             limit=length, offset=start, sort_by=sort_by,
+                                             count=True, **query)
         self.write({
             'draw': draw,
             'recordsTotal': total,

@@ -2,13 +2,15 @@
 import logging
 
 from flower.views import BaseHandler, RequestError
-from flower.workers import is_known, worker_detail
+from flower.workers import worker_detail
 
 logger = logging.getLogger(__name__)
 
 
 class WorkerView(BaseHandler):
     async def get(self, name):
+        if not await self.application.knows_worker(name):
+            raise RequestError(404, f"Unknown worker '{name}'")
         refresh_error = None
         try:
             await self.application.update_workers(workername=name)
@@ -16,7 +18,5 @@ class WorkerView(BaseHandler):
             logger.warning("Inspecting worker %s failed: %s: %s", name, type(exc).__name__, exc)
             refresh_error = f"{type(exc).__name__}: {exc}"
         state, inspected = self.application.events.state, self.application.workers
-        if not is_known(state, inspected, name):
-            raise RequestError(404, f"Unknown worker '{name}'")
         self.render('worker.html', worker=worker_detail(state, inspected, name),
                     refresh_error=refresh_error, active_page='workers')
