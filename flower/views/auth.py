@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.util import import_object
@@ -51,10 +51,22 @@ def load_provider(dotted_path):
 
 
 def safe_next_path(value, default):
-    """``value`` if it is a path on this site, else ``default``: no open redirects."""
-    if value and value.startswith('/') and not value.startswith('//') and '\\' not in value:
-        return value
-    return default
+    """``value`` if it is a path on this site, else ``default``: no open redirects.
+
+    Browsers drop tabs and line breaks from a ``Location`` and read ``\\`` as
+    ``/``, so ``/<tab>/evil.com`` would reach ``//evil.com``: only printable
+    ASCII without spaces or backslashes is accepted, with no scheme or host,
+    and the path must still look so once percent-decoded.
+    """
+    if not value or not all('!' <= char <= '~' for char in value) or '\\' in value:
+        return default
+    parts = urlsplit(value)
+    decoded_path = unquote(parts.path)
+    if (parts.scheme or parts.netloc or not value.startswith('/') or value.startswith('//')
+            or decoded_path.startswith('//') or '\\' in decoded_path
+            or any(char.isspace() or not char.isprintable() for char in decoded_path)):
+        return default
+    return value
 
 
 class LoginHandler(BaseHandler):

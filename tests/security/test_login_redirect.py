@@ -1,0 +1,61 @@
+"""Item 1 of issue 15: after an OAuth login, ``next`` never sends the browser to another site."""
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+from flower.views.auth import safe_next_path
+from tests.support.oauth_provider import Client
+
+# Values of ``next`` as Flower receives them (after the query string is decoded).
+HOSTILE_NEXT = {
+    'tab': '/\t/evil.example',
+    'cr': '/\r/evil.example',
+    'lf': '/\n/evil.example',
+    'crlf-header': '/\r\nSet-Cookie: x=1',
+    'backslash': '/\\evil.example',
+    'backslash-slash': '/\\/evil.example',
+    'encoded-tab': '/%09/evil.example',
+    'encoded-backslash': '/%5Cevil.example',
+    'encoded-slash': '/%2F/evil.example',
+    'encoded-crlf': '/%0D%0A/evil.example',
+    'leading-space': ' //evil.example',
+    'scheme': 'https://evil.example/',
+    'protocol-relative': '//evil.example/',
+    'unicode-space': '/\u3000/evil.example',
+}
+
+
+@pytest.mark.parametrize('value', HOSTILE_NEXT.values(), ids=HOSTILE_NEXT.keys())
+def test_item01_open_redirect_hostile_next_falls_back_to_the_dashboard(value):
+    assert safe_next_path(value, '/') == '/'
+
+
+@pytest.mark.parametrize('value', ['/workers', '/task/a%2Fb', '/tasks?search=a%20b',
+                                   '/worker/celery@host'])
+def test_item01_open_redirect_paths_of_the_site_are_kept(value):
+    assert safe_next_path(value, '/') == value
+
+
+def test_item01_open_redirect_line_breaks_in_next_are_not_a_server_error(oauth_flower):
+    client = Client()
+    for key in ('cr', 'lf', 'crlf-header'):
+        url = f"{oauth_flower.base_url}/login?next={quote(HOSTILE_NEXT[key], safe='')}"
+        status, final_url, _, _ = client.get(url)
+        assert (status, final_url) == (200, oauth_flower.base_url + '/'), key
+
+
+@pytest.mark.parametrize('key', ['tab', 'cr', 'lf', 'backslash', 'backslash-slash',
+                                 'encoded-tab', 'encoded-backslash', 'encoded-crlf'])
+def test_item01_open_redirect_chromium_stays_on_the_site_after_login(page, oauth_flower, key):
+    """The real browser follows the whole login and lands on Flower's dashboard."""
+    left_the_site = []
+
+    def outside(route):
+        left_the_site.append(route.request.url)
+        route.fulfill(status=200, body='outside')
+
+    page.route(lambda url: urlsplit(url).hostname != '127.0.0.1', outside)
+    page.goto(f"{oauth_flower.base_url}/login?next={quote(HOSTILE_NEXT[key], safe='')}")
+    assert left_the_site == []
+    assert page.url == oauth_flower.base_url + '/'
+    assert page.locator('#workers-table').count() == 1
