@@ -1,7 +1,11 @@
 """The Flower Tornado application: wires capture, inspection and the web handlers."""
+import ipaddress
 import logging
+import re
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import celery
 import tornado.web
@@ -17,6 +21,11 @@ from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
+from flower.views import RefusedRequest, Sessions
+
+#: Query values the access log shows as ``[redacted]``: OAuth codes and states.
+REDACTED_QUERY_ARGUMENTS = frozenset({'code', 'state'})
+TORNADO_MAX_BODY_SIZE = 100 * 1024 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +41,53 @@ def rewrite_handler(handler, url_prefix):
     prefix = normalize_url_prefix(url_prefix)
     if isinstance(handler, tornado.web.URLSpec):
         pattern = handler.regex.pattern
-        return tornado.web.url(prefix + pattern, handler.handler_class, handler.kwargs, handler.name)
+        return tornado.web.url(re.escape(prefix) + pattern, handler.handler_class, handler.kwargs,
+                               handler.name)
     pattern, *rest = handler
-    return (prefix + pattern, *rest)
+    return (re.escape(prefix) + pattern, *rest)
+
+
+def redacted_uri(uri):
+    """``uri`` with the values of :data:`REDACTED_QUERY_ARGUMENTS` replaced."""
+    parts = urlsplit(uri)
+    if not parts.query:
+        return uri
+    query = [(name, '[redacted]' if name in REDACTED_QUERY_ARGUMENTS else value)
+             for name, value in parse_qsl(parts.query, keep_blank_values=True)]
+    return parts._replace(query=urlencode(query, safe='[]')).geturl()
+
+
+def allowed_host_names(options):
+    """The host names ``--allowed_hosts`` lists, or by default the bound address and,
+    bound to every interface, this machine's names; None when any name is allowed."""
+    names = list(options.allowed_hosts)
+    if not names:
+        address = options.address if not options.unix_socket else ''
+        names = [address] if address not in ('', '0.0.0.0', '::') else [
+            socket.gethostname(), socket.getfqdn()]
+    if '*' in names:
+        return None
+    return {name.strip().lower().rstrip('.') for name in names if name.strip()}
+
+
+def host_allowed(host, allowed_names):
+    """True if the ``Host`` header names an IP address, ``localhost`` or an allowed name.
+
+    DNS rebinding needs a name the attacker controls, so addresses are always
+    safe; a name starting with a dot allows the domain and its subdomains.
+    """
+    if allowed_names is None:
+        return True
+    name = re.sub(r':\d*$', '', host.strip().lower()).rstrip('.')
+    try:
+        ipaddress.ip_address(name.strip('[]'))
+        return True
+    except ValueError:
+        pass
+    if name == 'localhost' or name in allowed_names:
+        return True
+    return any(allowed.startswith('.') and (name.endswith(allowed) or name == allowed[1:])
+               for allowed in allowed_names)
 
 
 class Flower(tornado.web.Application):
@@ -51,7 +104,7 @@ class Flower(tornado.web.Application):
         settings = dict(urls.settings, **kwargs)
         if self.url_prefix:
             handlers = [rewrite_handler(handler, self.url_prefix) for handler in handlers]
-            handlers.append((self.url_prefix, tornado.web.RedirectHandler,
+            handlers.append((re.escape(self.url_prefix), tornado.web.RedirectHandler,
                              {'url': self.url_prefix + '/'}))
             settings['static_url_prefix'] = self.url_prefix + settings['static_url_prefix']
         super().__init__(handlers, **settings)
@@ -82,6 +135,40 @@ class Flower(tornado.web.Application):
         self._sampling_queues = False
         self.started = False
         self._servers = []
+        self.sessions = Sessions(lambda: self.events.store)
+        self.allowed_hosts = allowed_host_names(self.options)
+
+    def find_handler(self, request, **kwargs):
+        """Refuse, before routing and before reading the body, a request whose ``Host``
+        is not allowed (DNS rebinding) or whose body is larger than ``max_body_size``."""
+        refusal = self.refusal(request)
+        if refusal is not None:
+            status_code, message = refusal
+            return self.get_handler_delegate(request, RefusedRequest,
+                                             {'status_code': status_code, 'message': message})
+        return super().find_handler(request, **kwargs)
+
+    def refusal(self, request):
+        """``(status, message)`` if ``request`` must be refused, else None."""
+        if not host_allowed(request.host, self.allowed_hosts):
+            return 400, (f"Flower does not answer to the host name in this request "
+                         f"({request.host_name!r}): add it to --allowed_hosts")
+        length = request.headers.get('Content-Length', '')
+        limit = self.options.max_body_size
+        if length.isdigit() and int(length) > limit:
+            return 413, (f"The request body ({int(length)} bytes) is larger than the "
+                         f"{limit} bytes Flower accepts (--max_body_size)")
+        return None
+
+    def log_request(self, handler):
+        """Tornado's access log line, with OAuth codes and states left out."""
+        request = handler.request
+        status = handler.get_status()
+        log = (logging.getLogger('tornado.access').info if status < 400 else
+               logging.getLogger('tornado.access').warning if status < 500 else
+               logging.getLogger('tornado.access').error)
+        log("%d %s %s (%s) %.2fms", status, request.method, redacted_uri(request.uri),
+            request.remote_ip, 1000.0 * request.request_time())
 
     def url_for_path(self, path):
         """The public URL of a path of this app, ``url_prefix`` included."""
@@ -91,6 +178,10 @@ class Flower(tornado.web.Application):
         """Start capturing events, serve HTTP, and run the IO loop until :meth:`stop`."""
         self.listen_for_requests()
         self.events.start()
+        self.sessions.load()
+        if self.options.revoke_sessions:
+            self.sessions.revoke_all()
+            logger.info("Every OAuth session was ended (--revoke_sessions)")
         self.io_loop.add_callback(self._inspect_at_start)
         self._queue_sampler = PeriodicCallback(self.sample_queues, self.queue_sample_interval)
         self._queue_sampler.start()
@@ -100,7 +191,10 @@ class Flower(tornado.web.Application):
 
     def listen_for_requests(self):
         """Open the TCP port or unix socket the options ask for."""
-        server = HTTPServer(self, xheaders=self.options.xheaders, ssl_options=self.ssl_options)
+        # Bodies over max_body_size get a 413 from find_handler; Tornado still reads (and
+        # drops) them up to its own limit, so that clients sending them see the answer.
+        server = HTTPServer(self, xheaders=self.options.xheaders, ssl_options=self.ssl_options,
+                            max_body_size=max(self.options.max_body_size, TORNADO_MAX_BODY_SIZE))
         if self.options.unix_socket:
             server.add_socket(bind_unix_socket(self.options.unix_socket))
         else:

@@ -40,6 +40,13 @@ def _find_option(name):
 
 def _parse_value(option, raw, source):
     """Parse a textual value for ``option``; raise :class:`OptionError` naming ``source``."""
+    if option.name == 'basic_auth' and ',' in raw:
+        # "admin:k9,Zq:7f" may be one password or two accounts: never guess.
+        raise OptionError(
+            f"{source}: the entry of user {raw.partition(':')[0]!r} contains a comma, which "
+            "could be part of the password or separate two accounts; give each user:password "
+            "as its own --basic_auth (repeat the option), or list them in the configuration "
+            "file (basic_auth = ['user:password', ...]), where a password may contain commas")
     try:
         if option.type is bool and not option.multiple:
             return option.set(strtobool(raw))
@@ -166,18 +173,22 @@ def apply_options(prog_name, argv, capp=None):
     elif conf_given:
         raise OptionError(f"--conf: configuration file {conf_path} does not exist")
     apply_env_options()
-    for option, raw, flag in _merge_repeated(command_line):
-        _parse_value(option, raw, flag)
+    for option, raws, flag in _merge_repeated(command_line):
+        values = []
+        for raw in raws:
+            _parse_value(option, raw, flag)
+            values += option.value() if option.multiple else [option.value()]
+        if option.multiple:
+            option.set(values)
 
 
 def _merge_repeated(command_line):
-    """Join repeated list options (``--basic_auth=a:1 --basic_auth=b:2``) into one value."""
+    """Group the values of each option: a repeated list option (``--basic_auth=a:1
+    --basic_auth=b:2``) keeps all of them, any other option its last one."""
     merged = {}
     for option, raw, flag in command_line:
-        if option.multiple and option.name in merged:
-            _, earlier, _ = merged[option.name]
-            raw = f"{earlier},{raw}"
-        merged[option.name] = (option, raw, flag)
+        earlier = merged[option.name][1] if option.multiple and option.name in merged else []
+        merged[option.name] = (option, [*earlier, raw], flag)
     return list(merged.values())
 
 
@@ -209,6 +220,15 @@ def _validate_auth_options():
         load_provider(options.auth_provider or DEFAULT_PROVIDER)
     except ValueError as exc:
         raise OptionError(f"--auth_provider: {exc}") from None
+
+
+def _validate_request_options():
+    if options.max_body_size < 1:
+        raise OptionError(f"--max_body_size: must be at least 1 byte, not {options.max_body_size}")
+    for name in options.allowed_hosts:
+        if not name.strip() or '/' in name or ' ' in name.strip():
+            raise OptionError(f"--allowed_hosts: {name!r} is not a host name "
+                              "(give names such as flower.example.com, .example.com or *)")
 
 
 def _validate_history_options():
@@ -249,6 +269,7 @@ def extract_settings():
             raise OptionError("--broker_api: must be an http(s) URL of the RabbitMQ "
                               "management API, e.g. http://user:pass@host:15672/api/")
     _validate_history_options()
+    _validate_request_options()
     if options.unix_socket and options.port != default_options.port:
         logger.info("--unix_socket is set: --port is ignored")
     return settings

@@ -11,6 +11,7 @@ from tornado.options import define, options
 
 DEFAULT_CONFIG_FILE = 'flowerconfig.py'
 DEFAULT_TASKS_COLUMNS = 'name,uuid,state,args,kwargs,result,received,started,runtime,worker'
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 DEFAULT_RUNTIME_BUCKETS = [bucket for bucket in Histogram.DEFAULT_BUCKETS if bucket != float('inf')]
 
 define("port", default=5555, type=int, help="run on the given port")
@@ -63,5 +64,14 @@ define("task_runtime_metric_buckets", type=float, default=DEFAULT_RUNTIME_BUCKET
        help="task runtime buckets of the flower_task_runtime_seconds histogram")
 define("read_only", type=bool, default=False,
        help="refuse every control command and task submission")
+define("unauthenticated_api", type=bool, default=False,
+       help="without authentication, still open the API and the control buttons to anyone")
+define("allowed_hosts", type=str, default=[], multiple=True,
+       help="host names Flower answers to in the Host header (comma separated; '*' for any); "
+            "IP addresses and localhost always work")
+define("max_body_size", type=int, default=DEFAULT_MAX_BODY_SIZE,
+       help="largest request body accepted, in bytes; larger ones get 413")
+define("revoke_sessions", type=bool, default=False,
+       help="end every OAuth session at start (kept in the history with --persistent)")
 
 default_options = options

@@ -138,6 +138,8 @@ def test_logout_ends_the_session(oauth_flower):
     client, (status, *_) = login(oauth_flower)
     assert status == 200
     status, _, _, body = client.get(oauth_flower.base_url + '/logout')
+    assert status == 200 and 'Log out of Flower' in body
+    status, _, _, body = client.post_form(oauth_flower.base_url + '/logout')
     assert status == 200 and 'Logged out' in body
     assert client.cookie('user') is None
     status, url, _, _ = client.get(oauth_flower.base_url + '/', follow=False)

@@ -2,7 +2,9 @@
 import base64
 import binascii
 import hmac
+import json
 import logging
+import os
 import re
 from urllib.parse import urlencode
 
@@ -19,6 +21,85 @@ _TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.form
 
 
 SESSION_DAYS = 7  # how long an OAuth login stays valid
+UNAUTHENTICATED_API_ENV = 'FLOWER_UNAUTHENTICATED_API'
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; object-src 'none'; "
+                           "frame-ancestors 'none'")
+HSTS_SECONDS = 365 * 24 * 3600
+
+
+def unauthenticated_control_allowed(options) -> bool:
+    """True if ``--unauthenticated_api`` or ``FLOWER_UNAUTHENTICATED_API`` opens the
+    API and the control buttons to anyone (meant for private networks only)."""
+    if getattr(options, 'unauthenticated_api', False):
+        return True
+    try:
+        return strtobool(os.environ.get(UNAUTHENTICATED_API_ENV, 'false'))
+    except ValueError:
+        return False
+
+
+def set_security_headers(handler: tornado.web.RequestHandler) -> None:
+    """Headers every answer carries, pages and static files alike."""
+    handler.set_header('X-Frame-Options', 'DENY')
+    handler.set_header('X-Content-Type-Options', 'nosniff')
+    handler.set_header('Referrer-Policy', 'same-origin')
+    handler.set_header('Content-Security-Policy', CONTENT_SECURITY_POLICY)
+    if handler.request.protocol == 'https':
+        handler.set_header('Strict-Transport-Security', f'max-age={HSTS_SECONDS}')
+
+
+class Sessions:
+    """Server-side generations that end OAuth sessions before their signature expires.
+
+    A session token carries the generation of everyone and of its user when it
+    was issued; :meth:`end` (``/logout``) moves one user's generation on,
+    :meth:`revoke_all` (``--revoke_sessions``) everyone's, and older tokens stop
+    working. With ``--persistent`` the generations are kept in the history.
+    """
+
+    setting_name = 'session_generations'
+
+    def __init__(self, store_getter=lambda: None):
+        self.everyone = 0
+        self.users = {}
+        self._store = store_getter
+
+    def load(self):
+        """Read the generations kept in the history, if there is one."""
+        store = self._store()
+        saved = store.load_setting(self.setting_name) if store is not None else None
+        if saved:
+            data = json.loads(saved)
+            self.everyone, self.users = data['everyone'], data['users']
+
+    def token(self, email: str) -> str:
+        return json.dumps([self.everyone, self.users.get(email, 0), email])
+
+    def email(self, token: bytes | None) -> str | None:
+        """The e-mail address of a current session token, else None."""
+        try:
+            everyone, user, email = json.loads(token)
+        except (TypeError, ValueError):
+            return None
+        if isinstance(email, str) and [everyone, user] == [self.everyone,
+                                                            self.users.get(email, 0)]:
+            return email
+        return None
+
+    def end(self, email: str) -> None:
+        self.users[email] = self.users.get(email, 0) + 1
+        self._save()
+
+    def revoke_all(self) -> None:
+        self.everyone += 1
+        self.users.clear()
+        self._save()
+
+    def _save(self):
+        store = self._store()
+        if store is not None:
+            store.save_setting(self.setting_name,
+                               json.dumps({'everyone': self.everyone, 'users': self.users}))
 
 
 class RequestError(tornado.web.HTTPError):
@@ -49,13 +130,31 @@ class BaseHandler(tornado.web.RequestHandler):
     """Authentication, argument parsing, security headers and error pages, once."""
 
     def set_default_headers(self):
-        self.set_header('X-Frame-Options', 'DENY')
-        self.set_header('X-Content-Type-Options', 'nosniff')
-        self.set_header('Referrer-Policy', 'same-origin')
+        set_security_headers(self)
+
+    def set_cookie(self, name, value, **kwargs):
+        """Every cookie ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS."""
+        kwargs.setdefault('samesite', 'Lax')
+        kwargs.setdefault('secure', self.request.protocol == 'https')
+        super().set_cookie(name, value, **kwargs)
 
     def prepare(self):
         if self.auth_configured and not self.is_public() and not self.current_user:
             self.refuse_anonymous()
+        self.refuse_unauthenticated_control()
+
+    def refuse_unauthenticated_control(self):
+        """Without authentication, what changes something is refused unless opened on purpose.
+
+        Otherwise any web page could drive the cluster through a visitor's
+        browser (with a made-up XSRF cookie, or by DNS rebinding).
+        """
+        if (self.request.method not in ('GET', 'HEAD', 'OPTIONS') and not self.auth_configured
+                and not unauthenticated_control_allowed(self.application.options)):
+            raise RequestError(403, "Control commands are refused: no authentication is "
+                                    "configured. Configure --basic_auth or --auth, or start "
+                                    f"Flower with --unauthenticated_api ({UNAUTHENTICATED_API_ENV}"
+                                    "=true) to allow them to anyone who can reach it")
 
     def is_public(self):
         """True for endpoints anyone may read even when authentication is configured."""
@@ -97,8 +196,23 @@ class BaseHandler(tornado.web.RequestHandler):
                                             max_age_days=SESSION_DAYS)
         else:
             signed = self.get_signed_cookie('user', max_age_days=SESSION_DAYS)
-        email = signed.decode('utf-8', 'replace') if signed else None
-        return email if authenticate(options.auth, email) else None
+        email = self.application.sessions.email(signed)
+        if not authenticate(options.auth, email):
+            return None
+        self.session_email = email
+        return email
+
+    #: The e-mail address of the OAuth session the request carries (Basic users have none).
+    session_email = None
+
+    def start_session(self, email: str) -> None:
+        """Log ``email`` in: the signed session cookie, also usable as a Bearer token."""
+        self.set_signed_cookie('user', self.application.sessions.token(email),
+                               expires_days=SESSION_DAYS, httponly=True)
+
+    def may_see_broker(self) -> bool:
+        """The broker's status and errors are for users, not for visitors before login."""
+        return not self.auth_configured or bool(self.current_user)
 
     def get_template_namespace(self):
         namespace = super().get_template_namespace()
@@ -107,8 +221,10 @@ class BaseHandler(tornado.web.RequestHandler):
             url_prefix=self.application.url_prefix,
             url=self.application.url_for_path,
             options=self.application.options,
+            show_broker=self.may_see_broker(),
             broker_connected=self.application.events.broker_connected,
-            broker_error=self.application.events.broker_error,
+            broker_error=self.application.events.broker_error if self.may_see_broker() else None,
+            session_email=self.current_user and self.session_email,
             active_page=None,
         )
         return namespace
@@ -169,6 +285,43 @@ class BaseHandler(tornado.web.RequestHandler):
     def get_active_queue_names(self):
         """Queues any worker consumes from, plus the queues configured in the Celery app."""
         return active_queue_names(self.capp, self.application.workers)
+
+
+@tornado.web.stream_request_body
+class RefusedRequest(BaseHandler):
+    """Answers a request refused before routing (wrong ``Host``, body too large).
+
+    It takes the body as a stream and drops it, so a refused upload is never
+    held in memory; the answer is sent at once.
+    """
+
+    def initialize(self, status_code, message):
+        self.refusal = RequestError(status_code, message)
+
+    def prepare(self):
+        raise self.refusal
+
+    def data_received(self, chunk):
+        """Dropped: the request is refused."""
+
+    def may_see_broker(self):
+        return False
+
+    def get_current_user(self):
+        return None
+
+    def write_error_message(self, status_code, message):
+        if self.request.path.startswith(self.application.url_for_path('/api')):
+            self.finish({'error': message})
+        else:
+            super().write_error_message(status_code, message)
+
+
+class StaticFiles(tornado.web.StaticFileHandler):
+    """Static files with the same security headers as the pages."""
+
+    def set_default_headers(self):
+        set_security_headers(self)
 
 
 class JsonPageHandler(BaseHandler):

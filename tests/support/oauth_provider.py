@@ -166,6 +166,12 @@ class Client:
         """POST ``data`` (bytes); ``(status, final url, headers, body)``."""
         return self.request(url, data=data, follow=follow, headers=headers)
 
+    def post_form(self, url, follow=False, headers=None):
+        """POST a form carrying the XSRF token of the ``_xsrf`` cookie (get a page first)."""
+        xsrf = self.cookie('_xsrf')
+        data = urlencode({'_xsrf': xsrf.value if xsrf else ''}).encode()
+        return self.post(url, data, follow=follow, headers=headers)
+
     def request(self, url, data=None, follow=True, headers=None):
         opener = self._opener if follow else self._no_redirect
         request = urllib.request.Request(url, data=data, headers=headers or {})
