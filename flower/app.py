@@ -21,11 +21,10 @@ from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
-from flower.views import RefusedRequest, Sessions
+from flower.views import RefusedRequest, Sessions, body_too_large_message, read_limit
 
 #: Query values the access log shows as ``[redacted]``: OAuth codes and states.
 REDACTED_QUERY_ARGUMENTS = frozenset({'code', 'state'})
-TORNADO_MAX_BODY_SIZE = 100 * 1024 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +155,7 @@ class Flower(tornado.web.Application):
         length = request.headers.get('Content-Length', '')
         limit = self.options.max_body_size
         if length.isdigit() and int(length) > limit:
-            return 413, (f"The request body ({int(length)} bytes) is larger than the "
-                         f"{limit} bytes Flower accepts (--max_body_size)")
+            return 413, body_too_large_message(int(length), limit)
         return None
 
     def log_request(self, handler):
@@ -194,7 +192,7 @@ class Flower(tornado.web.Application):
         # Bodies over max_body_size get a 413 from find_handler; Tornado still reads (and
         # drops) them up to its own limit, so that clients sending them see the answer.
         server = HTTPServer(self, xheaders=self.options.xheaders, ssl_options=self.ssl_options,
-                            max_body_size=max(self.options.max_body_size, TORNADO_MAX_BODY_SIZE))
+                            max_body_size=read_limit(self.options))
         if self.options.unix_socket:
             server.add_socket(bind_unix_socket(self.options.unix_socket))
         else:

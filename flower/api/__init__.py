@@ -13,7 +13,10 @@ from urllib.parse import urlsplit
 
 from flower.control import parse_apply_options
 from flower.views import (
-    UNAUTHENTICATED_API_ENV, BaseHandler, RequestError, unauthenticated_control_allowed,
+    UNAUTHENTICATED_API_ENV,
+    BaseHandler,
+    RequestError,
+    unauthenticated_control_allowed,
 )
 
 _DEFAULT_PORTS = {'http': 80, 'https': 443}
@@ -76,6 +79,7 @@ class BaseApiHandler(BaseHandler):
     """Request checks, auth and JSON answers shared by every API endpoint."""
 
     def prepare(self):
+        self.refuse_oversized_body()
         self._refuse_cross_site()
         self._authenticate()
         if self.request.method == 'POST' and self.application.options.read_only:

@@ -10,8 +10,7 @@ from urllib.parse import urlencode
 
 import tornado.web
 
-from flower.utils import encodable, strtobool
-from flower.utils import template
+from flower.utils import encodable, strtobool, template
 from flower.utils.broker import active_queue_names
 from flower.utils.tasks import shallow_copy
 
@@ -25,6 +24,7 @@ UNAUTHENTICATED_API_ENV = 'FLOWER_UNAUTHENTICATED_API'
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; object-src 'none'; "
                            "frame-ancestors 'none'")
 HSTS_SECONDS = 365 * 24 * 3600
+TORNADO_MAX_BODY_SIZE = 100 * 1024 * 1024
 
 
 def unauthenticated_control_allowed(options) -> bool:
@@ -36,6 +36,16 @@ def unauthenticated_control_allowed(options) -> bool:
         return strtobool(os.environ.get(UNAUTHENTICATED_API_ENV, 'false'))
     except ValueError:
         return False
+
+
+def read_limit(options) -> int:
+    """The most body bytes the server reads of a request, refused ones included."""
+    return max(options.max_body_size, TORNADO_MAX_BODY_SIZE)
+
+
+def body_too_large_message(size: int, limit: int) -> str:
+    return (f"The request body ({size} bytes) is larger than the {limit} bytes Flower "
+            "accepts (--max_body_size)")
 
 
 def set_security_headers(handler: tornado.web.RequestHandler) -> None:
@@ -139,9 +149,20 @@ class BaseHandler(tornado.web.RequestHandler):
         super().set_cookie(name, value, **kwargs)
 
     def prepare(self):
+        self.refuse_oversized_body()
         if self.auth_configured and not self.is_public() and not self.current_user:
             self.refuse_anonymous()
         self.refuse_unauthenticated_control()
+
+    def refuse_oversized_body(self):
+        """A body without ``Content-Length`` (chunked) over ``--max_body_size``: 413.
+
+        Bodies announcing their length are refused before they are read
+        (see :meth:`flower.app.Flower.find_handler`).
+        """
+        limit = self.application.options.max_body_size
+        if len(self.request.body) > limit:
+            raise RequestError(413, body_too_large_message(len(self.request.body), limit))
 
     def refuse_unauthenticated_control(self):
         """Without authentication, what changes something is refused unless opened on purpose.
@@ -292,17 +313,29 @@ class RefusedRequest(BaseHandler):
     """Answers a request refused before routing (wrong ``Host``, body too large).
 
     It takes the body as a stream and drops it, so a refused upload is never
-    held in memory; the answer is sent at once.
+    held in memory. The answer waits until the body has arrived: clients that
+    send the whole body before reading would see the connection reset instead.
+    A body longer than Tornado reads at all is answered at once.
     """
 
     def initialize(self, status_code, message):
         self.refusal = RequestError(status_code, message)
 
+    def check_xsrf_cookie(self):
+        """The request is refused whatever its token."""
+
     def prepare(self):
-        raise self.refusal
+        length = self.request.headers.get('Content-Length', '')
+        if length.isdigit() and int(length) > read_limit(self.application.options):
+            raise self.refusal
 
     def data_received(self, chunk):
         """Dropped: the request is refused."""
+
+    def refuse(self, *args):
+        raise self.refusal
+
+    get = head = post = put = patch = delete = options = refuse
 
     def may_see_broker(self):
         return False
@@ -311,7 +344,8 @@ class RefusedRequest(BaseHandler):
         return None
 
     def write_error_message(self, status_code, message):
-        if self.request.path.startswith(self.application.url_for_path('/api')):
+        url = self.application.url_for_path
+        if self.request.path.startswith((url('/api'), url('/control/'))):
             self.finish({'error': message})
         else:
             super().write_error_message(status_code, message)

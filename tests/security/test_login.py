@@ -59,3 +59,21 @@ def test_item01_open_redirect_chromium_stays_on_the_site_after_login(page, oauth
     assert left_the_site == []
     assert page.url == oauth_flower.base_url + '/'
     assert page.locator('#workers-table').count() == 1
+
+
+def test_item17_login_without_oauth_configured_is_a_404(broker_url, flower_factory):
+    flower = flower_factory(broker_url, enable_events=False)
+    status, headers, body = flower.fetch('/login')
+    assert status == 404
+    assert 'OAuth login (--auth) is not configured' in body
+    assert 'Location' not in headers
+    basic = flower_factory(broker_url, enable_events=False, basic_auth=['alice:secret'])
+    assert basic.fetch('/login')[0] == 404
+
+
+def test_item17_the_provider_error_text_is_not_echoed(oauth_flower):
+    text = 'Call+us+at+evil.example+to+unlock+your+account'
+    status, _, _, body = Client().get(f"{oauth_flower.base_url}/login?error={text}")
+    assert status == 403
+    assert 'Login refused by Google' in body
+    assert 'evil.example' not in body and 'unlock' not in body

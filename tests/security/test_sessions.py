@@ -6,9 +6,9 @@ the logout. Flower keeps session generations, persisted with ``--persistent``.
 """
 import pytest
 
+from tests.security.conftest import ALLOWED
 from tests.support.flower import FlowerServer
 from tests.support.oauth_provider import CLIENT_ID, CLIENT_SECRET, Client
-from tests.security.conftest import ALLOWED
 
 
 def login(flower, provider, email):
