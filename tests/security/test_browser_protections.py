@@ -101,7 +101,7 @@ def test_item16_logout_only_by_post_with_the_xsrf_token(oauth_flower):
 def cluster_flower(broker_url, worker_factory, celery_client, flower_factory):
     """A Flower watching a real worker that ran a task."""
     worker = worker_factory(broker_url)
-    flower = flower_factory(broker_url, unauthenticated_api=True)
+    flower = flower_factory(broker_url)
     wait_for(lambda: flower.call(lambda: worker.hostname in flower.app.events.state.workers),
              what='Flower to hear from the worker')
     result = celery_client(broker_url).send_task('tasks.add', args=(2, 3))

@@ -37,11 +37,14 @@ def test_item07_basic_auth_comma_in_the_environment_is_refused(monkeypatch):
         command.apply_env_options()
 
 
-def test_item07_basic_auth_list_in_the_config_file_keeps_commas_in_passwords(tmp_path):
+def test_item07_basic_auth_config_file_list_keeps_commas_a_string_is_refused(tmp_path):
     config = tmp_path / 'flowerconfig.py'
     config.write_text("basic_auth = ['admin:k9,Zq:7f', 'bob:hunter2']\n")
     command.apply_options('flower', [f'--conf={config}'])
     assert options.basic_auth == ['admin:k9,Zq:7f', 'bob:hunter2']
+    config.write_text("basic_auth = 'admin:k9,Zq:7f'\n")
+    with pytest.raises(command.OptionError, match="^basic_auth in .*: the entry of user 'admin'"):
+        command.apply_options('flower', [f'--conf={config}'])
 
 
 def test_item07_basic_auth_comma_stops_the_command_with_exit_2(broker_url):
