@@ -149,7 +149,9 @@ class Flower(tornado.web.Application):
 
     def refusal(self, request):
         """``(status, message)`` if ``request`` must be refused, else None."""
-        if not host_allowed(request.host, self.allowed_hosts):
+        # The health check says only "OK", to probes that may use any name.
+        if (request.path != self.url_for_path('/healthcheck')
+                and not host_allowed(request.host, self.allowed_hosts)):
             return 400, (f"Flower does not answer to the host name in this request "
                          f"({request.host_name!r}): add it to --allowed_hosts")
         length = request.headers.get('Content-Length', '')

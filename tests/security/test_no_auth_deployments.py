@@ -76,6 +76,7 @@ def test_item03_rebinding_loopback_names_and_addresses_are_answered(broker_url, 
     for host in (f'localhost:{port}', f'127.0.0.1:{port}', 'LOCALHOST', f'[::1]:{port}'):
         assert send(flower, 'GET', '/workers', {'Host': host})[0] == 200, host
     assert send(flower, 'GET', '/workers', {'Host': f'rebound.example:{port}'})[0] == 400
+    assert send(flower, 'GET', '/healthcheck', {'Host': 'probe.example'})[:1] == (200,)
 
 
 def test_item03_rebinding_allowed_hosts_lists_the_public_names(broker_url, flower_factory):
