@@ -5,7 +5,6 @@ import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import celery
 import tornado.web
@@ -21,10 +20,13 @@ from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
-from flower.views import RefusedRequest, Sessions, body_too_large_message, read_limit
-
-#: Query values the access log shows as ``[redacted]``: OAuth codes and states.
-REDACTED_QUERY_ARGUMENTS = frozenset({'code', 'state'})
+from flower.views import (
+    RefusedRequest,
+    Sessions,
+    body_too_large_message,
+    read_limit,
+    redacted_uri,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +46,6 @@ def rewrite_handler(handler, url_prefix):
                                handler.name)
     pattern, *rest = handler
     return (re.escape(prefix) + pattern, *rest)
-
-
-def redacted_uri(uri):
-    """``uri`` with the values of :data:`REDACTED_QUERY_ARGUMENTS` replaced."""
-    parts = urlsplit(uri)
-    if not parts.query:
-        return uri
-    query = [(name, '[redacted]' if name in REDACTED_QUERY_ARGUMENTS else value)
-             for name, value in parse_qsl(parts.query, keep_blank_values=True)]
-    return parts._replace(query=urlencode(query, safe='[]')).geturl()
 
 
 def allowed_host_names(options):

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import re
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import tornado.web
 
@@ -24,6 +24,8 @@ UNAUTHENTICATED_API_ENV = 'FLOWER_UNAUTHENTICATED_API'
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; object-src 'none'; "
                            "frame-ancestors 'none'")
 HSTS_SECONDS = 365 * 24 * 3600
+#: Query values logs show as ``[redacted]``: OAuth codes and states.
+REDACTED_QUERY_ARGUMENTS = frozenset({'code', 'state'})
 TORNADO_MAX_BODY_SIZE = 100 * 1024 * 1024
 
 
@@ -36,6 +38,16 @@ def unauthenticated_control_allowed(options) -> bool:
         return strtobool(os.environ.get(UNAUTHENTICATED_API_ENV, 'false'))
     except ValueError:
         return False
+
+
+def redacted_uri(uri: str) -> str:
+    """``uri`` with the values of :data:`REDACTED_QUERY_ARGUMENTS` replaced."""
+    parts = urlsplit(uri)
+    if not parts.query:
+        return uri
+    query = [(name, '[redacted]' if name in REDACTED_QUERY_ARGUMENTS else value)
+             for name, value in parse_qsl(parts.query, keep_blank_values=True)]
+    return parts._replace(query=urlencode(query, safe='[]')).geturl()
 
 
 def read_limit(options) -> int:
@@ -141,6 +153,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self):
         set_security_headers(self)
+
+    def _request_summary(self):
+        """How Tornado names the request in its logs (errors included): no OAuth secrets."""
+        return f"{self.request.method} {redacted_uri(self.request.uri)} ({self.request.remote_ip})"
 
     def set_cookie(self, name, value, **kwargs):
         """Every cookie ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS."""
