@@ -10,6 +10,7 @@ import celery
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.log import access_log
 from tornado.netutil import bind_unix_socket
 
 from flower import urls
@@ -156,11 +157,10 @@ class Flower(tornado.web.Application):
         """Tornado's access log line, with OAuth codes and states left out."""
         request = handler.request
         status = handler.get_status()
-        log = (logging.getLogger('tornado.access').info if status < 400 else
-               logging.getLogger('tornado.access').warning if status < 500 else
-               logging.getLogger('tornado.access').error)
-        log("%d %s %s (%s) %.2fms", status, request.method, redacted_uri(request.uri),
-            request.remote_ip, 1000.0 * request.request_time())
+        level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method,
+                       redacted_uri(request.uri), request.remote_ip,
+                       1000.0 * request.request_time())
 
     def url_for_path(self, path):
         """The public URL of a path of this app, ``url_prefix`` included."""
