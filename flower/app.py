@@ -59,7 +59,12 @@ def allowed_host_names(options):
             socket.gethostname(), socket.getfqdn()]
     if '*' in names:
         return None
-    return {name.strip().lower().rstrip('.') for name in names if name.strip()}
+    return {host_name(name) for name in names if name.strip()}
+
+
+def host_name(host):
+    """``'Flower.Example.com.:5555'`` → ``'flower.example.com'``: how names are compared."""
+    return re.sub(r':\d*$', '', host.strip().lower()).rstrip('.')
 
 
 def host_allowed(host, allowed_names):
@@ -70,7 +75,7 @@ def host_allowed(host, allowed_names):
     """
     if allowed_names is None:
         return True
-    name = re.sub(r':\d*$', '', host.strip().lower()).rstrip('.')
+    name = host_name(host)
     try:
         ipaddress.ip_address(name.strip('[]'))
         return True

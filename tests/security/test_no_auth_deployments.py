@@ -109,3 +109,4 @@ def test_item03_rebinding_default_names_follow_the_bound_address():
     assert host_allowed(f'{socket.gethostname()}:5555', every_interface)
     assert host_allowed('192.168.1.20:5555', every_interface)
     assert names(allowed_hosts=['*']) is None
+    assert names(allowed_hosts=['Flower.Example.com:8443']) == {'flower.example.com'}

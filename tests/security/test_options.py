@@ -56,3 +56,19 @@ def test_item07_basic_auth_comma_stops_the_command_with_exit_2(broker_url):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('flower: error: --basic_auth: the entry')
     assert '7f' not in result.stderr
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--max_body_size=0'], '--max_body_size: must be at least 1 byte, not 0'),
+    (['--allowed_hosts=flower.example.com/x'], "--allowed_hosts: 'flower.example.com/x' is not"),
+])
+def test_item11_and_item03_request_options_are_checked_at_start(argv, message):
+    saved = {name: default_options[name] for name in ('max_body_size', 'allowed_hosts')}
+    try:
+        command.apply_options('flower', argv)
+        with pytest.raises(command.OptionError) as refused:
+            command.extract_settings()
+        assert str(refused.value).startswith(message)
+    finally:
+        for name, value in saved.items():
+            setattr(options, name, value)
