@@ -8,7 +8,9 @@ starts, all on this machine:
 * two workers, ``demo1@<host>`` and ``demo2@<host>``, running
   ``examples/tasks.py``,
 * a thread sending one or two demo tasks a second (some fail, some retry),
-* Flower, in the foreground, at http://localhost:5555.
+* Flower, in the foreground, at http://localhost:5555, on the loopback
+  interface only; it has no authentication, so its control buttons are
+  opened on purpose (``--unauthenticated_api``) for this throwaway cluster.
 
 Ctrl-C (or SIGTERM) stops everything and leaves no process behind. Logs of
 Redis and the workers stay in the directory printed at start-up.
@@ -128,7 +130,8 @@ class Demo:
         self.flower = Subprocess(
             [celery, '-A', 'tasks',
              '--workdir', EXAMPLES_DIR, '--broker', url,
-             'flower', '--port', str(self.port)],
+             'flower', '--port', str(self.port), '--address', '127.0.0.1',
+             '--unauthenticated_api'],
             name='flower', env=env, log_dir=self.log_dir,
             new_session=False, capture=False)
         self.flower.start()

@@ -1,5 +1,8 @@
 """The Flower Tornado application: wires capture, inspection and the web handlers."""
+import ipaddress
 import logging
+import re
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -7,6 +10,7 @@ import celery
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.log import access_log
 from tornado.netutil import bind_unix_socket
 
 from flower import urls
@@ -17,6 +21,8 @@ from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
+from flower.views import RefusedRequest
+from flower.views.security import Sessions, body_too_large_message, read_limit, redacted_uri
 from flower.workers import is_known, long_offline_workers
 
 logger = logging.getLogger(__name__)
@@ -33,9 +39,48 @@ def rewrite_handler(handler, url_prefix):
     prefix = normalize_url_prefix(url_prefix)
     if isinstance(handler, tornado.web.URLSpec):
         pattern = handler.regex.pattern
-        return tornado.web.url(prefix + pattern, handler.handler_class, handler.kwargs, handler.name)
+        return tornado.web.url(re.escape(prefix) + pattern, handler.handler_class, handler.kwargs,
+                               handler.name)
     pattern, *rest = handler
-    return (prefix + pattern, *rest)
+    return (re.escape(prefix) + pattern, *rest)
+
+
+def allowed_host_names(options):
+    """The host names ``--allowed_hosts`` lists, or by default the bound address and,
+    bound to every interface, this machine's names; None when any name is allowed."""
+    names = list(options.allowed_hosts)
+    if not names:
+        address = options.address if not options.unix_socket else ''
+        names = [address] if address not in ('', '0.0.0.0', '::') else [
+            socket.gethostname(), socket.getfqdn()]
+    if '*' in names:
+        return None
+    return {host_name(name) for name in names if name.strip()}
+
+
+def host_name(host):
+    """``'Flower.Example.com.:5555'`` → ``'flower.example.com'``: how names are compared."""
+    return re.sub(r':\d*$', '', host.strip().lower()).rstrip('.')
+
+
+def host_allowed(host, allowed_names):
+    """True if the ``Host`` header names an IP address, ``localhost`` or an allowed name.
+
+    DNS rebinding needs a name the attacker controls, so addresses are always
+    safe; a name starting with a dot allows the domain and its subdomains.
+    """
+    if allowed_names is None:
+        return True
+    name = host_name(host)
+    try:
+        ipaddress.ip_address(name.strip('[]'))
+        return True
+    except ValueError:
+        pass
+    if name == 'localhost' or name in allowed_names:
+        return True
+    return any(allowed.startswith('.') and (name.endswith(allowed) or name == allowed[1:])
+               for allowed in allowed_names)
 
 
 class Flower(tornado.web.Application):
@@ -54,7 +99,7 @@ class Flower(tornado.web.Application):
         settings = dict(urls.settings, **kwargs)
         if self.url_prefix:
             handlers = [rewrite_handler(handler, self.url_prefix) for handler in handlers]
-            handlers.append((self.url_prefix, tornado.web.RedirectHandler,
+            handlers.append((re.escape(self.url_prefix), tornado.web.RedirectHandler,
                              {'url': self.url_prefix + '/'}))
             settings['static_url_prefix'] = self.url_prefix + settings['static_url_prefix']
         super().__init__(handlers, **settings)
@@ -92,6 +137,40 @@ class Flower(tornado.web.Application):
         self._purger = None
         self.started = False
         self._servers = []
+        self.sessions = Sessions(lambda: self.events.store)
+        self.allowed_hosts = allowed_host_names(self.options)
+
+    def find_handler(self, request, **kwargs):
+        """Refuse, before routing and before reading the body, a request whose ``Host``
+        is not allowed (DNS rebinding) or whose body is larger than ``max_body_size``."""
+        refusal = self.refusal(request)
+        if refusal is not None:
+            status_code, message = refusal
+            return self.get_handler_delegate(request, RefusedRequest,
+                                             {'status_code': status_code, 'message': message})
+        return super().find_handler(request, **kwargs)
+
+    def refusal(self, request):
+        """``(status, message)`` if ``request`` must be refused, else None."""
+        # The health check says only "OK", to probes that may use any name.
+        if (request.path != self.url_for_path('/healthcheck')
+                and not host_allowed(request.host, self.allowed_hosts)):
+            return 400, (f"Flower does not answer to the host name in this request "
+                         f"({request.host_name!r}): add it to --allowed_hosts")
+        length = request.headers.get('Content-Length', '')
+        limit = self.options.max_body_size
+        if length.isdigit() and int(length) > limit:
+            return 413, body_too_large_message(int(length), limit)
+        return None
+
+    def log_request(self, handler):
+        """Tornado's access log line, with OAuth codes and states left out."""
+        request = handler.request
+        status = handler.get_status()
+        level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method,
+                       redacted_uri(request.uri), request.remote_ip,
+                       1000.0 * request.request_time())
 
     def url_for_path(self, path):
         """The public URL of a path of this app, ``url_prefix`` included."""
@@ -101,6 +180,10 @@ class Flower(tornado.web.Application):
         """Start capturing events, serve HTTP, and run the IO loop until :meth:`stop`."""
         self.listen_for_requests()
         self.events.start()
+        self.sessions.load()
+        if self.options.revoke_sessions:
+            self.sessions.revoke_all()
+            logger.info("Every OAuth session was ended (--revoke_sessions)")
         self.io_loop.add_callback(self._inspect_at_start)
         self._queue_sampler = PeriodicCallback(self.sample_queues, self.queue_sample_interval)
         self._queue_sampler.start()
@@ -116,7 +199,10 @@ class Flower(tornado.web.Application):
 
     def listen_for_requests(self):
         """Open the TCP port or unix socket the options ask for."""
-        server = HTTPServer(self, xheaders=self.options.xheaders, ssl_options=self.ssl_options)
+        # Bodies over max_body_size get a 413 from find_handler; Tornado still reads (and
+        # drops) them up to its own limit, so that clients sending them see the answer.
+        server = HTTPServer(self, xheaders=self.options.xheaders, ssl_options=self.ssl_options,
+                            max_body_size=read_limit(self.options))
         if self.options.unix_socket:
             server.add_socket(bind_unix_socket(self.options.unix_socket))
         else:

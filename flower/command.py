@@ -15,7 +15,8 @@ from tornado.log import enable_pretty_logging
 from tornado.options import options
 
 from flower.app import Flower
-from flower.options import DEFAULT_CONFIG_FILE, OPTION_GROUPS, default_options
+from flower.command_help import render_help
+from flower.options import DEFAULT_CONFIG_FILE, default_options
 from flower.store import NotAHistory, check_history_path
 from flower.utils import abs_path, gen_cookie_secret, strtobool
 from flower.utils.broker import validate_broker_api
@@ -41,6 +42,13 @@ def _find_option(name):
 
 def _parse_value(option, raw, source):
     """Parse a textual value for ``option``; raise :class:`OptionError` naming ``source``."""
+    if option.name == 'basic_auth' and ',' in raw:
+        # "admin:k9,Zq:7f" may be one password or two accounts: never guess.
+        raise OptionError(
+            f"{source}: the entry of user {raw.partition(':')[0]!r} contains a comma, which "
+            "could be part of the password or separate two accounts; give each user:password "
+            "as its own --basic_auth (repeat the option), or list them in the configuration "
+            "file (basic_auth = ['user:password', ...]), where a password may contain commas")
     try:
         if option.type is bool and not option.multiple:
             return option.set(strtobool(raw))
@@ -167,18 +175,22 @@ def apply_options(prog_name, argv, capp=None):
     elif conf_given:
         raise OptionError(f"--conf: configuration file {conf_path} does not exist")
     apply_env_options()
-    for option, raw, flag in _merge_repeated(command_line):
-        _parse_value(option, raw, flag)
+    for option, raws, flag in _merge_repeated(command_line):
+        values = []
+        for raw in raws:
+            _parse_value(option, raw, flag)
+            values += option.value() if option.multiple else [option.value()]
+        if option.multiple:
+            option.set(values)
 
 
 def _merge_repeated(command_line):
-    """Join repeated list options (``--basic_auth=a:1 --basic_auth=b:2``) into one value."""
+    """Group the values of each option: a repeated list option (``--basic_auth=a:1
+    --basic_auth=b:2``) keeps all of them, any other option its last one."""
     merged = {}
     for option, raw, flag in command_line:
-        if option.multiple and option.name in merged:
-            _, earlier, _ = merged[option.name]
-            raw = f"{earlier},{raw}"
-        merged[option.name] = (option, raw, flag)
+        earlier = merged[option.name][1] if option.multiple and option.name in merged else []
+        merged[option.name] = (option, [*earlier, raw], flag)
     return list(merged.values())
 
 
@@ -210,6 +222,15 @@ def _validate_auth_options():
         load_provider(options.auth_provider or DEFAULT_PROVIDER)
     except ValueError as exc:
         raise OptionError(f"--auth_provider: {exc}") from None
+
+
+def _validate_request_options():
+    if options.max_body_size < 1:
+        raise OptionError(f"--max_body_size: must be at least 1 byte, not {options.max_body_size}")
+    for name in options.allowed_hosts:
+        if not name.strip() or '/' in name or ' ' in name.strip():
+            raise OptionError(f"--allowed_hosts: {name!r} is not a host name "
+                              "(give names such as flower.example.com, .example.com or *)")
 
 
 def _validate_history_options():
@@ -254,6 +275,7 @@ def extract_settings():
         except ValueError as exc:
             raise OptionError(f"--broker_api: {exc}") from None
     _validate_history_options()
+    _validate_request_options()
     if options.unix_socket and options.port != default_options.port:
         logger.info("--unix_socket is set: --port is ignored")
     return settings
@@ -273,62 +295,6 @@ def print_banner(capp, ssl):
                 sorted(name for name in capp.tasks if not name.startswith('celery.')))
     if options.persistent:
         logger.info("Task history: %s", abs_path(options.db))
-
-
-HELP_TITLES = {
-    'server': 'Server', 'auth': 'Authentication and access', 'broker': 'Broker and workers',
-    'tasks': 'Tasks, workers and pages', 'persistence': 'Persistence (task history)',
-    'metrics': 'Metrics', 'logging': "Logging (Tornado's options)",
-}
-
-
-def _help_groups():
-    """``[(title, [option, ...]), ...]``: Flower's groups in order, then Tornado's logging options."""
-    grouped = {name: [] for name in (*OPTION_GROUPS, 'logging')}
-    for option in _defined_options().values():
-        if option.name == 'help':
-            continue
-        group = option.group_name if option.group_name in OPTION_GROUPS else 'logging'
-        grouped[group].append(option)
-    return [(HELP_TITLES[name], members) for name, members in grouped.items()]
-
-
-def _describe_default(option):
-    value = option.default
-    if value is None or value == [] or value == '':
-        return 'none'
-    if option.multiple:
-        return ','.join(str(item) for item in value)
-    if option.type is bool:
-        return 'true' if value else 'false'
-    return str(value)
-
-
-def _flag(option):
-    flag = '--' + option.name.replace('-', '_')
-    if option.type is bool:
-        return flag
-    kind = 'list' if option.multiple else getattr(option.type, '__name__', 'value')
-    return f"{flag}={kind.upper()}"
-
-
-def render_help() -> str:
-    """The text of ``celery flower --help``: every option, grouped, with its default."""
-    lines = [
-        "Usage: celery [celery options] flower [flower options]",
-        "   or: python -m flower [celery options] [flower options]",
-        "",
-        "Web based tool for monitoring and administrating Celery clusters.",
-        "Options are written --name=value or --name value; each one can also be set",
-        "with a FLOWER_<NAME> environment variable or in flowerconfig.py (--conf).",
-        "The command line wins over the environment, which wins over the file.",
-    ]
-    for title, members in _help_groups():
-        lines += ["", f"{title}:"]
-        for option in members:
-            lines.append(f"  {_flag(option):<36} {option.help} (default: {_describe_default(option)})")
-    lines += ["", "Celery's own options (-A, --broker...) go before 'flower': see 'celery --help'."]
-    return '\n'.join(lines) + '\n'
 
 
 def celery_option_arity() -> dict[str, bool]:

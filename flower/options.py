@@ -20,6 +20,7 @@ OPTION_GROUPS = (SERVER, AUTH, BROKER, TASKS, PERSISTENCE, METRICS)
 
 DEFAULT_CONFIG_FILE = 'flowerconfig.py'
 DEFAULT_TASKS_COLUMNS = 'name,uuid,state,args,kwargs,result,received,started,runtime,worker'
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 DEFAULT_RUNTIME_BUCKETS = [bucket for bucket in Histogram.DEFAULT_BUCKETS if bucket != float('inf')]
 
 # -- Where and how Flower serves
@@ -36,6 +37,11 @@ define("url_prefix", type=str, default='', help="base url prefix, to serve Flowe
 define("cookie_secret", type=str, default=None, help="secret key for signing cookies", group=SERVER)
 define("conf", default=DEFAULT_CONFIG_FILE, help="configuration file", group=SERVER)
 define("debug", default=False, type=bool, help="run in debug mode", group=SERVER)
+define("allowed_hosts", type=str, default=[], multiple=True,
+       help="host names Flower answers to in the Host header (comma separated; '*' for any); "
+            "IP addresses and localhost always work", group=SERVER)
+define("max_body_size", type=int, default=DEFAULT_MAX_BODY_SIZE,
+       help="largest request body accepted, in bytes; larger ones get 413", group=SERVER)
 
 # -- Who may see and change what
 
@@ -50,6 +56,11 @@ define("auth_provider", default=None, type=str,
        help="auth handler class (e.g. flower.views.auth.GithubLoginHandler)", group=AUTH)
 define("read_only", type=bool, default=False,
        help="refuse every control command and task submission", group=AUTH)
+define("unauthenticated_api", type=bool, default=False,
+       help="without authentication, still open the API and the control buttons to anyone",
+       group=AUTH)
+define("revoke_sessions", type=bool, default=False,
+       help="end every OAuth session at start (kept in the history with --persistent)", group=AUTH)
 
 # -- Talking to the broker and the workers
 

@@ -383,3 +383,15 @@ class TaskStore(HistoryQueries):
 
     def count_tasks(self):
         return self._reader.execute('SELECT count(*) FROM tasks').fetchone()[0]
+
+    def load_setting(self, key):
+        """A value :meth:`save_setting` kept, or None."""
+        row = self._reader.execute('SELECT value FROM meta WHERE key = ?', (f'setting:{key}',))
+        found = row.fetchone()
+        return found[0] if found else None
+
+    def save_setting(self, key, value):
+        """Keep ``value`` (text) under ``key`` beside the history, at once."""
+        with self._write_lock:
+            self._writer.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)',
+                                 (f'setting:{key}', value))

@@ -9,6 +9,7 @@ from flower.api import stream as api_stream
 from flower.api import tasks as api_tasks
 from flower.utils import gen_cookie_secret
 from flower.views.auth import LoginHandler, LogoutHandler
+from flower.views import StaticFiles
 from flower.views import control as page_control
 from flower.views.broker import BrokerView
 from flower.views.error import NotFoundErrorHandler
@@ -28,6 +29,7 @@ settings = dict(
     login_url='/login',
     xsrf_cookies=True,
     default_handler_class=NotFoundErrorHandler,
+    static_handler_class=StaticFiles,
 )
 
 handlers = [

@@ -30,7 +30,7 @@ LAYERS = {
         'flower.views', 'flower.views.*', 'flower.api', 'flower.api.*',
     ],
     'application: routes and the Tornado app': ['flower.urls', 'flower.app'],
-    'command line': ['flower.command', 'flower.__main__', 'flower.healthcheck'],
+    'command line': ['flower.command', 'flower.command_help', 'flower.__main__', 'flower.healthcheck'],
 }
 
 MAX_MODULE_LINES = 400

@@ -4,15 +4,12 @@ The provider (tests/support/oauth_provider.py) is a real HTTP server on
 loopback; Flower reaches it through the ``FLOWER_OAUTH2_*_BASE_URL`` variables.
 """
 import html
-import http.cookiejar
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import pytest
 
-from tests.support.oauth_provider import CLIENT_ID, CLIENT_SECRET, FakeProvider
+from tests.support.oauth_provider import CLIENT_ID, CLIENT_SECRET, Client, FakeProvider
 
 PROVIDERS = {
     'google': ('flower.views.auth.GoogleAuth2LoginHandler', 'FLOWER_OAUTH2_GOOGLE_BASE_URL', ''),
@@ -21,33 +18,6 @@ PROVIDERS = {
     'okta': ('flower.views.auth.OktaLoginHandler', 'FLOWER_OAUTH2_OKTA_BASE_URL', '/oauth2'),
 }
 ALLOWED = r'.*@example\.com'
-
-
-class Client:
-    """urllib with a cookie jar; follows redirects unless told not to."""
-
-    def __init__(self):
-        self.cookies = http.cookiejar.CookieJar()
-        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
-        self._no_redirect = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect())
-
-    def get(self, url, follow=True, headers=None):
-        """``(status, final url, headers, body)``."""
-        opener = self._opener if follow else self._no_redirect
-        try:
-            with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
-                return r.status, r.url, r.headers, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.url, exc.headers, exc.read().decode()
-
-    def cookie(self, name):
-        return next((cookie for cookie in self.cookies if cookie.name == name), None)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 @pytest.fixture(scope='module')
@@ -168,6 +138,8 @@ def test_logout_ends_the_session(oauth_flower):
     client, (status, *_) = login(oauth_flower)
     assert status == 200
     status, _, _, body = client.get(oauth_flower.base_url + '/logout')
+    assert status == 200 and 'Log out of Flower' in body
+    status, _, _, body = client.post_form(oauth_flower.base_url + '/logout')
     assert status == 200 and 'Logged out' in body
     assert client.cookie('user') is None
     status, url, _, _ = client.get(oauth_flower.base_url + '/', follow=False)

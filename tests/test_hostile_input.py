@@ -19,6 +19,7 @@ ran, nothing was injected, the payload is visible as text).
 """
 import concurrent.futures
 import html
+import http.client
 import json
 import os
 import re
@@ -368,6 +369,50 @@ def test_an_unknown_worker_page_is_a_404_showing_the_name_as_text(cluster):
     status, content_type, body = cluster.fetch('/worker/' + urllib.parse.quote(SVG + '@nowhere'))
     assert status == 404 and content_type.startswith('text/html')
     assert '<svg onload' not in body and html.escape(SVG + '@nowhere') in body
+
+
+def raw_request(cluster, method, path, headers, body=None):
+    """``(status, content type, body)`` of one request with headers exactly as given."""
+    connection = http.client.HTTPConnection('127.0.0.1', cluster.flower.options.port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return (response.status, response.headers.get('Content-Type', ''),
+                response.read().decode('utf-8', 'replace'))
+    finally:
+        connection.close()
+
+
+#: ``Host`` headers no deployment answers to: a rebinding name, markup, a huge name.
+HOSTILE_HOSTS = ['rebound.example', '<script>window.__xss=1</script>', 'a"><img src=x>',
+                 'xn--80ak6aa92e.example', 'h' * 5000 + '.example']
+
+
+@pytest.mark.parametrize('host', HOSTILE_HOSTS, ids=['rebinding', 'script', 'attribute',
+                                                     'punycode', 'huge'])
+@pytest.mark.parametrize('path', ['/', '/api/workers', f'/task/{uuid.uuid4()}'])
+def test_hostile_host_headers_get_a_400_showing_them_as_text(cluster, host, path):
+    status, content_type, body = raw_request(cluster, 'GET', path, {'Host': host})
+    assert status == 400
+    if not body:
+        assert not re.fullmatch(r'[a-z0-9.-]+', host)  # Tornado refused the header itself
+    elif path.startswith('/api/'):
+        assert json.loads(body)['error'].startswith('Flower does not answer to the host name')
+    else:
+        assert content_type.startswith('text/html')
+        assert not [fragment for fragment in UNESCAPED + ('<img src=x>',) if fragment in body]
+        assert '--allowed_hosts' in body
+    assert WORKER_NAME not in body
+
+
+def test_an_oversized_hostile_submission_is_refused_before_the_broker(cluster):
+    body = json.dumps({'args': [PAYLOAD * (11 * (1 << 20) // len(PAYLOAD))]})
+    status, _, answer = raw_request(
+        cluster, 'POST', '/api/task/async-apply/' + urllib.parse.quote(HOSTILE_TASK, safe=''),
+        {'Content-Type': 'application/json'}, body)
+    assert status == 413
+    assert '--max_body_size' in json.loads(answer)['error']
+    assert cluster.fetch('/healthcheck')[0] == 200
 
 
 # -- layer 2: headless Chromium ---------------------------------------------------

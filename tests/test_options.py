@@ -48,6 +48,10 @@ EXPECTED_DEFAULTS = {
     'task_runtime_metric_buckets': [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
                                     0.75, 1.0, 2.5, 5.0, 7.5, 10.0],
     'read_only': False,
+    'unauthenticated_api': False,
+    'allowed_hosts': [],
+    'max_body_size': 10 * 1024 * 1024,
+    'revoke_sessions': False,
     'unauthenticated_metrics': False,
     'logging': 'info',
     'log_file_prefix': None,
@@ -98,9 +102,9 @@ def test_bool_flags_alone_or_with_a_value():
     assert options.natural_time is False
 
 
-def test_basic_auth_accepts_a_comma_list_and_repeated_flags():
-    command.apply_options('flower', ['--basic_auth=a:1,b:2', '--basic_auth', 'c:3'])
-    assert options.basic_auth == ['a:1', 'b:2', 'c:3']
+def test_basic_auth_accepts_repeated_flags():
+    command.apply_options('flower', ['--basic_auth=a:1', '--basic_auth', 'c:3'])
+    assert options.basic_auth == ['a:1', 'c:3']
 
 
 def test_list_of_floats_for_runtime_buckets():
@@ -110,11 +114,11 @@ def test_list_of_floats_for_runtime_buckets():
 
 def test_environment_variables_are_applied(monkeypatch):
     monkeypatch.setenv('FLOWER_PORT', '6001')
-    monkeypatch.setenv('FLOWER_BASIC_AUTH', 'foo:bar,baz:qux')
+    monkeypatch.setenv('FLOWER_BASIC_AUTH', 'foo:bar')
     monkeypatch.setenv('FLOWER_PERSISTENT', 'true')
     command.apply_env_options()
     assert options.port == 6001
-    assert options.basic_auth == ['foo:bar', 'baz:qux']
+    assert options.basic_auth == ['foo:bar']
     assert options.persistent is True
 
 
@@ -169,12 +173,14 @@ def test_config_file_may_define_format_task_and_override_celery_settings(tmp_pat
 def test_config_file_string_values_are_parsed_for_typed_options(tmp_path):
     write_config(tmp_path / 'flowerconfig.py', """
         port = '7300'
-        basic_auth = 'x:1,y:2'
+        basic_auth = 'x:1'
+        task_runtime_metric_buckets = '0.5,5'
         logging = 'DEBUG'
     """)
     command.apply_options('flower', [])
     assert options.port == 7300
-    assert options.basic_auth == ['x:1', 'y:2']
+    assert options.basic_auth == ['x:1']
+    assert options.task_runtime_metric_buckets == [0.5, 5.0]
     assert options.logging == 'DEBUG'
 
 

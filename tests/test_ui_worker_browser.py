@@ -52,6 +52,8 @@ class Cluster:
         return worker
 
     def start_flower(self, **options):
+        # No authentication here: the controls have to be opened on purpose.
+        options.setdefault('unauthenticated_api', True)
         flower = FlowerServer(self.broker_url, **options)
         self.flowers.append(flower)
         return flower.start()
@@ -295,7 +297,7 @@ def metrics_mention(flower, hostname):
 
 def test_autoscale_then_shutdown_and_the_worker_goes_offline_then_is_purged(page, cluster):
     victim = cluster.worker('ui-victim', concurrency=1, extra_args=['--autoscale=2,1'])
-    with FlowerServer(cluster.broker_url, purge_offline_workers=2) as purging:
+    with FlowerServer(cluster.broker_url, purge_offline_workers=2, unauthenticated_api=True) as purging:
         wait_for(lambda: metrics_mention(purging, victim.hostname),
                  what="the purging Flower to hear from the worker")
         page.goto(worker_url(cluster.flower, victim))
@@ -357,7 +359,7 @@ def prefixed_links(page):
 
 def test_pages_and_controls_work_under_a_url_prefix(page, cluster):
     worker = cluster.other
-    with FlowerServer(cluster.broker_url, url_prefix='flower') as flower:
+    with FlowerServer(cluster.broker_url, url_prefix='flower', unauthenticated_api=True) as flower:
         page.goto(flower.base_url + '/flower/')
         link = page.locator(f'tr[data-worker="{worker.hostname}"] a')
         expect(link).to_be_visible(timeout=CATCH_UP_MS)
@@ -385,7 +387,7 @@ def test_pages_and_controls_work_under_a_url_prefix(page, cluster):
 
 
 def test_read_only_mode_disables_every_control(page, cluster):
-    with FlowerServer(cluster.broker_url, read_only=True) as flower:
+    with FlowerServer(cluster.broker_url, read_only=True, unauthenticated_api=True) as flower:
         page.goto(worker_url(flower, cluster.main))
         expect(page.locator('.alert-info')).to_contain_text('read-only')
         buttons = page.locator('form.control button')
@@ -428,7 +430,7 @@ def test_times_are_shown_in_the_browser_time_zone(page, cluster, natural_time):
     cdp = page.context.new_cdp_session(page)
     cdp.send('Emulation.setTimezoneOverride', {'timezoneId': 'Asia/Tokyo'})
     cdp.send('Emulation.setLocaleOverride', {'locale': 'en-US'})
-    with FlowerServer(cluster.broker_url, natural_time=natural_time) as flower:
+    with FlowerServer(cluster.broker_url, natural_time=natural_time, unauthenticated_api=True) as flower:
         page.goto(worker_url(flower, cluster.main))
         shown = page.locator('#worker-status time')
         moment = datetime.datetime.fromtimestamp(
@@ -471,7 +473,7 @@ def test_tasks_tab_lists_scheduled_tasks_and_revoked_ones(page, cluster):
 
 
 def test_without_auto_refresh_pages_change_only_when_reloaded(page, cluster):
-    with FlowerServer(cluster.broker_url, auto_refresh=False) as flower:
+    with FlowerServer(cluster.broker_url, auto_refresh=False, unauthenticated_api=True) as flower:
         fetched = []
         page.on('request', lambda request: fetched.append(request.url))
         for path in ('/', worker_url(flower, cluster.main)[len(flower.base_url):]):

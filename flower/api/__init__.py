@@ -2,29 +2,20 @@
 
 :class:`BaseApiHandler` answers errors as ``{"error": "..."}`` (never an HTML
 page or a traceback), keeps the API closed unless authentication is set up
-or ``FLOWER_UNAUTHENTICATED_API`` is true, refuses cross-site browser
+or ``--unauthenticated_api`` (``FLOWER_UNAUTHENTICATED_API``) is true, refuses cross-site browser
 requests and every ``POST`` in read-only mode, and parses parameters and
 JSON bodies into 400 errors naming what is wrong.
 """
 import json
-import os
 import re
 import signal
 from urllib.parse import urlsplit
 
 from flower.control import parse_apply_options
-from flower.utils import strtobool
 from flower.views import MAX_INTEGER, BaseHandler, RequestError
+from flower.views.security import UNAUTHENTICATED_API_ENV, unauthenticated_control_allowed
 
-UNAUTHENTICATED_API_ENV = 'FLOWER_UNAUTHENTICATED_API'
 _DEFAULT_PORTS = {'http': 80, 'https': 443}
-
-
-def unauthenticated_api_allowed():
-    try:
-        return strtobool(os.environ.get(UNAUTHENTICATED_API_ENV, 'false'))
-    except ValueError:
-        return False
 
 
 def _integer(value):
@@ -87,6 +78,7 @@ class BaseApiHandler(BaseHandler):
     """Request checks, auth and JSON answers shared by every API endpoint."""
 
     def prepare(self):
+        self.refuse_oversized_body()
         self._refuse_cross_site()
         self._authenticate()
         if self.request.method == 'POST' and self.application.options.read_only:
@@ -113,10 +105,10 @@ class BaseApiHandler(BaseHandler):
         if self.auth_configured:
             if not self.current_user:
                 raise RequestError(401, "Authentication required")
-        elif not unauthenticated_api_allowed():
+        elif not unauthenticated_control_allowed(self.application.options):
             raise RequestError(401, "The API is closed: configure authentication (--basic_auth or "
-                                    f"--auth) or set the environment variable {UNAUTHENTICATED_API_ENV}"
-                                    "=true to open it without authentication")
+                                    "--auth), or open it without authentication with "
+                                    f"--unauthenticated_api or {UNAUTHENTICATED_API_ENV}=true")
 
     def write_error_message(self, status_code, message):
         self.write_json({'error': message})

@@ -8,18 +8,24 @@ from urllib.parse import urlencode
 
 import tornado.web
 
-from flower.utils import encodable, strtobool
-from flower.utils import template
+from flower.utils import encodable, strtobool, template
 from flower.utils.broker import active_queue_names
 from flower.utils.search import check_search_size
 from flower.utils.tasks import shallow_copy
+from flower.views.security import (
+    SESSION_DAYS,
+    UNAUTHENTICATED_API_ENV,
+    body_too_large_message,
+    read_limit,
+    redacted_uri,
+    set_security_headers,
+    unauthenticated_control_allowed,
+)
 
 logger = logging.getLogger(__name__)
 
 _TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.format_time}
 
-
-SESSION_DAYS = 7  # how long an OAuth login stays valid
 
 #: The largest count or position (``limit``, ``offset``, ``start``, ``n``...) a request may
 #: give: larger ones cannot index anything and overflow ``islice`` and SQLite.
@@ -54,13 +60,46 @@ class BaseHandler(tornado.web.RequestHandler):
     """Authentication, argument parsing, security headers and error pages, once."""
 
     def set_default_headers(self):
-        self.set_header('X-Frame-Options', 'DENY')
-        self.set_header('X-Content-Type-Options', 'nosniff')
-        self.set_header('Referrer-Policy', 'same-origin')
+        set_security_headers(self)
+
+    def _request_summary(self):
+        """How Tornado names the request in its logs (errors included): no OAuth secrets."""
+        return f"{self.request.method} {redacted_uri(self.request.uri)} ({self.request.remote_ip})"
+
+    def set_cookie(self, name, value, **kwargs):
+        """Every cookie ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS."""
+        kwargs.setdefault('samesite', 'Lax')
+        kwargs.setdefault('secure', self.request.protocol == 'https')
+        super().set_cookie(name, value, **kwargs)
 
     def prepare(self):
+        self.refuse_oversized_body()
         if self.auth_configured and not self.is_public() and not self.current_user:
             self.refuse_anonymous()
+        self.refuse_unauthenticated_control()
+
+    def refuse_oversized_body(self):
+        """A body without ``Content-Length`` (chunked) over ``--max_body_size``: 413.
+
+        Bodies announcing their length are refused before they are read
+        (see :meth:`flower.app.Flower.find_handler`).
+        """
+        limit = self.application.options.max_body_size
+        if len(self.request.body) > limit:
+            raise RequestError(413, body_too_large_message(len(self.request.body), limit))
+
+    def refuse_unauthenticated_control(self):
+        """Without authentication, what changes something is refused unless opened on purpose.
+
+        Otherwise any web page could drive the cluster through a visitor's
+        browser (with a made-up XSRF cookie, or by DNS rebinding).
+        """
+        if (self.request.method not in ('GET', 'HEAD', 'OPTIONS') and not self.auth_configured
+                and not unauthenticated_control_allowed(self.application.options)):
+            raise RequestError(403, "Control commands are refused: no authentication is "
+                                    "configured. Configure --basic_auth or --auth, or start "
+                                    f"Flower with --unauthenticated_api ({UNAUTHENTICATED_API_ENV}"
+                                    "=true) to allow them to anyone who can reach it")
 
     def is_public(self):
         """True for endpoints anyone may read even when authentication is configured."""
@@ -102,8 +141,23 @@ class BaseHandler(tornado.web.RequestHandler):
                                             max_age_days=SESSION_DAYS)
         else:
             signed = self.get_signed_cookie('user', max_age_days=SESSION_DAYS)
-        email = signed.decode('utf-8', 'replace') if signed else None
-        return email if authenticate(options.auth, email) else None
+        email = self.application.sessions.email(signed)
+        if not authenticate(options.auth, email):
+            return None
+        self.session_email = email
+        return email
+
+    #: The e-mail address of the OAuth session the request carries (Basic users have none).
+    session_email = None
+
+    def start_session(self, email: str) -> None:
+        """Log ``email`` in: the signed session cookie, also usable as a Bearer token."""
+        self.set_signed_cookie('user', self.application.sessions.token(email),
+                               expires_days=SESSION_DAYS, httponly=True)
+
+    def may_see_broker(self) -> bool:
+        """The broker's status and errors are for users, not for visitors before login."""
+        return not self.auth_configured or bool(self.current_user)
 
     def get_template_namespace(self):
         namespace = super().get_template_namespace()
@@ -112,8 +166,10 @@ class BaseHandler(tornado.web.RequestHandler):
             url_prefix=self.application.url_prefix,
             url=self.application.url_for_path,
             options=self.application.options,
+            show_broker=self.may_see_broker(),
             broker_connected=self.application.events.broker_connected,
-            broker_error=self.application.events.broker_error,
+            broker_error=self.application.events.broker_error if self.may_see_broker() else None,
+            session_email=self.current_user and self.session_email,
             active_page=None,
         )
         return namespace
@@ -183,6 +239,56 @@ class BaseHandler(tornado.web.RequestHandler):
     def get_active_queue_names(self):
         """Queues any worker consumes from, plus the queues configured in the Celery app."""
         return active_queue_names(self.capp, self.application.workers)
+
+
+@tornado.web.stream_request_body
+class RefusedRequest(BaseHandler):
+    """Answers a request refused before routing (wrong ``Host``, body too large).
+
+    It takes the body as a stream and drops it, so a refused upload is never
+    held in memory. The answer waits until the body has arrived: clients that
+    send the whole body before reading would see the connection reset instead.
+    A body longer than Tornado reads at all is answered at once.
+    """
+
+    def initialize(self, status_code, message):
+        self.refusal = RequestError(status_code, message)
+
+    def check_xsrf_cookie(self):
+        """The request is refused whatever its token."""
+
+    def prepare(self):
+        length = self.request.headers.get('Content-Length', '')
+        if length.isdigit() and int(length) > read_limit(self.application.options):
+            raise self.refusal
+
+    def data_received(self, chunk):
+        """Dropped: the request is refused."""
+
+    def refuse(self, *args):
+        raise self.refusal
+
+    get = head = post = put = patch = delete = options = refuse
+
+    def may_see_broker(self):
+        return False
+
+    def get_current_user(self):
+        return None
+
+    def write_error_message(self, status_code, message):
+        url = self.application.url_for_path
+        if self.request.path.startswith((url('/api'), url('/control/'))):
+            self.finish({'error': message})
+        else:
+            super().write_error_message(status_code, message)
+
+
+class StaticFiles(tornado.web.StaticFileHandler):
+    """Static files with the same security headers as the pages."""
+
+    def set_default_headers(self):
+        set_security_headers(self)
 
 
 class JsonPageHandler(BaseHandler):

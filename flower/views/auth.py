@@ -14,12 +14,12 @@ import logging
 import os
 import re
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.util import import_object
 
-from flower.views import SESSION_DAYS, BaseHandler, RequestError, authenticate
+from flower.views import BaseHandler, RequestError, authenticate
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +51,22 @@ def load_provider(dotted_path):
 
 
 def safe_next_path(value, default):
-    """``value`` if it is a path on this site, else ``default``: no open redirects."""
-    if value and value.startswith('/') and not value.startswith('//') and '\\' not in value:
-        return value
-    return default
+    """``value`` if it is a path on this site, else ``default``: no open redirects.
+
+    Browsers drop tabs and line breaks from a ``Location`` and read ``\\`` as
+    ``/``, so ``/<tab>/evil.com`` would reach ``//evil.com``: only printable
+    ASCII without spaces or backslashes is accepted, with no scheme or host,
+    and the path must still look so once percent-decoded.
+    """
+    if not value or not all('!' <= char <= '~' for char in value) or '\\' in value:
+        return default
+    parts = urlsplit(value)
+    decoded_path = unquote(parts.path)
+    if (parts.scheme or parts.netloc or not value.startswith('/') or value.startswith('//')
+            or decoded_path.startswith('//') or '\\' in decoded_path
+            or any(char.isspace() or not char.isprintable() for char in decoded_path)):
+        return default
+    return value
 
 
 class LoginHandler(BaseHandler):
@@ -69,7 +81,11 @@ class LoginHandler(BaseHandler):
         return provider(application, request, **kwargs)
 
     def prepare(self):
-        """Logging in must be possible without being logged in."""
+        """Logging in must be possible without being logged in; without ``--auth``
+        there is no login page at all."""
+        if not self.application.options.auth:
+            raise RequestError(404, "There is no login page: OAuth login (--auth) is not "
+                                    "configured")
 
 
 class OAuth2LoginHandler(LoginHandler):
@@ -104,9 +120,11 @@ class OAuth2LoginHandler(LoginHandler):
         return self.base_url + self.token_path
 
     async def get(self):
-        if self.get_argument('error', None):
-            raise RequestError(403, f"Login refused by {self.provider_name}: "
-                                    f"{self.get_argument('error')}")
+        error = self.get_argument('error', None)
+        if error is not None:
+            # The text comes from the query string: logged for the operator, not shown.
+            logger.warning("%s refused a login: %r", self.provider_name, error[:200])
+            raise RequestError(403, f"Login refused by {self.provider_name}")
         code = self.get_argument('code', None)
         if code is None:
             self.redirect_to_provider()
@@ -120,8 +138,7 @@ class OAuth2LoginHandler(LoginHandler):
             raise RequestError(403, f"Access denied: {email or 'no verified e-mail'} "
                                     "is not allowed to use this Flower")
         await self.check_access(access_token)
-        self.set_signed_cookie('user', email, expires_days=SESSION_DAYS, httponly=True,
-                               secure=self.request.protocol == 'https', samesite='Lax')
+        self.start_session(email)
         logger.info("%s login of %s", self.provider_name, email)
         self.redirect(next_path)
 
@@ -130,8 +147,7 @@ class OAuth2LoginHandler(LoginHandler):
         next_path = safe_next_path(self.get_argument('next', None),
                                    self.application.url_for_path('/'))
         self.set_signed_cookie(STATE_COOKIE, json.dumps({'state': state, 'next': next_path}),
-                               expires_days=STATE_MAX_AGE_DAYS, httponly=True,
-                               secure=self.request.protocol == 'https', samesite='Lax')
+                               expires_days=STATE_MAX_AGE_DAYS, httponly=True)
         query = urlencode({
             'client_id': self.application.options.oauth2_key,
             'redirect_uri': self.application.options.oauth2_redirect_uri,
@@ -299,11 +315,23 @@ class GitLabLoginHandler(OAuth2LoginHandler):
 
 
 class LogoutHandler(BaseHandler):
-    """``/logout``: ends the OAuth session."""
+    """``/logout``: a page with a button (GET), and ending the OAuth session (POST).
+
+    Only a POST carrying the XSRF token logs out, so another site cannot log a
+    user out; it ends every session of that user (see :class:`~flower.views.security.Sessions`).
+    """
 
     def prepare(self):
         """Logging out must work whatever state the session is in."""
 
     def get(self):
+        self.render('logout.html', logged_out=False)
+
+    def post(self):
+        email = self.current_user and self.session_email
+        if email:
+            self.application.sessions.end(email)
+            logger.info("Logout of %s", email)
         self.clear_cookie('user')
-        self.render('logout.html')
+        self.current_user = self.session_email = None
+        self.render('logout.html', logged_out=True)

@@ -98,7 +98,8 @@ def test_bearer_token_of_an_oauth_login_is_accepted(api, flower, monkeypatch):
     secret = flower.app.settings['cookie_secret']
 
     def token(email):
-        return tornado.web.create_signed_value(secret, 'user', email).decode()
+        session = flower.app.sessions.token(email)
+        return tornado.web.create_signed_value(secret, 'user', session).decode()
 
     good = {'Authorization': f"Bearer {token('me@example.com')}"}
     assert api.get('/api/workers', headers=good).status_code == 200
@@ -107,7 +108,8 @@ def test_bearer_token_of_an_oauth_login_is_accepted(api, flower, monkeypatch):
     assert_json_error(api.get('/api/workers', headers={
         'Authorization': f"Bearer {token('me@example.org')}"}), 401)
     assert_json_error(api.get('/api/workers', headers={'Authorization': 'Bearer forged'}), 401)
-    forged = tornado.web.create_signed_value('another secret', 'user', 'me@example.com').decode()
+    forged = tornado.web.create_signed_value(
+        'another secret', 'user', flower.app.sessions.token('me@example.com')).decode()
     assert_json_error(api.get('/api/workers', headers={'Authorization': f'Bearer {forged}'}), 401)
 
 

@@ -2,7 +2,7 @@
 
 ``tests/conftest.py`` loads it as a plugin, which gives every test:
 
-* ``browser`` (session) -> a Playwright ``Browser`` on the system Chromium
+* ``browser`` (module) -> a Playwright ``Browser`` on the system Chromium
   (``/usr/bin/chromium``, Debian package ``chromium``; ``$FLOWER_TEST_CHROMIUM``
   points elsewhere). Playwright's own browser downloads are never used.
 * ``page`` (function) -> a Playwright ``Page`` in a fresh browser context,
@@ -153,9 +153,13 @@ def reload_until(page, check, timeout=30.0):
         page.reload()
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')
 def browser():
-    """One headless system Chromium for the whole session."""
+    """One headless system Chromium per test module.
+
+    Not per session: while Playwright's sync API runs, the main thread has a
+    running asyncio loop, and ``asyncio.run()`` in later modules would fail.
+    """
     if sync_playwright is None:
         pytest.fail("Playwright is not installed: `pip install -e '.[test]'` "
                     "(or `pip install playwright`; never `playwright install`)", pytrace=False)

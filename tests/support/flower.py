@@ -33,12 +33,13 @@ def make_options(**overrides):
 class FlowerServer:
     """A started Flower app; use as a context manager or call :meth:`stop`."""
 
-    def __init__(self, broker_url, capp=None, **option_overrides):
+    def __init__(self, broker_url, capp=None, app_settings=None, **option_overrides):
         option_overrides.setdefault('port', free_port())
         option_overrides.setdefault('address', '127.0.0.1')
         self.options = make_options(**option_overrides)
         self.capp = capp or celery.Celery('flower-under-test', broker=broker_url,
                                           backend=broker_url)
+        self.app_settings = app_settings or {}
         self.app = None
         self.io_loop = None
         self._ready = threading.Event()
@@ -61,7 +62,8 @@ class FlowerServer:
         asyncio.set_event_loop(asyncio.new_event_loop())
         try:
             self.io_loop = IOLoop.current()
-            self.app = Flower(capp=self.capp, options=self.options, io_loop=self.io_loop)
+            self.app = Flower(capp=self.capp, options=self.options, io_loop=self.io_loop,
+                              **self.app_settings)
             self.io_loop.add_callback(self._ready.set)
             self.app.start()
         except BaseException as exc:  # report start-up failures to the test thread

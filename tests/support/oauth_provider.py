@@ -7,9 +7,12 @@ in each provider's own format. Tests point Flower's providers at it through
 the ``FLOWER_OAUTH2_*_BASE_URL`` variables.
 """
 import asyncio
+import http.cookiejar
 import json
 import secrets
 import threading
+import urllib.error
+import urllib.request
 from urllib.parse import parse_qsl, urlencode
 
 import tornado.web
@@ -144,3 +147,44 @@ class FakeProvider:
             self.io_loop.stop()
         self.io_loop.add_callback(shutdown)
         self._thread.join(10)
+
+
+class Client:
+    """urllib with a cookie jar; follows redirects unless told not to."""
+
+    def __init__(self):
+        self.cookies = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        self._no_redirect = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect())
+
+    def get(self, url, follow=True, headers=None):
+        """``(status, final url, headers, body)``."""
+        return self.request(url, follow=follow, headers=headers)
+
+    def post(self, url, data=b'', follow=False, headers=None):
+        """POST ``data`` (bytes); ``(status, final url, headers, body)``."""
+        return self.request(url, data=data, follow=follow, headers=headers)
+
+    def post_form(self, url, follow=False, headers=None):
+        """POST a form carrying the XSRF token of the ``_xsrf`` cookie (get a page first)."""
+        xsrf = self.cookie('_xsrf')
+        data = urlencode({'_xsrf': xsrf.value if xsrf else ''}).encode()
+        return self.post(url, data, follow=follow, headers=headers)
+
+    def request(self, url, data=None, follow=True, headers=None):
+        opener = self._opener if follow else self._no_redirect
+        request = urllib.request.Request(url, data=data, headers=headers or {})
+        try:
+            with opener.open(request, timeout=10) as r:
+                return r.status, r.url, r.headers, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.url, exc.headers, exc.read().decode()
+
+    def cookie(self, name):
+        return next((cookie for cookie in self.cookies if cookie.name == name), None)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
