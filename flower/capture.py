@@ -17,32 +17,45 @@ class BatchEventReceiver(EventReceiver):
     capture thread's work per event, and calls ``on_events(list)``.
     """
 
-    def __init__(self, connection, on_events, **kwargs):
+    def __init__(self, connection, on_events, on_undecodable=None, **kwargs):
         super().__init__(connection, handlers={}, **kwargs)
         self.on_events = on_events
+        #: Called with the reason when a message holds no events (see :meth:`_on_message`).
+        self.on_undecodable = on_undecodable or (lambda reason: None)
 
     def get_consumers(self, Consumer, channel):
         return [Consumer(queues=[self.queue], on_message=self._on_message, no_ack=True,
                          accept=self.accept)]
 
     def _on_message(self, message):
+        """Hand on the events of one message. Anyone who can publish on the broker can
+        put anything on the events exchange: a message that is not events (undecodable,
+        nested too deep, not JSON objects) is dropped and reported, and capture goes on."""
+        try:
+            payload = self._decode(message)
+            events = payload if isinstance(payload, list) else [payload]
+            if not all(isinstance(event, dict) for event in events):
+                raise ValueError("an event is not a JSON object")
+        except Exception as exc:  # whatever the message holds, the subscription stays
+            self.on_undecodable(f"{type(exc).__name__}: {str(exc)[:200]}")
+            return
+        self._receive(events, message)
+
+    @staticmethod
+    def _decode(message):
         """Decode plain JSON bodies with the C decoder: kombu's decoder calls back
         into Python for every object, to revive types events never carry."""
-        payload = None
         if message.content_type == 'application/json' and not message.headers.get('compression'):
             body = message.body
             try:
                 text = body if isinstance(body, str) else body.decode('utf-8')
                 if '__type__' not in text:
-                    payload = json.loads(text)
+                    return json.loads(text)
             except ValueError:  # not UTF-8 or not JSON after all: let kombu say why
-                payload = None
-        if payload is None:
-            payload = message.decode()
-        self._receive(payload, message)
+                pass
+        return message.decode()
 
-    def _receive(self, body, message, list=list, isinstance=isinstance):
-        events = body if isinstance(body, list) else [body]
+    def _receive(self, events, message):
         now = time.time()
         here = utcoffset()
         highest_clock = 0

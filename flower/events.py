@@ -67,6 +67,7 @@ class Events(threading.Thread):
         self.applied_count = 0
         self.dropped_backlog_count = 0  # written by the capture thread only
         self.dropped_invalid_count = 0  # written by the IO loop only
+        self.undecodable_count = 0  # messages that held no events; capture thread only
         self.broker_disconnects = 0
         self._dropping = False
         self.enable_events_sent = 0
@@ -87,7 +88,21 @@ class Events(threading.Thread):
 
     @property
     def dropped_count(self):
-        return self.dropped_backlog_count + self.dropped_invalid_count
+        return self.dropped_backlog_count + self.dropped_invalid_count + self.undecodable_count
+
+    undecodable_log_interval = 60.0  # seconds between two warnings of undecodable messages
+    _undecodable_logged = None
+
+    def _on_undecodable(self, reason):
+        """A message on the events exchange held no events (capture thread)."""
+        self.undecodable_count += 1
+        now = time.monotonic()
+        if self._undecodable_logged is None or \
+                now - self._undecodable_logged >= self.undecodable_log_interval:
+            self._undecodable_logged = now
+            logger.warning("Dropped a message of the events exchange that holds no events "
+                           "(%s); %d so far (see flower_ingest_events_dropped)", reason,
+                           self.undecodable_count)
 
     def ingest_stats(self):
         """Counts of the event capture (see :data:`flower.metrics.INGEST_METRICS`)."""
@@ -195,7 +210,8 @@ class Events(threading.Thread):
     def _capture(self):
         with self.capp.connection_for_read() as connection:
             connection.ensure_connection(max_retries=0)
-            receiver = BatchEventReceiver(connection, self.on_events, app=self.capp)
+            receiver = BatchEventReceiver(connection, self.on_events, app=self.capp,
+                                          on_undecodable=self._on_undecodable)
             receiver.connect_max_retries = 0
             self._receiver = receiver
             if self._stopping.is_set():

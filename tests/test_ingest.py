@@ -185,3 +185,27 @@ def test_a_message_of_events_is_handed_on_as_one_batch_with_local_times():
     assert batch[0]['local_received'] >= before
     assert batch[2]['clock'] < 9  # a client's clock is placed before the workers'
     assert receiver.clock.value >= 9
+
+
+def test_messages_on_the_events_exchange_that_hold_no_events_are_dropped_and_capture_goes_on(
+        flower, publisher, caplog):
+    """Anyone who can publish on the broker can put anything on the events exchange."""
+    base = subscribed(flower, publisher)
+    events = flower.app.events
+    dispatcher = publisher.dispatcher
+    hostile = ['[' * 100_000 + ']' * 100_000, '42', '["not", "events"]', '{"unclosed": ',
+               '\udcff'.encode('utf-8', 'surrogatepass')]
+    with caplog.at_level(logging.WARNING, logger='flower.events'):
+        for body in hostile:
+            dispatcher.producer.publish(
+                body, exchange=dispatcher.exchange, routing_key='task.received',
+                content_type='application/json', content_encoding='utf-8', serializer=None)
+        publisher.tasks('after', 3)
+        wait_for(lambda: events.applied_count == base + 6, what='the events sent after them')
+    assert events.undecodable_count == len(hostile)
+    assert events.dropped_count == len(hostile)
+    assert events.broker_disconnects == 0
+    warnings = [record.getMessage() for record in caplog.records
+                if 'holds no events' in record.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert 'after-00002' in events.state.tasks
