@@ -46,6 +46,7 @@ setup(
             'pytest-tornado>=0.8',
             'sphinx>=7',
             'build',
+            'ruff',
             'playwright',
         ],
     },

@@ -21,7 +21,8 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
-from tests.api.conftest import Api, wait_for
+from tests.support.api_cluster import Api
+from tests.support.waiting import wait_for
 from tests.support.flower import FlowerServer
 from tests.support.processes import free_port
 from tests.support.rabbitmq import AMQP, MANAGEMENT_API, amqp_url

@@ -17,7 +17,8 @@ from kombu import Queue
 
 from flower.app import Flower
 from flower.utils.broker import Broker, BrokerError, queue_lengths
-from tests.api.conftest import Api, wait_for
+from tests.support.api_cluster import Api
+from tests.support.waiting import wait_for
 from tests.support.flower import FlowerServer
 from tests.support.processes import RedisServer, celery_client, free_port
 from tests.support.tls import TlsRedisServer, make_certificates

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flower.events import EventsState, get_prometheus_metrics
 from flower.metrics import PrometheusMetrics
-from tests.api.conftest import cluster, wait_for  # noqa: F401 (cluster: a module's workers)
+from tests.support.waiting import wait_for
 
 #: name -> (type, label names) of every family ``/metrics`` serves; see docs/prometheus.rst.
 DOCUMENTED = {

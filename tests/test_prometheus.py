@@ -15,7 +15,7 @@ import uuid
 import pytest
 import requests
 
-from tests.api.conftest import cluster, wait_for  # noqa: F401 (cluster: a module's workers)
+from tests.support.waiting import wait_for
 from tests.support.processes import REPO_DIR, Subprocess, free_port, port_is_open
 
 ALERTS = os.path.join(REPO_DIR, 'examples', 'prometheus-alerts.yml')

@@ -7,7 +7,7 @@ import pytest
 import redis
 import tornado.web
 
-from tests.api.conftest import Api
+from tests.support.api_cluster import Api
 
 UNKNOWN_WORKER = 'nobody@nowhere'
 

@@ -20,7 +20,7 @@ from tornado.ioloop import IOLoop
 from flower.utils.broker import (
     Broker, BrokerError, RabbitMQ, Redis, RedisSentinel, RedisSocket, RedisSsl,
 )
-from tests.api.conftest import Api
+from tests.support.api_cluster import Api
 from tests.support.flower import FlowerServer
 from tests.support.processes import RedisServer, free_port
 

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from flower.utils.tasks import TASK_FIELDS
-from tests.api.conftest import Api, wait_for
+from tests.support.api_cluster import Api
+from tests.support.waiting import wait_for
 
 #: (key, task name, args, kwargs, queue), run in this order.
 TASKS = [

@@ -11,7 +11,8 @@ import pytest
 import redis
 from celery.contrib.abortable import AbortableAsyncResult
 
-from tests.api.conftest import Api, wait_for
+from tests.support.api_cluster import Api
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope='module')

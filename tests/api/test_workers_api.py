@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from tests.api.conftest import Api, wait_for
+from tests.support.api_cluster import Api
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope='module')

@@ -11,7 +11,7 @@ EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 if EXAMPLES_DIR not in sys.path:
     sys.path.insert(0, EXAMPLES_DIR)
 
-from tasks import app  # needs the sys.path entry above
+from tasks import app  # noqa: E402 (needs the sys.path entry above)
 
 #: Every secret below; each must never reach an answer of Flower.
 SENTINELS = {

@@ -1,0 +1,120 @@
+"""A module-scoped cluster for tests that share workers: a private Redis, workers, Flowers.
+
+Starting workers is the slow part, so each module shares one :class:`Cluster`
+(module scope) and its tests check their effects through Celery itself.
+
+The Celery app Flower monitors is built like the examples' client; importing
+``examples/tasks.py`` here makes its tasks (Celery *shared* tasks) part of every
+app created in this process, so Flower knows ``tasks.add`` and friends. The
+workers run ``tests/api/worker_app.py``, which adds ``worker_only.repeat``: a
+task Flower has no code for.
+"""
+import os
+import shutil
+import sys
+import threading
+
+import pytest
+import requests
+
+from tests.support.flower import FlowerServer
+from tests.support.processes import (
+    EXAMPLES_DIR, REPO_DIR, CeleryWorker, RedisServer, celery_client,
+)
+from tests.support.waiting import wait_for
+
+__all__ = ['Api', 'Cluster', 'cluster', 'wait_for']
+
+if EXAMPLES_DIR not in sys.path:
+    sys.path.insert(0, EXAMPLES_DIR)
+import tasks  # noqa: E402,F401  (registers the example tasks on every app, see above)
+
+WORKER_APP = 'tests.api.worker_app'
+ARTIFACTS_ROOT = os.path.join(REPO_DIR, 'test-artifacts')
+
+
+class Api:
+    """``requests`` against one Flower's API; every call returns the response."""
+
+    def __init__(self, server):
+        self.server = server
+        self.session = requests.Session()
+
+    def get(self, path, **kwargs):
+        return self.session.get(self.server.base_url + path, timeout=60, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.session.post(self.server.base_url + path, timeout=60, **kwargs)
+
+
+class Cluster:
+    """A private redis-server plus the workers and Flowers a test module starts."""
+
+    def __init__(self, log_dir):
+        self.log_dir = log_dir
+        self.redis = RedisServer(dir=log_dir).start()
+        self.url = self.redis.url
+        self.client = celery_client(self.url)
+        self.workers = []
+        self.flowers = []
+
+    def make_app(self, **settings):
+        """A Celery app on this broker (result backend included) knowing the example tasks."""
+        app = celery_client(self.url)
+        app.conf.update(settings)
+        assert 'tasks.add' in app.tasks
+        return app
+
+    def start_workers(self, *specs):
+        """Start one worker per ``dict`` of ``CeleryWorker`` arguments, side by side."""
+        started = []
+        for spec in specs:
+            spec = dict(spec)
+            spec.setdefault('app', WORKER_APP)
+            spec.setdefault('workdir', REPO_DIR)
+            spec.setdefault('log_dir', self.log_dir)
+            worker = CeleryWorker(self.url, spec.pop('name'), **spec)
+            self.workers.append(worker)
+            started.append(worker.start())
+        for worker in started:
+            worker.wait_ready(60, client=self.client)
+        return started
+
+    def start_flower(self, capp=None, **options):
+        options.setdefault('inspect_timeout', 3000)
+        server = FlowerServer(self.url, capp=capp or self.make_app(), **options).start()
+        self.flowers.append(server)
+        return server
+
+    def wait_known(self, flower, *workers):
+        """Wait until ``flower`` has had events from every one of ``workers``."""
+        names = {worker.hostname for worker in workers}
+        wait_for(lambda: names <= flower.call(lambda: set(flower.app.events.state.workers)),
+                 what=f"Flower to see {sorted(names)}")
+
+    def stats(self, worker):
+        """The worker's ``inspect stats`` reply."""
+        replies = self.client.control.inspect(destination=[worker.hostname], timeout=5).stats()
+        return (replies or {}).get(worker.hostname)
+
+    def stop(self):
+        for flower in self.flowers:
+            flower.stop()
+        stoppers = [threading.Thread(target=worker.stop) for worker in self.workers]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        self.client.close()
+        self.redis.stop()
+
+
+@pytest.fixture(scope='module')
+def cluster(request):
+    """The module's :class:`Cluster`; logs in ``test-artifacts/api-<module>/``."""
+    log_dir = os.path.join(ARTIFACTS_ROOT, 'api-' + request.module.__name__.rpartition('.')[2])
+    shutil.rmtree(log_dir, ignore_errors=True)
+    os.makedirs(log_dir)
+    started = Cluster(log_dir)
+    yield started
+    started.stop()
