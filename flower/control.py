@@ -299,7 +299,8 @@ async def apply_task(capp, taskname, args=(), kwargs=None, options=None):
 
 
 async def task_result(capp, task_id, timeout=0):
-    """``{'task-id', 'state', 'result'}`` once the task is ready or ``timeout`` passed.
+    """``{'task-id', 'state'}``, with ``'result'`` once the task is ready, when it is or
+    ``timeout`` passed.
 
     ``timeout=None`` waits as long as it takes. A failed task's result is its
     exception's repr, with a ``traceback``.
@@ -332,8 +333,9 @@ def _jsonable(value):
 
 
 def _result_payload(result):
+    """``result`` carries a ``result`` only once the task is ready, as in Flower."""
     state = result.state
-    payload = {'task-id': result.id, 'state': state, 'result': None}
+    payload = {'task-id': result.id, 'state': state}
     if state in states.READY_STATES:
         if state in states.PROPAGATE_STATES:
             payload['result'] = repr(result.result)

@@ -144,7 +144,7 @@ class BaseApiHandler(BaseHandler):
         except RecursionError:
             raise RequestError(400, "Malformed JSON body: nested too deeply") from None
         if not isinstance(body, dict):
-            raise RequestError(400, "The JSON body must be an object")
+            raise RequestError(400, "invalid options: the JSON body must be an object")
         return body
 
     def get_task_call(self):
@@ -157,16 +157,18 @@ class BaseApiHandler(BaseHandler):
         args = body.pop('args', [])
         kwargs = body.pop('kwargs', {})
         options = body.pop('options', {})
+        # The wording is Flower's, which scripts match on ("invalid options",
+        # "args must be an array").
         if not isinstance(args, list):
-            raise RequestError(400, "'args' must be a JSON list")
+            raise RequestError(400, f"args must be an array, not {json_text(args)[:100]}")
         if not isinstance(kwargs, dict):
-            raise RequestError(400, "'kwargs' must be a JSON object")
+            raise RequestError(400, f"kwargs must be an object, not {json_text(kwargs)[:100]}")
         if not isinstance(options, dict):
-            raise RequestError(400, "'options' must be a JSON object")
+            raise RequestError(400, "invalid options: 'options' must be an object")
         try:
             return args, kwargs, parse_apply_options(dict(body, **options))
         except ValueError as exc:
-            raise RequestError(400, f"Invalid task options: {exc}") from None
+            raise RequestError(400, f"invalid options: {exc}") from None
 
 
 class ApiNotFound(BaseApiHandler):
