@@ -160,9 +160,11 @@ class BaseApiHandler(BaseHandler):
         # The wording is Flower's, which scripts match on ("invalid options",
         # "args must be an array").
         if not isinstance(args, list):
-            raise RequestError(400, f"args must be an array, not {json_text(args)[:100]}")
+            raise RequestError(400, "args must be an array: 'args' must be a JSON list, not "
+                                    f"{json_text(args)[:100]}")
         if not isinstance(kwargs, dict):
-            raise RequestError(400, f"kwargs must be an object, not {json_text(kwargs)[:100]}")
+            raise RequestError(400, "kwargs must be an object: 'kwargs' must be a JSON object, "
+                                    f"not {json_text(kwargs)[:100]}")
         if not isinstance(options, dict):
             raise RequestError(400, "invalid options: 'options' must be an object")
         try:
