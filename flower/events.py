@@ -23,6 +23,7 @@ from flower.history import History
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 from flower.state import CompactTask, EventsState, NoTaskHeap, TaskCache, stored_task
 from flower.stream import ChangeFeed
+from flower.utils import Throttle
 from flower.utils.broker import broadcast_connection, run_detached
 
 __all__ = ['Backoff', 'BatchEventReceiver', 'CompactTask', 'Events', 'EventsState', 'History',
@@ -68,6 +69,7 @@ class Events(threading.Thread):
         self.dropped_backlog_count = 0  # written by the capture thread only
         self.dropped_invalid_count = 0  # written by the IO loop only
         self.undecodable_count = 0  # messages that held no events; capture thread only
+        self._undecodable_warnings = Throttle(60.0)
         self.broker_disconnects = 0
         self._dropping = False
         self.enable_events_sent = 0
@@ -90,16 +92,10 @@ class Events(threading.Thread):
     def dropped_count(self):
         return self.dropped_backlog_count + self.dropped_invalid_count + self.undecodable_count
 
-    undecodable_log_interval = 60.0  # seconds between two warnings of undecodable messages
-    _undecodable_logged = None
-
     def _on_undecodable(self, reason):
         """A message on the events exchange held no events (capture thread)."""
         self.undecodable_count += 1
-        now = time.monotonic()
-        if self._undecodable_logged is None or \
-                now - self._undecodable_logged >= self.undecodable_log_interval:
-            self._undecodable_logged = now
+        if self._undecodable_warnings.ready():
             logger.warning("Dropped a message of the events exchange that holds no events "
                            "(%s); %d so far (see flower_ingest_events_dropped)", reason,
                            self.undecodable_count)

@@ -15,6 +15,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from flower.state import EventsState
 from flower.store import WORKER_FIELDS, TaskStore, row_fields, task_row
+from flower.utils import Throttle
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class History:
         self._writing = False
         self._in_flight_changes = 0  # tasks and workers of the batch being written
         self._last_write_error = None
+        self._slow_write_warnings = Throttle(60.0)
 
     def open(self, in_background: bool = False) -> None:
         """Open the file, load tasks, workers and counters back, and start writing.
@@ -195,18 +197,10 @@ class History:
                          self.db, type(error).__name__, error)
         self._last_write_error = f"{type(error).__name__}: {error}"
 
-    slow_write_warning_interval = 60.0  # seconds between two warnings of slow writes
-    _last_slow_warning = None
-
     def _warn_if_slow(self, seconds, tasks):
         """A write longer than the flush interval means changes pile up: say so, at most
         once a minute."""
-        if seconds * 1000 <= self.flush_interval:
-            return
-        now = time.monotonic()
-        if self._last_slow_warning is None or \
-                now - self._last_slow_warning >= self.slow_write_warning_interval:
-            self._last_slow_warning = now
+        if seconds * 1000 > self.flush_interval and self._slow_write_warnings.ready():
             logger.warning("Writing %d tasks to the task history %s took %.1f s, longer than "
                            "the flush interval (state_save_interval, %d ms): changes wait for "
                            "the next write", tasks, self.db, seconds, self.flush_interval)

@@ -4,6 +4,7 @@ import platform
 import re
 import secrets
 import sys
+import time
 
 _TRUE_WORDS = frozenset(('y', 'yes', 't', 'true', 'on', '1'))
 _FALSE_WORDS = frozenset(('n', 'no', 'f', 'false', 'off', '0'))
@@ -67,3 +68,18 @@ def encodable(value):
     if type(value) in (list, tuple):
         return type(value)(encodable(item) for item in value)
     return value
+
+
+class Throttle:
+    """Says yes at most once every ``seconds``: for warnings that must not flood the log."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._last = None
+
+    def ready(self) -> bool:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
