@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from tests.support.oauth_provider import CLIENT_ID, CLIENT_SECRET, Client, FakeProvider
+from tests.support.oauth_provider import CLIENT_ID, CLIENT_SECRET, Client
 
 PROVIDERS = {
     'google': ('flower.views.auth.GoogleAuth2LoginHandler', 'FLOWER_OAUTH2_GOOGLE_BASE_URL', ''),
@@ -18,13 +18,6 @@ PROVIDERS = {
     'okta': ('flower.views.auth.OktaLoginHandler', 'FLOWER_OAUTH2_OKTA_BASE_URL', '/oauth2'),
 }
 ALLOWED = r'.*@example\.com'
-
-
-@pytest.fixture(scope='module')
-def provider():
-    fake = FakeProvider().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(params=sorted(PROVIDERS))

@@ -8,7 +8,6 @@
   changes in ``/metrics``, and writes everything once space is freed, so a
   kill -9 after that loses nothing.
 """
-import json
 import os
 import re
 import signal
@@ -17,17 +16,11 @@ import time
 
 import pytest
 
-from tests.support.command import CELERY, FlowerProcess, http_get, wait_until
+from tests.support.command import CELERY, FlowerProcess, get_json, http_get, wait_until
 from tests.support.history import write_history
 from tests.support.processes import free_port
 
 OPEN_API = {'FLOWER_UNAUTHENTICATED_API': 'true'}
-
-
-def get_json(port, path):
-    status, body = http_get(port, path)
-    assert status == 200, body
-    return json.loads(body)
 
 
 def metric(port, name):

@@ -7,7 +7,6 @@ real worker, and must show the worker's task in ``/api/tasks``. A runtime
 dependency that only the test extras bring (kombu's Redis transport needs
 ``packaging``, which pytest happens to pull in) fails here.
 """
-import json
 import subprocess
 import tarfile
 import urllib.parse
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.command import http_get
+from tests.support.command import get_json, http_get
 from tests.support.install import copy_tracked_files, install, make_venv, user_environment
 from tests.support.processes import celery_client, free_port
 from tests.support.rabbitmq import MANAGEMENT_API, amqp_url
@@ -26,12 +25,6 @@ from tests.support.waiting import wait_for
 def venv_python(venv, code):
     return subprocess.run([str(venv / 'bin' / 'python'), '-c', code], capture_output=True,
                           text=True, timeout=60, env=user_environment(), cwd=venv)
-
-
-def get_json(port, path):
-    status, body = http_get(port, path)
-    assert status == 200, body
-    return json.loads(body)
 
 
 @pytest.fixture

@@ -2,23 +2,16 @@
 workers, then restarted: every task that finished more than a second before the kill
 comes back with all its fields, and the dashboard counters with it. Given a garbage
 ``--db`` file: one warning, the file moved aside, a fresh history that captures."""
-import json
 import os
 import signal
 import time
 
 from tests.support.processes import free_port
-from tests.support.command import CELERY, FlowerProcess, http_get, wait_until
+from tests.support.command import CELERY, FlowerProcess, get_json, wait_until
 
 #: (task name, args) sent to the worker; ``tasks.error`` fails.
 TASKS = [('tasks.add', (number, number)) for number in range(12)] + [
     ('tasks.echo', ('hello world',)), ('tasks.error', ('boom',)), ('tasks.echo', ('needle',))]
-
-
-def get_json(port, path):
-    status, body = http_get(port, path)
-    assert status == 200, body
-    return json.loads(body)
 
 
 def counters(port, hostname):

@@ -1,16 +1,9 @@
 """Fixtures of the security tests: a Flower logging users in through the fake OAuth provider."""
 import pytest
 
-from tests.support.oauth_provider import CLIENT_ID, CLIENT_SECRET, FakeProvider
+from tests.support.oauth_provider import CLIENT_ID, CLIENT_SECRET
 
 ALLOWED = r'.*@example\.com'
-
-
-@pytest.fixture(scope='module')
-def provider():
-    fake = FakeProvider().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

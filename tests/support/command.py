@@ -3,6 +3,7 @@
 ``start_flower(argv, env=None, cwd=None)`` (a fixture) starts one and kills it at teardown.
 """
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -86,3 +87,10 @@ def wait_until(predicate, timeout=15, message='condition'):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def get_json(port, path):
+    """GET ``path`` of a flower on ``port``: its JSON answer, which must be a 200."""
+    status, body = http_get(port, path)
+    assert status == 200, body
+    return json.loads(body)

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import parse_qsl, urlencode
 
+import pytest
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
@@ -188,3 +189,11 @@ class Client:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+@pytest.fixture(scope='module')
+def provider():
+    """A :class:`FakeProvider` for the module's tests."""
+    fake = FakeProvider().start()
+    yield fake
+    fake.stop()
