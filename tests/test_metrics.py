@@ -7,6 +7,7 @@ checks the exposition of a Flower watching real workers.
 import gc
 import re
 import subprocess
+import sys
 import time
 import uuid
 
@@ -211,9 +212,13 @@ def test_the_exposition_is_prometheus_clients_text_without_created_series(state)
                            registry=metrics.registry).state('off')
     prometheus_client.Summary('latency_seconds', 'A summary', ['path'],
                               registry=metrics.registry).labels('/x').observe(0.2)
-    # The process series are those of an idle child, and no collection runs between the two
-    # renders: otherwise CPU seconds or GC counts may tick between them.
-    sleeper = subprocess.Popen(['sleep', '60'])
+    # The process series are those of an idle child that has finished starting (while it
+    # loads, its open files and CPU time still change), and no collection runs between the
+    # two renders: otherwise CPU seconds or GC counts may tick between them.
+    sleeper = subprocess.Popen(
+        [sys.executable, '-c', 'import time; print("ready", flush=True); time.sleep(60)'],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert sleeper.stdout.readline() == 'ready\n'
     prometheus_client.ProcessCollector(pid=lambda: sleeper.pid, registry=metrics.registry)
     prometheus_client.PlatformCollector(registry=metrics.registry)
     prometheus_client.GCCollector(registry=metrics.registry)
@@ -225,6 +230,7 @@ def test_the_exposition_is_prometheus_clients_text_without_created_series(state)
         gc.enable()
         sleeper.kill()
         sleeper.wait()
+        sleeper.stdout.close()
     assert hostile.replace('\\', '\\\\').replace('\n', '\\n').replace('"', '\\"') in ours
     assert 'process_cpu_seconds_total' in ours
     assert ours == without_created_series(theirs)
