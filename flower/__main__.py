@@ -6,7 +6,7 @@ from celery.bin.celery import celery, main
 from flower.command import celery_option_arity, flower
 
 
-def split_argv(argv):
+def split_argv(argv: list[str]) -> list[str]:
     """Put Celery's global options before the ``flower`` sub-command, the rest after it."""
     if 'flower' in argv:
         return list(argv)
@@ -24,7 +24,7 @@ def split_argv(argv):
     return celery_args + ['flower'] + flower_args
 
 
-def run():
+def run() -> None:
     celery.add_command(flower)
     sys.argv = [sys.argv[0]] + split_argv(sys.argv[1:])
     sys.exit(main())

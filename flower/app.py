@@ -5,15 +5,19 @@ import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import celery
 import tornado.web
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.log import access_log
 from tornado.netutil import bind_unix_socket
+from tornado.options import OptionParser
 
 from flower import urls
+from flower.control import InspectionFailed
 from flower.events import Events
 from flower.inspector import Inspector
 from flower.metrics import PrometheusMetrics
@@ -22,19 +26,20 @@ from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
 from flower.views import RefusedRequest
-from flower.views.security import Sessions, body_too_large_message, read_limit, redacted_uri
+from flower.security import Sessions, body_too_large_message, read_limit, redacted_uri
 from flower.workers import is_known, long_offline_workers
 
 logger = logging.getLogger(__name__)
 
 
-def normalize_url_prefix(url_prefix):
+def normalize_url_prefix(url_prefix: str | None) -> str:
     """``'flower'``, ``'/flower/'`` → ``'/flower'``; empty stays empty."""
     stripped = (url_prefix or '').strip('/')
     return '/' + stripped if stripped else ''
 
 
-def rewrite_handler(handler, url_prefix):
+def rewrite_handler(handler: tornado.web.URLSpec | tuple,
+                    url_prefix: str) -> tornado.web.URLSpec | tuple:
     """Return ``handler`` (a ``URLSpec`` or a tuple) with its pattern moved under ``url_prefix``."""
     prefix = normalize_url_prefix(url_prefix)
     if isinstance(handler, tornado.web.URLSpec):
@@ -45,7 +50,7 @@ def rewrite_handler(handler, url_prefix):
     return (re.escape(prefix) + pattern, *rest)
 
 
-def allowed_host_names(options):
+def allowed_host_names(options: OptionParser) -> set[str] | None:
     """The host names ``--allowed_hosts`` lists, or by default the bound address and,
     bound to every interface, this machine's names; None when any name is allowed."""
     names = list(options.allowed_hosts)
@@ -58,12 +63,12 @@ def allowed_host_names(options):
     return {host_name(name) for name in names if name.strip()}
 
 
-def host_name(host):
+def host_name(host: str) -> str:
     """``'Flower.Example.com.:5555'`` → ``'flower.example.com'``: how names are compared."""
     return re.sub(r':\d*$', '', host.strip().lower()).rstrip('.')
 
 
-def host_allowed(host, allowed_names):
+def host_allowed(host: str, allowed_names: set[str] | None) -> bool:
     """True if the ``Host`` header names an IP address, ``localhost`` or an allowed name.
 
     DNS rebinding needs a name the attacker controls, so addresses are always
@@ -92,11 +97,13 @@ class Flower(tornado.web.Application):
     max_search_workers = 2
     queue_sample_interval = 10000  # milliseconds between two samples of the queue lengths
 
-    def __init__(self, options=None, capp=None, events=None, io_loop=None, **kwargs):
+    def __init__(self, options: OptionParser | None = None, capp: celery.Celery | None = None,
+                 events: Events | None = None, io_loop: IOLoop | None = None,
+                 **kwargs: Any) -> None:
         self.options = options or default_options
         self.url_prefix = normalize_url_prefix(self.options.url_prefix)
-        handlers = kwargs.pop('handlers', urls.handlers)
-        settings = dict(urls.settings, **kwargs)
+        handlers = kwargs.pop('handlers', None) or urls.routes(self.options)
+        settings = dict(urls.app_settings(self.options), **kwargs)
         if self.url_prefix:
             handlers = [rewrite_handler(handler, self.url_prefix) for handler in handlers]
             handlers.append((re.escape(self.url_prefix), tornado.web.RedirectHandler,
@@ -140,7 +147,8 @@ class Flower(tornado.web.Application):
         self.sessions = Sessions(lambda: self.events.store)
         self.allowed_hosts = allowed_host_names(self.options)
 
-    def find_handler(self, request, **kwargs):
+    def find_handler(self, request: HTTPServerRequest,
+                     **kwargs: Any) -> HTTPMessageDelegate:
         """Refuse, before routing and before reading the body, a request whose ``Host``
         is not allowed (DNS rebinding) or whose body is larger than ``max_body_size``."""
         refusal = self.refusal(request)
@@ -150,7 +158,7 @@ class Flower(tornado.web.Application):
                                              {'status_code': status_code, 'message': message})
         return super().find_handler(request, **kwargs)
 
-    def refusal(self, request):
+    def refusal(self, request: HTTPServerRequest) -> tuple[int, str] | None:
         """``(status, message)`` if ``request`` must be refused, else None."""
         # The health check says only "OK", to probes that may use any name.
         if (request.path != self.url_for_path('/healthcheck')
@@ -163,7 +171,7 @@ class Flower(tornado.web.Application):
             return 413, body_too_large_message(int(length), limit)
         return None
 
-    def log_request(self, handler):
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
         """Tornado's access log line, with OAuth codes and states left out."""
         request = handler.request
         status = handler.get_status()
@@ -172,11 +180,11 @@ class Flower(tornado.web.Application):
                        redacted_uri(request.uri), request.remote_ip,
                        1000.0 * request.request_time())
 
-    def url_for_path(self, path):
+    def url_for_path(self, path: str) -> str:
         """The public URL of a path of this app, ``url_prefix`` included."""
         return self.url_prefix + path
 
-    def start(self):
+    def start(self) -> None:
         """Start capturing events, serve HTTP, and run the IO loop until :meth:`stop`."""
         self.listen_for_requests()
         self.events.start()
@@ -197,7 +205,7 @@ class Flower(tornado.web.Application):
         self.started = True
         self.io_loop.start()
 
-    def listen_for_requests(self):
+    def listen_for_requests(self) -> None:
         """Open the TCP port or unix socket the options ask for."""
         # Bodies over max_body_size get a 413 from find_handler; Tornado still reads (and
         # drops) them up to its own limit, so that clients sending them see the answer.
@@ -210,7 +218,7 @@ class Flower(tornado.web.Application):
         self._servers.append(server)
         return server
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop serving and capturing; safe to call more than once."""
         for server in self._servers:
             server.stop()
@@ -228,10 +236,10 @@ class Flower(tornado.web.Application):
     async def _inspect_at_start(self):
         try:
             await self.update_workers()
-        except Exception as exc:
-            logger.warning("Inspecting workers failed: %s: %s", type(exc).__name__, exc)
+        except InspectionFailed:
+            pass  # logged; the pages say what Flower knows from events meanwhile
 
-    async def knows_worker(self, name):
+    async def knows_worker(self, name: str) -> bool:
         """True if ``name`` is a worker heard of through events or inspection, once the
         inspections of every worker under way have answered. Never inspects: a
         request for a made-up name must not cost broadcasts."""
@@ -239,9 +247,17 @@ class Flower(tornado.web.Application):
             await self.inspector.inspections_under_way()
         return is_known(self.events.state, self.workers, name)
 
-    async def update_workers(self, workername=None):
-        """Refresh inspect replies for every worker, or only ``workername``."""
-        return await self.inspector.inspect(workername)
+    async def update_workers(self, workername: str | None = None) -> list:
+        """Refresh inspect replies for every worker, or only ``workername``.
+
+        Whatever the broker raised is logged and raised as :class:`InspectionFailed`.
+        """
+        try:
+            return await self.inspector.inspect(workername)
+        except Exception as exc:  # the broker's and its client's errors are many
+            logger.warning("Inspecting workers failed: %s: %s", type(exc).__name__, exc)
+            raise InspectionFailed(f"Cannot inspect workers: {type(exc).__name__}: {exc}") \
+                from exc
 
     def forget_worker(self, name: str) -> None:
         """Forget the worker ``name``: its state, event counters, inspect replies and
@@ -260,7 +276,7 @@ class Flower(tornado.web.Application):
             self.forget_worker(name)
             logger.info("Purged worker %s, offline for more than %s s", name, max_age)
 
-    async def queue_lengths(self):
+    async def queue_lengths(self) -> list[dict[str, Any]]:
         """Lengths of the queues workers consume from and the configured ones.
 
         Bounded by ``inspect_timeout``; raises :class:`BrokerError` saying why
@@ -272,7 +288,7 @@ class Flower(tornado.web.Application):
                                    timeout=options.inspect_timeout / 1000.0,
                                    ca_certs=options.ca_certs)
 
-    async def sample_queues(self):
+    async def sample_queues(self) -> None:
         """Add the current queue lengths to ``queue_history`` and the queue gauge."""
         if self._sampling_queues or not self.started:
             return
@@ -295,11 +311,11 @@ class Flower(tornado.web.Application):
             self._sampling_queues = False
 
     @property
-    def transport(self):
+    def transport(self) -> str | None:
         """The broker transport's driver type, e.g. ``'redis'`` or ``'amqp'``."""
         return getattr(self.capp.connection().transport, 'driver_type', None)
 
     @property
-    def workers(self):
+    def workers(self) -> dict[str, dict[str, Any]]:
         """Latest inspect replies, keyed by worker name."""
         return self.inspector.workers

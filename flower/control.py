@@ -49,6 +49,10 @@ class NoResultBackend(ControlError):
     """The operation needs a result backend and none is configured."""
 
 
+class InspectionFailed(ControlError):
+    """Inspecting workers failed; ``str(exc)`` names what the broker raised."""
+
+
 async def _in_executor(function, *args, **kwargs):
     return await run_detached(functools.partial(function, *args, **kwargs))
 

@@ -10,18 +10,19 @@ The model (:mod:`flower.state`) and the receiver (:mod:`flower.capture`) live
 in modules of their own; their names stay importable from here.
 """
 import collections
-import gc
 import logging
-import sys
 import threading
 import time
+from typing import Any
 
-from tornado.ioloop import PeriodicCallback
+import celery
+from tornado.ioloop import IOLoop, PeriodicCallback
 
 from flower.capture import Backoff, BatchEventReceiver
 from flower.history import History
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 from flower.state import CompactTask, EventsState, NoTaskHeap, TaskCache, stored_task
+from flower.store import TaskStore
 from flower.stream import ChangeFeed
 from flower.utils import Throttle
 from flower.utils.broker import broadcast_connection, run_detached
@@ -39,17 +40,11 @@ class Events(threading.Thread):
     events_enable_interval = 5000  # milliseconds between enable_events broadcasts
     batch_size = 5000  # events applied per IO loop turn before yielding to requests
     max_pending = 1_000_000  # events waiting to be applied beyond which new ones are dropped
-    gc_freeze_interval = 5000  # milliseconds between two gc.freeze() calls
-    #: The interpreter's GIL switch interval while capturing, in seconds (Python's
-    #: default is 0.005). The capture thread gives up the GIL at every socket read and
-    #: then waits for it up to a switch interval while the IO loop applies a backlog;
-    #: at 5 ms it reads too slowly to keep up with a busy cluster, and Redis drops a
-    #: subscriber that falls 32 MB behind, losing every event sent until it is back.
-    gil_switch_interval = 0.0005
 
-    def __init__(self, capp, io_loop, db=None, persistent=False, enable_events=True,
-                 state_save_interval=0, db_max_tasks=0, db_max_age=0, stream_buffer=10000,
-                 **kwargs):
+    def __init__(self, capp: celery.Celery, io_loop: IOLoop, db: str | None = None,
+                 persistent: bool = False, enable_events: bool = True,
+                 state_save_interval: int = 0, db_max_tasks: int = 0, db_max_age: float = 0,
+                 stream_buffer: int = 10000, **kwargs: Any) -> None:
         super().__init__(name='flower-events', daemon=True)
         self.capp = capp
         self.io_loop = io_loop
@@ -86,10 +81,9 @@ class Events(threading.Thread):
         if enable_events:
             self._timer = PeriodicCallback(self.on_enable_events, self.events_enable_interval)
         self.state.metrics.watch_ingest(self.ingest_stats)
-        self._gc_timer = PeriodicCallback(gc.freeze, self.gc_freeze_interval)
 
     @property
-    def dropped_count(self):
+    def dropped_count(self) -> int:
         return self.dropped_backlog_count + self.dropped_invalid_count + self.undecodable_count
 
     def _on_undecodable(self, reason):
@@ -100,7 +94,7 @@ class Events(threading.Thread):
                            "(%s); %d so far (see flower_ingest_events_dropped)", reason,
                            self.undecodable_count)
 
-    def ingest_stats(self):
+    def ingest_stats(self) -> dict[str, float]:
         """Counts of the event capture (see :data:`flower.metrics.INGEST_METRICS`)."""
         pending, history = self._pending, self.history
         try:
@@ -117,39 +111,31 @@ class Events(threading.Thread):
         }
 
     @property
-    def store(self):
+    def store(self) -> TaskStore | None:
         """The history's :class:`~flower.store.TaskStore` while it is open, else ``None``."""
         return self.history.store if self.history is not None else None
 
     @property
-    def restoring(self):
+    def restoring(self) -> bool:
         return self.history is not None and self.history.restoring
 
-    def history_status(self):
+    def history_status(self) -> dict[str, Any] | None:
         """How far the ``--persistent`` history is loaded and written (``None`` without one)."""
         return self.history.status() if self.store is not None else None
 
-    def start(self):
+    def start(self) -> None:
         """Restore the history (``persistent``), then capture events.
 
-        Long-lived objects (tasks, workers) are moved out of the garbage
-        collector's sight every :attr:`gc_freeze_interval`: with hundreds of
-        thousands of tasks a full collection would otherwise stall the IO loop
-        for a second; tasks are still freed when dropped (they hold no cycles).
-        The GIL switch interval is shortened to :attr:`gil_switch_interval`.
+        The process-wide tuning that keeps capture ahead of a busy cluster is
+        the process owner's: see :func:`flower.command.tune_process`.
         """
         if self.persistent:
             self.open_history(in_background=True)
-        if sys.getswitchinterval() > self.gil_switch_interval:
-            sys.setswitchinterval(self.gil_switch_interval)
-        gc.freeze()
-        self._gc_timer.start()
         super().start()
         if self._timer is not None:
             self._timer.start()
 
-    def stop(self):
-        self._gc_timer.stop()
+    def stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
         self._stopping.set()
@@ -163,16 +149,16 @@ class Events(threading.Thread):
 
     # -- persistent history (see docs/persistence.rst and flower.history) -----------
 
-    def open_history(self, in_background=False):
+    def open_history(self, in_background: bool = False) -> None:
         """Load the ``db`` history back and write changes to it every
         ``state_save_interval`` ms (every second if 0); events wait until it is loaded."""
         self.history.open(in_background)
 
-    def flush_state(self):
+    def flush_state(self) -> None:
         """Hand what changed to the history's writer thread."""
         self.history.flush()
 
-    def save_state(self):
+    def save_state(self) -> None:
         """Write everything changed so far now, waiting for it (used at shutdown)."""
         if self.store is not None:
             self.history.save()
@@ -193,7 +179,7 @@ class Events(threading.Thread):
             self.dropped_invalid_count += len(self._pending)
             self._pending.clear()
 
-    def run(self):
+    def run(self) -> None:
         while not self._stopping.is_set():
             try:
                 self._capture()
@@ -242,11 +228,11 @@ class Events(threading.Thread):
         else:
             logger.debug("Broker still unreachable: %s", self.broker_error)
 
-    def on_event(self, event):
+    def on_event(self, event: dict[str, Any]) -> None:
         """Hand one raw event to the IO loop (called on the capture thread)."""
         self.on_events([event])
 
-    def on_events(self, events):
+    def on_events(self, events: list[dict[str, Any]]) -> None:
         """Hand raw events to the IO loop (called on the capture thread).
 
         Never waits: beyond :attr:`max_pending` waiting events new ones are
@@ -307,7 +293,7 @@ class Events(threading.Thread):
         with broadcast_connection(self.capp) as connection:
             self.capp.control.enable_events(connection=connection)
 
-    async def on_enable_events(self):
+    async def on_enable_events(self) -> None:
         """Ask every worker to send events, so workers started later are seen."""
         if self._enabling_events or not self.broker_connected:
             return

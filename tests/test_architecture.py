@@ -18,6 +18,7 @@ LAYERS = {
     'foundation: helpers, options, the broker edge, the store': [
         'flower', 'flower.options', 'flower.utils', 'flower.utils.template',
         'flower.utils.search', 'flower.utils.masking', 'flower.utils.broker',
+        'flower.utils.authentication',
         'flower.utils.task_index', 'flower.store', 'flower.metrics', 'flower.capture',
         'flower.queue_history', 'flower.task_stats',
     ],
@@ -27,6 +28,7 @@ LAYERS = {
         'flower.inspector', 'flower.workers',
     ],
     'HTTP: pages and API handlers': [
+        'flower.security', 'flower.base_handler',
         'flower.views', 'flower.views.*', 'flower.api', 'flower.api.*',
     ],
     'application: routes and the Tornado app': ['flower.urls', 'flower.app'],

@@ -2,23 +2,30 @@
 
 :class:`BaseApiHandler` answers errors as ``{"error": "..."}`` (never an HTML
 page or a traceback), keeps the API closed unless authentication is set up
-or ``--unauthenticated_api`` (``FLOWER_UNAUTHENTICATED_API``) is true, refuses cross-site browser
-requests and every ``POST`` in read-only mode, and parses parameters and
-JSON bodies into 400 errors naming what is wrong.
+or ``--unauthenticated_api`` (``FLOWER_UNAUTHENTICATED_API``) is true, refuses
+cross-site browser requests and every ``POST`` in read-only mode, and parses
+parameters and JSON bodies into 400 errors naming what is wrong.
+
+The control endpoints are also the pages' buttons, at ``/control/...``
+(see :func:`flower.urls.routes`): the same handler, routed with
+``access='page'``, follows the pages' rules instead (page authentication when
+configured, the XSRF token a browser form carries).
 """
 import json
 import re
 import signal
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flower.control import parse_apply_options
 from flower.views import MAX_INTEGER, BaseHandler, RequestError
-from flower.views.security import UNAUTHENTICATED_API_ENV, unauthenticated_control_allowed
+from flower.security import UNAUTHENTICATED_API_ENV, unauthenticated_control_allowed
 
 _DEFAULT_PORTS = {'http': 80, 'https': 443}
 
 
-def _integer(value):
+def _integer(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
@@ -28,21 +35,21 @@ def _integer(value):
     return number
 
 
-def non_negative_int(value):
+def non_negative_int(value: str) -> int:
     number = _integer(value)
     if number < 0:
         raise ValueError("must not be negative")
     return number
 
 
-def positive_int(value):
+def positive_int(value: str) -> int:
     number = _integer(value)
     if number < 1:
         raise ValueError("must be at least 1")
     return number
 
 
-def non_negative_float(value):
+def non_negative_float(value: str) -> float:
     try:
         number = float(value)
     except ValueError:
@@ -52,7 +59,7 @@ def non_negative_float(value):
     return number
 
 
-def signal_name(value):
+def signal_name(value: str) -> str:
     """``'kill'``, ``'KILL'`` or ``'SIGKILL'`` → ``'SIGKILL'``; unknown names are a ``ValueError``."""
     name = value.upper()
     name = name if name.startswith('SIG') else 'SIG' + name
@@ -69,7 +76,7 @@ def _host_and_port(netloc, default_port):
     return match.group(1), int(match.group(2)) if match.group(2) else default_port
 
 
-def json_text(data):
+def json_text(data: Any) -> str:
     """``data`` as JSON safe to embed in HTML; values JSON cannot encode become text."""
     return json.dumps(data, default=str).replace('</', '<\\/')
 
@@ -77,7 +84,21 @@ def json_text(data):
 class BaseApiHandler(BaseHandler):
     """Request checks, auth and JSON answers shared by every API endpoint."""
 
-    def prepare(self):
+    #: True when routed as a page's button (``access='page'``) rather than for scripts.
+    page_access = False
+
+    def initialize(self, access: str = 'api') -> None:
+        if access not in ('api', 'page'):
+            raise ValueError(f"access must be 'api' or 'page', not {access!r}")
+        self.page_access = access == 'page'
+
+    def prepare(self) -> None:
+        if self.page_access:
+            super().prepare()
+            if self.application.options.read_only:
+                raise RequestError(403, "Flower runs in read-only mode (--read_only): control "
+                                        "commands are refused")
+            return
         self.refuse_oversized_body()
         self._refuse_cross_site()
         self._authenticate()
@@ -85,8 +106,11 @@ class BaseApiHandler(BaseHandler):
             raise RequestError(403, "Flower runs in read-only mode (--read_only): control commands "
                                 "and task submissions are refused")
 
-    def check_xsrf_cookie(self):
-        """Scripts have no XSRF cookie; browsers' cross-site requests are refused in prepare()."""
+    def check_xsrf_cookie(self) -> None:
+        """A page's button carries the XSRF token; scripts have no XSRF cookie, and
+        browsers' cross-site requests to the API are refused in :meth:`prepare`."""
+        if self.page_access:
+            super().check_xsrf_cookie()
 
     def _refuse_cross_site(self):
         headers = self.request.headers
@@ -110,30 +134,31 @@ class BaseApiHandler(BaseHandler):
                                     "--auth), or open it without authentication with "
                                     f"--unauthenticated_api or {UNAUTHENTICATED_API_ENV}=true")
 
-    def write_error_message(self, status_code, message):
+    def write_error_message(self, status_code: int, message: str) -> None:
         self.write_json({'error': message})
 
-    def write_json(self, data):
+    def write_json(self, data: Any) -> None:
         """Answer ``data`` as JSON; values JSON cannot encode are sent as text."""
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         self.finish(json_text(data))
 
-    def get_optional_argument(self, name, type=str, default=None):
+    def get_optional_argument(self, name: str, type: Callable[[str], Any] = str,
+                              default: Any = None) -> Any:
         """``get_argument`` where a missing or empty value gives ``default``."""
         if not self.get_argument(name, ''):
             return default
         return self.get_argument(name, type=type)
 
-    def is_worker(self, workername):
+    def is_worker(self, workername: str) -> bool:
         """True if Flower has seen ``workername``, through events or inspection."""
         return bool(workername) and (workername in self.application.events.state.workers
                                      or workername in self.application.workers)
 
-    def require_worker(self, workername):
+    def require_worker(self, workername: str) -> None:
         if not self.is_worker(workername):
             raise RequestError(404, f"Unknown worker '{workername}'")
 
-    def get_json_body(self):
+    def get_json_body(self) -> dict[str, Any]:
         """The request body as a JSON object (``{}`` when empty)."""
         if not self.request.body.strip():
             return {}
@@ -147,7 +172,7 @@ class BaseApiHandler(BaseHandler):
             raise RequestError(400, "invalid options: the JSON body must be an object")
         return body
 
-    def get_task_call(self):
+    def get_task_call(self) -> tuple[list, dict[str, Any], dict[str, Any]]:
         """``(args, kwargs, options)`` of a task submission's JSON body.
 
         ``options`` are ``apply_async`` options, given as an ``options`` object
@@ -176,6 +201,6 @@ class BaseApiHandler(BaseHandler):
 class ApiNotFound(BaseApiHandler):
     """Any ``/api/`` URL no endpoint matches: a JSON 404, not the HTML page."""
 
-    def prepare(self):
+    def prepare(self) -> None:
         super().prepare()
         raise RequestError(404, f"No API endpoint at {self.request.path}")

@@ -12,25 +12,17 @@ from flower import control
 from flower.api import (
     BaseApiHandler, RequestError, json_text, non_negative_float, non_negative_int,
 )
-from flower.utils.broker import BrokerError
 from flower.utils.tasks import (
     as_dict, get_task_by_id, parse_date, parse_sort_by, search_tasks,
 )
 
 
 class BaseTaskHandler(BaseApiHandler):
-    """Task submission and results; a missing result backend is a 503."""
+    """Task listings, submission and results."""
 
     def require_task(self, taskname):
         if taskname not in self.capp.tasks:
             raise RequestError(404, f"Unknown task '{taskname}'")
-
-    async def run(self, operation, *args, **kwargs):
-        """Await a :mod:`flower.control` operation; its failures become 503 errors."""
-        try:
-            return await operation(self.capp, *args, **kwargs)
-        except control.ControlError as exc:
-            raise RequestError(503, str(exc)) from None
 
     def task_as_dict(self, task):
         """The task's fields after the configuration's ``format_task``."""
@@ -106,7 +98,7 @@ class WaitingTaskHandler(BaseTaskHandler):
     waiter = None
 
     async def wait_and_answer(self, operation, *args, **kwargs):
-        self.waiter = asyncio.ensure_future(self.run(operation, *args, **kwargs))
+        self.waiter = asyncio.ensure_future(operation(self.capp, *args, **kwargs))
         try:
             result = await self.waiter
         except asyncio.CancelledError:
@@ -131,7 +123,7 @@ class TaskAsyncApply(BaseTaskHandler):
     async def post(self, taskname):
         self.require_task(taskname)
         args, kwargs, options = self.get_task_call()
-        self.write_json(await self.run(control.send_task, taskname, args, kwargs, options))
+        self.write_json(await control.send_task(self.capp, taskname, args, kwargs, options))
 
 
 class TaskSend(BaseTaskHandler):
@@ -139,8 +131,8 @@ class TaskSend(BaseTaskHandler):
 
     async def post(self, taskname):
         args, kwargs, options = self.get_task_call()
-        self.write_json(await self.run(control.send_task, taskname, args, kwargs, options,
-                                       by_name=True))
+        self.write_json(await control.send_task(self.capp, taskname, args, kwargs, options,
+                                                by_name=True))
 
 
 def result_timeout(value):
@@ -159,7 +151,7 @@ class TaskResult(WaitingTaskHandler):
 
 class TaskAbort(BaseTaskHandler):
     async def post(self, taskid):
-        await self.run(control.abort, taskid)
+        await control.abort(self.capp, taskid)
         self.write_json({'message': f"Aborted '{taskid}'"})
 
 
@@ -167,8 +159,5 @@ class GetQueueLengths(BaseApiHandler):
     """Asks the broker now (the broker page's graph uses the sampled history instead)."""
 
     async def get(self):
-        try:
-            queues = await self.application.queue_lengths()
-        except BrokerError as exc:
-            raise RequestError(503, str(exc)) from None
+        queues = await self.application.queue_lengths()
         self.write_json({'active_queues': queues})

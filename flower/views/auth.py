@@ -1,9 +1,8 @@
 """OAuth 2 login (Google, GitHub, GitLab, Okta) and logout.
 
-``/login`` is served by :class:`LoginHandler`, which hands the request to the
-class named by ``--auth_provider`` (Google by default), so users can plug in
-a handler of their own. Every provider follows the same authorization-code
-flow: a random ``state`` kept in a short-lived signed cookie, the code
+``/login`` is served by the class named by ``--auth_provider`` (Google by
+default), so users can plug in a handler of their own. Every provider follows
+the same authorization-code flow: a random ``state`` kept in a short-lived signed cookie, the code
 exchanged for a token, then only a *verified* e-mail address is accepted,
 and only when ``--auth`` matches all of it. The session is the signed,
 HttpOnly ``user`` cookie.
@@ -12,31 +11,23 @@ import hmac
 import json
 import logging
 import os
-import re
 import secrets
 from urllib.parse import unquote, urlencode, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.util import import_object
 
-from flower.views import BaseHandler, RequestError, authenticate
+from flower.base_handler import BaseHandler, RequestError
+from flower.utils.authentication import authenticate, validate_auth_option
+
+#: Flower 2.2 users import the credential checks from here too.
+__all__ = ['authenticate', 'validate_auth_option']
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROVIDER = 'flower.views.auth.GoogleAuth2LoginHandler'
 STATE_COOKIE = 'flower_oauth_state'
 STATE_MAX_AGE_DAYS = 10 / (24 * 60)  # a login must finish within ten minutes
-
-
-def validate_auth_option(pattern):
-    """True if ``pattern`` is usable as ``--auth``: a non-empty, valid regular expression."""
-    if not pattern:
-        return False
-    try:
-        re.compile(pattern)
-    except re.error:
-        return False
-    return True
 
 
 def load_provider(dotted_path):
@@ -70,15 +61,11 @@ def safe_next_path(value, default):
 
 
 class LoginHandler(BaseHandler):
-    """``/login``: instantiates the configured provider's handler instead of itself."""
+    """The base of the login handlers; ``/login`` itself when ``--auth`` is not set.
 
-    def __new__(cls, application, request, **kwargs):
-        if cls is not LoginHandler:
-            return super().__new__(cls)
-        provider = load_provider(application.options.auth_provider or DEFAULT_PROVIDER)
-        if issubclass(provider, LoginHandler):
-            return super().__new__(provider)
-        return provider(application, request, **kwargs)
+    The route table (:func:`flower.urls.routes`) serves ``/login`` with the class
+    ``--auth_provider`` names when ``--auth`` is set.
+    """
 
     def prepare(self):
         """Logging in must be possible without being logged in; without ``--auth``
@@ -318,7 +305,7 @@ class LogoutHandler(BaseHandler):
     """``/logout``: a page with a button (GET), and ending the OAuth session (POST).
 
     Only a POST carrying the XSRF token logs out, so another site cannot log a
-    user out; it ends every session of that user (see :class:`~flower.views.security.Sessions`).
+    user out; it ends every session of that user (see :class:`~flower.security.Sessions`).
     """
 
     def prepare(self):

@@ -47,13 +47,16 @@ def test_item13_logout_ends_the_cookie_and_the_bearer_token(oauth_flower, provid
 
 @pytest.fixture
 def start_oauth_flower(provider, broker_url, monkeypatch):
-    """``start(**options)``: a Flower with Google login through the fake provider."""
+    """``start(**options)``: a Flower with Google login through the fake provider. Every
+    one signs cookies with the same ``--cookie_secret``, as a deployment whose sessions
+    outlive a restart must (without one, each start makes a new secret)."""
     monkeypatch.setenv('FLOWER_OAUTH2_GOOGLE_BASE_URL', provider.base_url)
     started = []
 
     def start(**options):
         flower = FlowerServer(broker_url, enable_events=False, auth=ALLOWED,
-                              oauth2_key=CLIENT_ID, oauth2_secret=CLIENT_SECRET, **options)
+                              oauth2_key=CLIENT_ID, oauth2_secret=CLIENT_SECRET,
+                              cookie_secret='sessions-test-secret', **options)
         flower.options.oauth2_redirect_uri = flower.base_url + '/login'
         started.append(flower)
         return flower.start()

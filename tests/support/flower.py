@@ -16,6 +16,7 @@ import pytest
 from tornado.ioloop import IOLoop
 
 from flower.app import Flower
+from flower.command import tune_process
 from flower.options import default_options
 from tests.support.processes import free_port
 
@@ -65,6 +66,7 @@ class FlowerServer:
             self.app = Flower(capp=self.capp, options=self.options, io_loop=self.io_loop,
                               **self.app_settings)
             self.io_loop.add_callback(self._ready.set)
+            tune_process()
             self.app.start()
         except BaseException as exc:  # report start-up failures to the test thread
             self._error = exc
