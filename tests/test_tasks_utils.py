@@ -1,13 +1,16 @@
-"""Selecting, sorting and serializing tasks of the events state (flower.utils.tasks).
+"""Selecting, sorting and serializing tasks of the events state (flower.utils.tasks,
+the functions kept for users' imports, over flower.tasks).
 
-The state is Celery's own, fed with the events a worker would send.
+The state is Flower's, fed with the events a worker would send; there is no history.
 """
 import datetime
 import types
 
 import pytest
 from celery.events import Event
-from celery.events.state import State
+
+from flower.metrics import PrometheusMetrics
+from flower.state import EventsState
 
 from flower.utils.tasks import (
     TASK_FIELDS, as_dict, count_tasks, get_task_by_id, iter_tasks, parse_date, parse_sort_by, shallow_copy,
@@ -25,7 +28,7 @@ def feed(state, clock, kind, uuid, hostname, at, **fields):
 @pytest.fixture
 def events():
     """add (w1, done), mul (w2, failed) and echo (w1, only received), a minute apart."""
-    state = State()
+    state = EventsState(metrics=PrometheusMetrics())
     feed(state, 1, 'received', 'add', 'w1@h', T0, name='tasks.add', args='(1, 2)', kwargs='{}',
          retries=0)
     feed(state, 2, 'started', 'add', 'w1@h', T0 + 1)
@@ -36,7 +39,7 @@ def events():
     feed(state, 6, 'failed', 'mul', 'w2@h', T0 + 62, exception="ValueError('x')", traceback='tb')
     feed(state, 7, 'received', 'echo', 'w1@h', T0 + 120, name='tasks.echo',
          args="('hello world',)", kwargs='{}', retries=0)
-    return types.SimpleNamespace(state=state)
+    return types.SimpleNamespace(state=state, store=None)
 
 
 def ids(pairs):

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 import tornado.web
 
+from flower.tasks import shallow_copy
 from flower.utils import encodable, strtobool, template
 from flower.utils.broker import active_queue_names
 from flower.utils.search import check_search_size
-from flower.utils.tasks import shallow_copy
 from flower.views.security import (
     SESSION_DAYS,
     UNAUTHENTICATED_API_ENV,

@@ -1,8 +1,8 @@
 """The tasks pages: the table (``/tasks``), its data (``/tasks/datatable``) and one task."""
+import datetime
+
 from flower.options import DEFAULT_TASKS_COLUMNS
-from flower.utils.tasks import (
-    SORT_FIELDS, as_dict, count_tasks, get_task_by_id, parse_date, search_tasks,
-)
+from flower.tasks import SORT_FIELDS, TaskFilter, Tasks, as_dict, parse_date
 from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
 
 #: Every column the table can show, in the default order of ``--tasks_columns=all``.
@@ -21,37 +21,50 @@ def visible_task_columns(option: str | None) -> list[str]:
     return [name for name in dict.fromkeys(names) if name in ALL_COLUMNS]
 
 
-class TaskFilters:
-    """The filters shared by the page's form and its data requests."""
+class TaskArguments:
+    """The tasks of the application and the filter of a request, for handlers.
 
-    names = ('state', 'worker', 'taskname', 'received_start', 'received_end',
-             'started_start', 'started_end')
+    The one place that knows how a query string spells the filters: the task
+    name is ``taskname``; the worker is ``workername`` in the API and
+    ``worker`` on the tasks page.
+    """
 
-    def __init__(self, handler):
-        values = {name: handler.get_argument(name, '').strip() or None for name in self.names}
-        for name in ('received_start', 'received_end', 'started_start', 'started_end'):
-            if values[name] is not None:
-                values[name] = handler.get_argument(name, type=parse_date)
-        self.values = values
+    def task_filter(self: BaseHandler, worker_argument: str = 'workername',
+                    search_argument: str | None = 'search') -> TaskFilter:
+        """The request's filter; a 400 names an argument that is not valid."""
+        def text(name: str) -> str | None:
+            return self.get_argument(name, '') or None
 
-    def as_query(self):
-        """Keyword arguments of :func:`flower.utils.tasks.iter_tasks`."""
-        values = dict(self.values)
-        values['type'] = values.pop('taskname')
-        return values
+        def moment(name: str) -> datetime.datetime | None:
+            return self.get_argument(name, type=parse_date) if text(name) else None
+
+        return TaskFilter(
+            name=text('taskname'), worker=text(worker_argument), state=text('state'),
+            received_start=moment('received_start'), received_end=moment('received_end'),
+            started_start=moment('started_start'), started_end=moment('started_end'),
+            search=self.get_search_argument(search_argument) if search_argument else None,
+        )
+
+    @property
+    def tasks(self: BaseHandler) -> Tasks:
+        """The tasks in memory and, with ``--persistent``, in the history."""
+        events = self.application.events
+        return Tasks(events.state, events.store)
 
 
-class TasksView(BaseHandler):
+class TasksView(TaskArguments, BaseHandler):
     def get(self):
         columns = visible_task_columns(self.application.options.tasks_columns)
         workers = sorted(self.application.events.state.workers)
         task_names = sorted(self.application.events.state.task_types())
+        # The search box shows the ``search`` argument as it is; the table's requests check it.
         self.render('tasks.html', columns=columns, states=TASK_STATES, workers=workers,
-                    task_names=task_names, filters=TaskFilters(self).values,
+                    task_names=task_names,
+                    task_filter=self.task_filter(worker_argument='worker', search_argument=None),
                     active_page='tasks')
 
 
-class TasksDataTable(JsonPageHandler):
+class TasksDataTable(TaskArguments, JsonPageHandler):
     """The table's rows, in the DataTables server-side protocol.
 
     Only the requested page is sent; filtering, searching and sorting happen here.
@@ -64,14 +77,13 @@ class TasksDataTable(JsonPageHandler):
         if not 0 <= start <= MAX_INTEGER or not 0 < length <= MAX_PAGE_LENGTH:
             raise RequestError(400, f"'start' must be >= 0 and at most {MAX_INTEGER}, and "
                                     f"'length' between 1 and {MAX_PAGE_LENGTH}")
-        query = TaskFilters(self).as_query()
-        query['search'] = self.get_search_argument('search[value]')
+        task_filter = self.task_filter(worker_argument='worker', search_argument='search[value]')
         sort_by = self.sort_by()
-        events = self.application.events
-        total = count_tasks(events)[0]
-        filtered, tasks = await search_tasks(events, self.application.search_executor,
-                                             limit=length, offset=start, sort_by=sort_by,
-                                             count=True, **query)
+        listing = self.tasks
+        total = listing.count(TaskFilter())[0]
+        filtered, tasks = await listing.page(task_filter, self.application.search_executor,
+                                             sort_by=sort_by, offset=start, limit=length,
+                                             count=True)
         self.write({
             'draw': draw,
             'recordsTotal': total,
@@ -93,9 +105,9 @@ class TasksDataTable(JsonPageHandler):
         return field if direction == 'asc' else '-' + field
 
 
-class TaskView(BaseHandler):
+class TaskView(TaskArguments, BaseHandler):
     def get(self, task_id):
-        task = get_task_by_id(self.application.events, task_id)
+        task = self.tasks.get(task_id)
         if task is None:
             raise RequestError(404, f"Unknown task '{task_id}'")
         self.render('task.html', task=as_dict(self.format_task(task)), active_page='tasks')
