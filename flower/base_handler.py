@@ -6,6 +6,7 @@ handlers call are answered by :data:`ERROR_STATUS` (an unknown task is a 404,
 a refusal a 403, an unreachable broker or backend a 503), so no handler
 catches them one by one.
 """
+import datetime
 import logging
 from collections.abc import Callable
 from types import TracebackType
@@ -20,8 +21,8 @@ from flower import control
 from flower.utils import encodable, strtobool, template
 from flower.utils.authentication import authenticate, basic_auth_user
 from flower.utils.broker import BrokerError, active_queue_names
+from flower.tasks import TaskFilter, Tasks, parse_date, shallow_copy
 from flower.utils.search import check_search_size
-from flower.utils.tasks import shallow_copy
 from flower.security import (
     SESSION_DAYS,
     UNAUTHENTICATED_API_ENV,
@@ -257,6 +258,33 @@ class BaseHandler(tornado.web.RequestHandler):
         except ValueError as exc:
             raise RequestError(400, f"Invalid value for argument '{name}': {exc}") from None
         return search or None
+
+    def task_filter(self, worker_argument: str = 'workername',
+                    search_argument: str | None = 'search') -> TaskFilter:
+        """The request's task filter; a 400 names an argument that is not valid.
+
+        The one place that knows how a query string spells the filters: the
+        task name is ``taskname``; the worker is ``workername`` in the API and
+        ``worker`` on the tasks page.
+        """
+        def text(name: str) -> str | None:
+            return self.get_argument(name, '') or None
+
+        def moment(name: str) -> datetime.datetime | None:
+            return self.get_argument(name, type=parse_date) if text(name) else None
+
+        return TaskFilter(
+            name=text('taskname'), worker=text(worker_argument), state=text('state'),
+            received_start=moment('received_start'), received_end=moment('received_end'),
+            started_start=moment('started_start'), started_end=moment('started_end'),
+            search=self.get_search_argument(search_argument) if search_argument else None,
+        )
+
+    @property
+    def tasks(self) -> Tasks:
+        """The tasks in memory and, with ``--persistent``, in the history."""
+        events = self.application.events
+        return Tasks(events.state, events.store)
 
     @property
     def capp(self) -> celery.Celery:

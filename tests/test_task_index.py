@@ -61,7 +61,7 @@ def random_cluster(seed, count=400, max_tasks=10_000):
             else:
                 feeder.send('failed', uuid, task.worker.hostname, at + 1,
                             exception="ValueError('x')", traceback='Traceback ...')
-    return types.SimpleNamespace(state=state)
+    return types.SimpleNamespace(state=state, store=None)
 
 
 def expected_listing(events, sort_by=None, **filters):
@@ -167,7 +167,7 @@ def test_reading_a_task_does_not_keep_it_longer():
     feeder = Feeder(state)
     feeder.send('received', 'a', 'w1@h', T0, name='tasks.add')
     feeder.send('received', 'b', 'w1@h', T0 + 1, name='tasks.add')
-    assert get_task_by_id(types.SimpleNamespace(state=state), 'a').name == 'tasks.add'
+    assert get_task_by_id(types.SimpleNamespace(state=state, store=None), 'a').name == 'tasks.add'
     feeder.send('received', 'c', 'w1@h', T0 + 2, name='tasks.add')
 
     assert list(state.tasks.data) == ['b', 'c']
@@ -193,7 +193,7 @@ def test_compact_task_keeps_every_shown_field_and_no_event_noise():
                 retries=0, parent_id='parent', root_id='parent')
     feeder.send('started', 'parent', 'w1@h', T0 + 2)
     feeder.send('succeeded', 'parent', 'w1@h', T0 + 3, result='3', runtime=1.0)
-    events = types.SimpleNamespace(state=state)
+    events = types.SimpleNamespace(state=state, store=None)
 
     parent = as_dict(get_task_by_id(events, 'parent'))
     assert parent['children'] == ['child']

@@ -1,13 +1,20 @@
-"""Selecting, sorting and serializing tasks of the events state (flower.utils.tasks).
+"""Selecting, sorting and serializing tasks of the events state (flower.utils.tasks,
+the functions kept for users' imports, over flower.tasks).
 
-The state is Celery's own, fed with the events a worker would send.
+The state is Flower's, fed with the events a worker would send; there is no history.
 """
+import asyncio
+import concurrent.futures
+import dataclasses
 import datetime
 import types
 
 import pytest
 from celery.events import Event
-from celery.events.state import State
+
+from flower.metrics import PrometheusMetrics
+from flower.state import EventsState
+from flower.tasks import TaskFilter, Tasks
 
 from flower.utils.tasks import (
     TASK_FIELDS, as_dict, count_tasks, get_task_by_id, iter_tasks, parse_date, parse_sort_by, shallow_copy,
@@ -25,7 +32,7 @@ def feed(state, clock, kind, uuid, hostname, at, **fields):
 @pytest.fixture
 def events():
     """add (w1, done), mul (w2, failed) and echo (w1, only received), a minute apart."""
-    state = State()
+    state = EventsState(metrics=PrometheusMetrics())
     feed(state, 1, 'received', 'add', 'w1@h', T0, name='tasks.add', args='(1, 2)', kwargs='{}',
          retries=0)
     feed(state, 2, 'started', 'add', 'w1@h', T0 + 1)
@@ -36,7 +43,7 @@ def events():
     feed(state, 6, 'failed', 'mul', 'w2@h', T0 + 62, exception="ValueError('x')", traceback='tb')
     feed(state, 7, 'received', 'echo', 'w1@h', T0 + 120, name='tasks.echo',
          args="('hello world',)", kwargs='{}', retries=0)
-    return types.SimpleNamespace(state=state)
+    return types.SimpleNamespace(state=state, store=None)
 
 
 def ids(pairs):
@@ -156,3 +163,41 @@ def test_parse_date_and_sort_by():
 ])
 def test_count_tasks(events, filters, expected):
     assert count_tasks(events, **filters) == expected
+
+
+def test_a_task_filter_is_a_value_made_once():
+    received = datetime.datetime(2024, 5, 1, 12, 1)
+    task_filter = TaskFilter(name='tasks.mul', received_start=received, search='state:failure')
+
+    assert task_filter == TaskFilter(name='tasks.mul', received_start=received,
+                                     search='state:failure')
+    assert hash(task_filter) == hash(TaskFilter(name='tasks.mul', received_start=received,
+                                                search='state:failure'))
+    assert TaskFilter().is_empty and not task_filter.is_empty
+    assert dataclasses.replace(TaskFilter(worker='w1@h'), worker=None).is_empty  # remade whole
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        task_filter.name = 'tasks.add'
+
+
+def test_tasks_select_count_and_get_take_the_filter_whole(events):
+    tasks = Tasks(events.state, None)
+    by_worker = TaskFilter(worker='w1@h')
+
+    assert ids(tasks.select(by_worker)) == ['echo', 'add']
+    assert ids(tasks.select(by_worker, sort_by='name', offset=1, limit=1)) == ['echo']
+    assert tasks.count(by_worker) == (3, 2)
+    assert tasks.get('mul').name == 'tasks.mul' and tasks.get('nope') is None
+
+
+@pytest.mark.parametrize('task_filter', [TaskFilter(), TaskFilter(search='args:"hello world"'),
+                                         TaskFilter(state='SUCCESS', search='tasks')])
+def test_a_page_searched_off_the_loop_is_the_page_selected_on_it(events, task_filter):
+    tasks = Tasks(events.state, None)
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        filtered, page = asyncio.run(tasks.page(task_filter, executor, sort_by='-received',
+                                                limit=2, count=True))
+        _, everything = asyncio.run(tasks.page(task_filter, executor))
+
+    assert filtered == tasks.count(task_filter)[1]
+    assert page == list(tasks.select(task_filter, sort_by='-received', limit=2))
+    assert everything == list(tasks.select(task_filter))

@@ -8,13 +8,13 @@ feed still holds it, or a ``reset`` event; one that reads too slowly gets a
 ``lagged`` event saying how many changes it skipped, then goes on.
 """
 import asyncio
+import dataclasses
 
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
 from flower.api import RequestError, json_text, non_negative_int
 from flower.api.tasks import BaseTaskHandler
-from flower.utils.tasks import TaskQuery, get_task_by_id
 from flower.workers import worker_row
 
 
@@ -32,13 +32,10 @@ class EventStream(BaseTaskHandler):
     closed = False
 
     async def get(self):
-        filters = self.task_filters()
-        self.query = TaskQuery(**filters)
-        self.unfiltered = all(value is None for value in filters.values())
+        self.wanted_tasks = self.task_filter()
+        self.unfiltered = self.wanted_tasks.is_empty
         # Task filters other than the worker say the client wants tasks: no worker news.
-        self.workers_wanted = all(value is None for name, value in filters.items()
-                                  if name != 'worker')
-        self.worker_filter = filters['worker']
+        self.workers_wanted = dataclasses.replace(self.wanted_tasks, worker=None).is_empty
         feed = self.application.events.changes
         resume_from = self._last_event_id()
 
@@ -110,7 +107,7 @@ class EventStream(BaseTaskHandler):
         """The message of one change for this client, or ``None`` if it does not match."""
         number, kind, key, text = record
         if kind.startswith('worker-'):
-            if not self.workers_wanted or (self.worker_filter not in (None, key)):
+            if not self.workers_wanted or (self.wanted_tasks.worker not in (None, key)):
                 return None
             if text is None:
                 row = worker_row(self.application.events.state, self.application.workers, key)
@@ -118,8 +115,8 @@ class EventStream(BaseTaskHandler):
             return text
         if self.unfiltered and text is not None:
             return text
-        task = get_task_by_id(self.application.events, key)
-        if task is None or not (self.unfiltered or self.query.wanted(task)):
+        task = self.tasks.get(key)
+        if task is None or not (self.unfiltered or self.wanted_tasks.matches(task)):
             return None
         if text is None:
             text = record[3] = _message(kind, self.task_info(task), number)

@@ -1,6 +1,6 @@
 """``/api/tasks``, ``/api/task/...`` and ``/api/queues/length``.
 
-Listing endpoints read the events state through :mod:`flower.utils.tasks`;
+Listing endpoints read the tasks through :mod:`flower.tasks`;
 submission, results and abort go through :mod:`flower.control`; queue
 lengths come from :mod:`flower.utils.broker`.
 """
@@ -12,9 +12,7 @@ from flower import control
 from flower.api import (
     BaseApiHandler, RequestError, json_text, non_negative_float, non_negative_int,
 )
-from flower.utils.tasks import (
-    as_dict, get_task_by_id, parse_date, parse_sort_by, search_tasks,
-)
+from flower.tasks import as_dict, parse_sort_by
 
 
 class BaseTaskHandler(BaseApiHandler):
@@ -34,20 +32,6 @@ class BaseTaskHandler(BaseApiHandler):
         info['task-id'] = info.pop('uuid')
         return dict(sorted(info.items()))
 
-    def task_filters(self):
-        """The task filters of the query string, parsed, as :func:`iter_tasks` takes them
-        (the API's ``taskname`` and ``workername`` are the task's name and worker)."""
-        return {
-            'type': self.get_optional_argument('taskname'),
-            'worker': self.get_optional_argument('workername'),
-            'state': self.get_optional_argument('state'),
-            'received_start': self.get_optional_argument('received_start', type=parse_date),
-            'received_end': self.get_optional_argument('received_end', type=parse_date),
-            'started_start': self.get_optional_argument('started_start', type=parse_date),
-            'started_end': self.get_optional_argument('started_end', type=parse_date),
-            'search': self.get_search_argument('search'),
-        }
-
 
 class ListTasks(BaseTaskHandler):
     """Large listings are written in chunks, so other requests are served in between."""
@@ -56,13 +40,11 @@ class ListTasks(BaseTaskHandler):
 
     async def get(self):
         # The matching tasks are taken now (events keep arriving while we write).
-        _, tasks = await search_tasks(
-            self.application.events, self.application.search_executor,
-            limit=self.get_optional_argument('limit', type=non_negative_int),
-            offset=self.get_optional_argument('offset', type=non_negative_int),
-            sort_by=self.get_optional_argument('sort_by', type=parse_sort_by),
-            **self.task_filters(),
-        )
+        limit = self.get_optional_argument('limit', type=non_negative_int)
+        offset = self.get_optional_argument('offset', type=non_negative_int, default=0)
+        sort_by = self.get_optional_argument('sort_by', type=parse_sort_by)
+        _, tasks = await self.tasks.page(self.task_filter(), self.application.search_executor,
+                                         sort_by=sort_by, offset=offset, limit=limit)
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         separator = '{'
         for start in range(0, len(tasks), self.chunk_size):
@@ -86,7 +68,7 @@ class ListTaskTypes(BaseApiHandler):
 
 class TaskInfo(BaseTaskHandler):
     async def get(self, taskid):
-        task = get_task_by_id(self.application.events, taskid)
+        task = self.tasks.get(taskid)
         if task is None:
             raise RequestError(404, f"Unknown task '{taskid}'")
         self.write_json(self.task_info(task))

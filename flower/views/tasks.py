@@ -1,8 +1,7 @@
 """The tasks pages: the table (``/tasks``), its data (``/tasks/datatable``) and one task."""
+
 from flower.options import DEFAULT_TASKS_COLUMNS
-from flower.utils.tasks import (
-    SORT_FIELDS, as_dict, count_tasks, get_task_by_id, parse_date, search_tasks,
-)
+from flower.tasks import SORT_FIELDS, TaskFilter, as_dict
 from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
 
 #: Every column the table can show, in the default order of ``--tasks_columns=all``.
@@ -21,33 +20,15 @@ def visible_task_columns(option: str | None) -> list[str]:
     return [name for name in dict.fromkeys(names) if name in ALL_COLUMNS]
 
 
-class TaskFilters:
-    """The filters shared by the page's form and its data requests."""
-
-    names = ('state', 'worker', 'taskname', 'received_start', 'received_end',
-             'started_start', 'started_end')
-
-    def __init__(self, handler):
-        values = {name: handler.get_argument(name, '').strip() or None for name in self.names}
-        for name in ('received_start', 'received_end', 'started_start', 'started_end'):
-            if values[name] is not None:
-                values[name] = handler.get_argument(name, type=parse_date)
-        self.values = values
-
-    def as_query(self):
-        """Keyword arguments of :func:`flower.utils.tasks.iter_tasks`."""
-        values = dict(self.values)
-        values['type'] = values.pop('taskname')
-        return values
-
-
 class TasksView(BaseHandler):
     def get(self):
         columns = visible_task_columns(self.application.options.tasks_columns)
         workers = sorted(self.application.events.state.workers)
         task_names = sorted(self.application.events.state.task_types())
+        # The search box shows the ``search`` argument as it is; the table's requests check it.
         self.render('tasks.html', columns=columns, states=TASK_STATES, workers=workers,
-                    task_names=task_names, filters=TaskFilters(self).values,
+                    task_names=task_names,
+                    task_filter=self.task_filter(worker_argument='worker', search_argument=None),
                     active_page='tasks')
 
 
@@ -64,14 +45,13 @@ class TasksDataTable(JsonPageHandler):
         if not 0 <= start <= MAX_INTEGER or not 0 < length <= MAX_PAGE_LENGTH:
             raise RequestError(400, f"'start' must be >= 0 and at most {MAX_INTEGER}, and "
                                     f"'length' between 1 and {MAX_PAGE_LENGTH}")
-        query = TaskFilters(self).as_query()
-        query['search'] = self.get_search_argument('search[value]')
+        task_filter = self.task_filter(worker_argument='worker', search_argument='search[value]')
         sort_by = self.sort_by()
-        events = self.application.events
-        total = count_tasks(events)[0]
-        filtered, tasks = await search_tasks(events, self.application.search_executor,
-                                             limit=length, offset=start, sort_by=sort_by,
-                                             count=True, **query)
+        listing = self.tasks
+        total = listing.count(TaskFilter())[0]
+        filtered, tasks = await listing.page(task_filter, self.application.search_executor,
+                                             sort_by=sort_by, offset=start, limit=length,
+                                             count=True)
         self.write({
             'draw': draw,
             'recordsTotal': total,
@@ -95,7 +75,7 @@ class TasksDataTable(JsonPageHandler):
 
 class TaskView(BaseHandler):
     def get(self, task_id):
-        task = get_task_by_id(self.application.events, task_id)
+        task = self.tasks.get(task_id)
         if task is None:
             raise RequestError(404, f"Unknown task '{task_id}'")
         self.render('task.html', task=as_dict(self.format_task(task)), active_page='tasks')
