@@ -48,6 +48,27 @@
     });
   };
 
+  /* -- JSON from the server ------------------------------------------------ */
+
+  var NOT_JSON = {};
+
+  /* Fetch url (a GET unless `init` says otherwise) and resolve with its JSON answer.
+     An HTTP error, or an answer that is not JSON, rejects with an Error carrying the
+     `status`; its message is the answer's "error" (every error flower answers in JSON
+     has one: 401, 403, 503...) or else "HTTP <status>". A network failure rejects as
+     fetch does, with no status. */
+  flower.getJSON = function (url, init) {
+    var request = Object.assign({credentials: 'same-origin', headers: {'Accept': 'application/json'}}, init);
+    return fetch(url, request).then(function (response) {
+      return response.json().catch(function () { return NOT_JSON; }).then(function (answer) {
+        if (response.ok && answer !== NOT_JSON) { return answer; }
+        var error = new Error((answer && answer.error) || 'HTTP ' + response.status);
+        error.status = response.status;
+        throw error;
+      });
+    });
+  };
+
   /* -- refreshing parts of a page without reloading it ------------------- */
 
   /* Fetch this page again and swap in its regions marked data-refresh
@@ -136,18 +157,13 @@
     });
     var buttons = form.querySelectorAll('button');
     buttons.forEach(function (button) { button.disabled = true; });
-    fetch(form.action, {method: 'POST', body: data, credentials: 'same-origin',
-                        headers: {'Accept': 'application/json'}})
-      .then(function (response) {
-        return response.json().then(function (answer) { return [response.ok, answer]; },
-                                     function () { return [false, {error: 'HTTP ' + response.status}]; });
-      })
-      .then(function (outcome) {
-        var answer = outcome[1] || {};
-        if (!outcome[0]) { showReply(answer.error || 'Failed', false); return; }
+    flower.getJSON(form.action, {method: 'POST', body: data})
+      .then(function (answer) {
         /* Show the reply once the page shows the command's effect. */
-        return flower.refresh().then(function () { showReply(answer.message || 'Done', true); });
-      }, function (error) { showReply('Request failed: ' + error.message, false); })
+        return flower.refresh().then(function () { showReply((answer && answer.message) || 'Done', true); });
+      }, function (error) {
+        showReply(error.status ? error.message : 'Request failed: ' + error.message, false);
+      })
       .finally(function () { buttons.forEach(function (button) { button.disabled = false; }); });
   }
 
@@ -241,11 +257,7 @@
   function loadQueueGraph() {
     var figure = document.getElementById('queue-graph');
     if (!figure) { return; }
-    fetch(figure.dataset.source, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
-      .then(function (response) {
-        if (!response.ok) { throw new Error('HTTP ' + response.status); }
-        return response.json();
-      })
+    flower.getJSON(figure.dataset.source)
       .then(function (answer) { flower.drawQueueGraph(figure, answer.history); })
       .catch(function () { body.classList.add('stale'); });
   }

@@ -38,14 +38,7 @@
   function load() {
     var params = new URLSearchParams(new FormData(document.getElementById('monitor-options')));
     loading = true;
-    return fetch(graphs.dataset.source + '?' + params.toString(),
-                 {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
-      .then(function (response) {
-        return response.json().then(function (answer) {
-          if (!response.ok) { throw new Error(answer.error || 'HTTP ' + response.status); }
-          return answer;
-        });
-      })
+    return flower.getJSON(graphs.dataset.source + '?' + params.toString())
       .then(function (data) {
         var outcomes = data.outcomes;
         ['succeeded', 'failed', 'retried'].forEach(function (outcome) {

@@ -209,14 +209,7 @@
     var params = query();
     var draw = view.draw;
     view.loading = true;
-    return fetch(flower.url('/tasks/datatable') + '?' + params.toString(),
-                 {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
-      .then(function (response) {
-        return response.json().then(function (answer) {
-          if (!response.ok) { throw new Error(answer.error || 'HTTP ' + response.status); }
-          return answer;
-        });
-      })
+    return flower.getJSON(flower.url('/tasks/datatable') + '?' + params.toString())
       .then(function (answer) {
         if (answer.draw !== draw) { return; }  /* a newer request is on its way */
         showError('');
