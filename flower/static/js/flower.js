@@ -69,16 +69,34 @@
     });
   };
 
+  /* -- refresh loops -------------------------------------------------------- */
+
+  /* Call load(...tickArguments) every ms while the tab is visible, skipping a turn
+     while an earlier call is still pending, so that calls never pile up. Returns load
+     wrapped so that calls made elsewhere (a click, a form) count as pending too. */
+  flower.every = function (ms, load) {
+    var tickArguments = Array.prototype.slice.call(arguments, 2);
+    var pending = 0;
+    function run() {
+      var args = arguments;
+      pending++;
+      return new Promise(function (resolve) { resolve(load.apply(null, args)); })
+        .finally(function () { pending--; });
+    }
+    window.setInterval(function () {
+      if (!document.hidden && !pending) { run.apply(null, tickArguments); }
+    }, ms);
+    return run;
+  };
+
   /* -- refreshing parts of a page without reloading it ------------------- */
 
   /* Fetch this page again and swap in its regions marked data-refresh
      (all of them, or only those whose data-refresh is `kind`). Only the
      answer to the latest request is used, so an older one never undoes it. */
   var latestRefresh = 0;
-  var refreshesInFlight = 0;
-  flower.refresh = function (kind) {
+  function refreshRegions(kind) {
     var ticket = ++latestRefresh;
-    refreshesInFlight++;
     return fetch(window.location.pathname + window.location.search,
                  {credentials: 'same-origin', headers: {'Accept': 'text/html'}})
       .then(function (response) {
@@ -97,16 +115,9 @@
         document.dispatchEvent(new CustomEvent('flower:refreshed'));
         body.classList.remove('stale');
       })
-      .catch(function () { body.classList.add('stale'); })
-      .finally(function () { refreshesInFlight--; });
-  };
-
-  function startAutoRefresh() {
-    if (!flower.autoRefresh || !document.querySelector('[data-refresh="auto"]')) { return; }
-    window.setInterval(function () {
-      if (!document.hidden && !refreshesInFlight) { flower.refresh('auto'); }
-    }, flower.refreshInterval);
+      .catch(function () { body.classList.add('stale'); });
   }
+  flower.refresh = refreshRegions;
 
   /* -- the dashboard's filter box ---------------------------------------- */
 
@@ -289,5 +300,7 @@
   flower.formatTimes(document);
   applyWorkerFilter();
   loadQueueGraph();
-  startAutoRefresh();
+  if (flower.autoRefresh && document.querySelector('[data-refresh="auto"]')) {
+    flower.refresh = flower.every(flower.refreshInterval, refreshRegions, 'auto');
+  }
 }());

@@ -6,7 +6,6 @@
   var flower = window.flower;
   var graphs = document.getElementById('monitor-graphs');
   if (!graphs) { return; }
-  var loading = false;
 
   function drawBars(figure, runtime) {
     var svg = figure.querySelector('svg');
@@ -35,9 +34,8 @@
     box.hidden = !message;
   }
 
-  function load() {
+  function loadGraphs() {
     var params = new URLSearchParams(new FormData(document.getElementById('monitor-options')));
-    loading = true;
     return flower.getJSON(graphs.dataset.source + '?' + params.toString())
       .then(function (data) {
         var outcomes = data.outcomes;
@@ -50,15 +48,10 @@
                              data.queues.queues, 'queue');
         showError('');
       })
-      .catch(function (error) { showError('Could not load the graphs: ' + error.message); })
-      .finally(function () { loading = false; });
+      .catch(function (error) { showError('Could not load the graphs: ' + error.message); });
   }
 
+  var load = flower.autoRefresh ? flower.every(flower.refreshInterval, loadGraphs) : loadGraphs;
   document.getElementById('monitor-options').addEventListener('change', load);
-  if (flower.autoRefresh) {
-    window.setInterval(function () {
-      if (!document.hidden && !loading) { load(); }
-    }, flower.refreshInterval);
-  }
   load();
 }());
