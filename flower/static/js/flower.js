@@ -178,101 +178,6 @@
       .finally(function () { buttons.forEach(function (button) { button.disabled = false; }); });
   }
 
-  /* -- the broker page's queue-length graph (inline SVG) ------------------ */
-
-  var SVG = 'http://www.w3.org/2000/svg';
-  var COLOURS = ['#5b3cc4', '#1a7f37', '#c62828', '#b26a00', '#0277bd', '#6d4c41', '#ad1457', '#00838f'];
-
-  function svgElement(name, attributes, text) {
-    var element = document.createElementNS(SVG, name);
-    Object.keys(attributes).forEach(function (key) { element.setAttribute(key, attributes[key]); });
-    if (text !== undefined) { element.textContent = text; }
-    return element;
-  }
-  flower.svgElement = svgElement;
-
-  /* One line per series over shared timestamps: series is {label: [value or null, ...]}.
-     Each line's group and legend entry carry data-<key>="label". */
-  flower.drawLineGraph = function (figure, timestamps, series, key) {
-    var svg = figure.querySelector('svg');
-    var legend = figure.querySelector('.legend');
-    var width = 800, height = 240, left = 48, right = 12, top = 12, bottom = 28;
-    var times = timestamps || [];
-    series = series || {};
-    var names = Object.keys(series).sort();
-    svg.replaceChildren();
-    legend.replaceChildren();
-    svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
-    if (!times.length || !names.length) {
-      svg.appendChild(svgElement('text', {x: width / 2, y: height / 2, 'text-anchor': 'middle'},
-                                 'No sample yet'));
-      return;
-    }
-    var highest = 1;
-    names.forEach(function (name) {
-      series[name].forEach(function (value) {
-        if (value !== null && value > highest) { highest = value; }
-      });
-    });
-    var first = times[0], span = (times[times.length - 1] - first) || 1;
-    function x(index) { return left + (times[index] - first) / span * (width - left - right); }
-    function y(value) { return height - bottom - value / highest * (height - top - bottom); }
-    function clock(seconds) { return new Date(seconds * 1000).toLocaleTimeString(undefined, {hourCycle: 'h23'}); }
-
-    svg.appendChild(svgElement('line', {x1: left, y1: top, x2: left, y2: height - bottom, 'class': 'axis'}));
-    svg.appendChild(svgElement('line', {x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, 'class': 'axis'}));
-    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, String(highest)));
-    svg.appendChild(svgElement('text', {x: left - 6, y: height - bottom, 'text-anchor': 'end'}, '0'));
-    svg.appendChild(svgElement('text', {x: left, y: height - 8}, clock(first)));
-    svg.appendChild(svgElement('text', {x: width - right, y: height - 8, 'text-anchor': 'end'},
-                               clock(times[times.length - 1])));
-
-    names.forEach(function (name, index) {
-      var colour = COLOURS[index % COLOURS.length];
-      var group = svgElement('g', {stroke: colour, fill: colour});
-      group.setAttribute('data-' + key, name);
-      var points = [];
-      function endLine() {
-        if (points.length > 1) {
-          group.appendChild(svgElement('polyline', {points: points.join(' '), fill: 'none', 'stroke-width': 2}));
-        }
-        points = [];
-      }
-      series[name].forEach(function (value, sample) {
-        if (value === null) { endLine(); return; }
-        points.push(x(sample).toFixed(1) + ',' + y(value).toFixed(1));
-        var dot = svgElement('circle', {cx: x(sample).toFixed(1), cy: y(value).toFixed(1), r: 2.5,
-                                        'data-value': value, stroke: 'none'});
-        dot.appendChild(svgElement('title', {}, name + ': ' + value + ' at ' + clock(times[sample])));
-        group.appendChild(dot);
-      });
-      endLine();
-      svg.appendChild(group);
-
-      var item = document.createElement('li');
-      item.setAttribute('data-' + key, name);
-      var swatch = document.createElement('span');
-      swatch.className = 'swatch';
-      swatch.style.background = colour;
-      item.appendChild(swatch);
-      item.appendChild(document.createTextNode(name));
-      legend.appendChild(item);
-    });
-  };
-
-  /* history: {timestamps: [...], queues: {name: [messages or null, ...]}} */
-  flower.drawQueueGraph = function (figure, history) {
-    flower.drawLineGraph(figure, history.timestamps, history.queues, 'queue');
-  };
-
-  function loadQueueGraph() {
-    var figure = document.getElementById('queue-graph');
-    if (!figure) { return; }
-    flower.getJSON(figure.dataset.source)
-      .then(function (answer) { flower.drawQueueGraph(figure, answer.history); })
-      .catch(function () { body.classList.add('stale'); });
-  }
-
   /* -- wiring -------------------------------------------------------------- */
 
   document.addEventListener('submit', function (event) {
@@ -286,7 +191,6 @@
     if (event.target.id === 'worker-filter') { applyWorkerFilter(); }
   });
   document.addEventListener('flower:refreshed', applyWorkerFilter);
-  document.addEventListener('flower:refreshed', loadQueueGraph);
   document.addEventListener('click', function (event) {
     var tab = event.target.closest && event.target.closest('.tabs [data-tab]');
     if (tab) {
@@ -299,7 +203,6 @@
   showTab(window.location.hash.slice(1));
   flower.formatTimes(document);
   applyWorkerFilter();
-  loadQueueGraph();
   if (flower.autoRefresh && document.querySelector('[data-refresh="auto"]')) {
     flower.refresh = flower.every(flower.refreshInterval, refreshRegions, 'auto');
   }
