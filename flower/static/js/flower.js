@@ -48,16 +48,55 @@
     });
   };
 
+  /* -- JSON from the server ------------------------------------------------ */
+
+  var NOT_JSON = {};
+
+  /* Fetch url (a GET unless `init` says otherwise) and resolve with its JSON answer.
+     An HTTP error, or an answer that is not JSON, rejects with an Error carrying the
+     `status`; its message is the answer's "error" (every error flower answers in JSON
+     has one: 401, 403, 503...) or else "HTTP <status>". A network failure rejects as
+     fetch does, with no status. */
+  flower.getJSON = function (url, init) {
+    var request = Object.assign({credentials: 'same-origin', headers: {'Accept': 'application/json'}}, init);
+    return fetch(url, request).then(function (response) {
+      return response.json().catch(function () { return NOT_JSON; }).then(function (answer) {
+        if (response.ok && answer !== NOT_JSON) { return answer; }
+        var error = new Error((answer && answer.error) || 'HTTP ' + response.status);
+        error.status = response.status;
+        throw error;
+      });
+    });
+  };
+
+  /* -- refresh loops -------------------------------------------------------- */
+
+  /* Call load(...tickArguments) every ms while the tab is visible, skipping a turn
+     while an earlier call is still pending, so that calls never pile up. Returns load
+     wrapped so that calls made elsewhere (a click, a form) count as pending too. */
+  flower.every = function (ms, load) {
+    var tickArguments = Array.prototype.slice.call(arguments, 2);
+    var pending = 0;
+    function run() {
+      var args = arguments;
+      pending++;
+      return new Promise(function (resolve) { resolve(load.apply(null, args)); })
+        .finally(function () { pending--; });
+    }
+    window.setInterval(function () {
+      if (!document.hidden && !pending) { run.apply(null, tickArguments); }
+    }, ms);
+    return run;
+  };
+
   /* -- refreshing parts of a page without reloading it ------------------- */
 
   /* Fetch this page again and swap in its regions marked data-refresh
      (all of them, or only those whose data-refresh is `kind`). Only the
      answer to the latest request is used, so an older one never undoes it. */
   var latestRefresh = 0;
-  var refreshesInFlight = 0;
-  flower.refresh = function (kind) {
+  function refreshRegions(kind) {
     var ticket = ++latestRefresh;
-    refreshesInFlight++;
     return fetch(window.location.pathname + window.location.search,
                  {credentials: 'same-origin', headers: {'Accept': 'text/html'}})
       .then(function (response) {
@@ -76,16 +115,9 @@
         document.dispatchEvent(new CustomEvent('flower:refreshed'));
         body.classList.remove('stale');
       })
-      .catch(function () { body.classList.add('stale'); })
-      .finally(function () { refreshesInFlight--; });
-  };
-
-  function startAutoRefresh() {
-    if (!flower.autoRefresh || !document.querySelector('[data-refresh="auto"]')) { return; }
-    window.setInterval(function () {
-      if (!document.hidden && !refreshesInFlight) { flower.refresh('auto'); }
-    }, flower.refreshInterval);
+      .catch(function () { body.classList.add('stale'); });
   }
+  flower.refresh = refreshRegions;
 
   /* -- the dashboard's filter box ---------------------------------------- */
 
@@ -136,118 +168,14 @@
     });
     var buttons = form.querySelectorAll('button');
     buttons.forEach(function (button) { button.disabled = true; });
-    fetch(form.action, {method: 'POST', body: data, credentials: 'same-origin',
-                        headers: {'Accept': 'application/json'}})
-      .then(function (response) {
-        return response.json().then(function (answer) { return [response.ok, answer]; },
-                                     function () { return [false, {error: 'HTTP ' + response.status}]; });
-      })
-      .then(function (outcome) {
-        var answer = outcome[1] || {};
-        if (!outcome[0]) { showReply(answer.error || 'Failed', false); return; }
+    flower.getJSON(form.action, {method: 'POST', body: data})
+      .then(function (answer) {
         /* Show the reply once the page shows the command's effect. */
-        return flower.refresh().then(function () { showReply(answer.message || 'Done', true); });
-      }, function (error) { showReply('Request failed: ' + error.message, false); })
-      .finally(function () { buttons.forEach(function (button) { button.disabled = false; }); });
-  }
-
-  /* -- the broker page's queue-length graph (inline SVG) ------------------ */
-
-  var SVG = 'http://www.w3.org/2000/svg';
-  var COLOURS = ['#5b3cc4', '#1a7f37', '#c62828', '#b26a00', '#0277bd', '#6d4c41', '#ad1457', '#00838f'];
-
-  function svgElement(name, attributes, text) {
-    var element = document.createElementNS(SVG, name);
-    Object.keys(attributes).forEach(function (key) { element.setAttribute(key, attributes[key]); });
-    if (text !== undefined) { element.textContent = text; }
-    return element;
-  }
-  flower.svgElement = svgElement;
-
-  /* One line per series over shared timestamps: series is {label: [value or null, ...]}.
-     Each line's group and legend entry carry data-<key>="label". */
-  flower.drawLineGraph = function (figure, timestamps, series, key) {
-    var svg = figure.querySelector('svg');
-    var legend = figure.querySelector('.legend');
-    var width = 800, height = 240, left = 48, right = 12, top = 12, bottom = 28;
-    var times = timestamps || [];
-    series = series || {};
-    var names = Object.keys(series).sort();
-    svg.replaceChildren();
-    legend.replaceChildren();
-    svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
-    if (!times.length || !names.length) {
-      svg.appendChild(svgElement('text', {x: width / 2, y: height / 2, 'text-anchor': 'middle'},
-                                 'No sample yet'));
-      return;
-    }
-    var highest = 1;
-    names.forEach(function (name) {
-      series[name].forEach(function (value) {
-        if (value !== null && value > highest) { highest = value; }
-      });
-    });
-    var first = times[0], span = (times[times.length - 1] - first) || 1;
-    function x(index) { return left + (times[index] - first) / span * (width - left - right); }
-    function y(value) { return height - bottom - value / highest * (height - top - bottom); }
-    function clock(seconds) { return new Date(seconds * 1000).toLocaleTimeString(undefined, {hourCycle: 'h23'}); }
-
-    svg.appendChild(svgElement('line', {x1: left, y1: top, x2: left, y2: height - bottom, 'class': 'axis'}));
-    svg.appendChild(svgElement('line', {x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, 'class': 'axis'}));
-    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, String(highest)));
-    svg.appendChild(svgElement('text', {x: left - 6, y: height - bottom, 'text-anchor': 'end'}, '0'));
-    svg.appendChild(svgElement('text', {x: left, y: height - 8}, clock(first)));
-    svg.appendChild(svgElement('text', {x: width - right, y: height - 8, 'text-anchor': 'end'},
-                               clock(times[times.length - 1])));
-
-    names.forEach(function (name, index) {
-      var colour = COLOURS[index % COLOURS.length];
-      var group = svgElement('g', {stroke: colour, fill: colour});
-      group.setAttribute('data-' + key, name);
-      var points = [];
-      function endLine() {
-        if (points.length > 1) {
-          group.appendChild(svgElement('polyline', {points: points.join(' '), fill: 'none', 'stroke-width': 2}));
-        }
-        points = [];
-      }
-      series[name].forEach(function (value, sample) {
-        if (value === null) { endLine(); return; }
-        points.push(x(sample).toFixed(1) + ',' + y(value).toFixed(1));
-        var dot = svgElement('circle', {cx: x(sample).toFixed(1), cy: y(value).toFixed(1), r: 2.5,
-                                        'data-value': value, stroke: 'none'});
-        dot.appendChild(svgElement('title', {}, name + ': ' + value + ' at ' + clock(times[sample])));
-        group.appendChild(dot);
-      });
-      endLine();
-      svg.appendChild(group);
-
-      var item = document.createElement('li');
-      item.setAttribute('data-' + key, name);
-      var swatch = document.createElement('span');
-      swatch.className = 'swatch';
-      swatch.style.background = colour;
-      item.appendChild(swatch);
-      item.appendChild(document.createTextNode(name));
-      legend.appendChild(item);
-    });
-  };
-
-  /* history: {timestamps: [...], queues: {name: [messages or null, ...]}} */
-  flower.drawQueueGraph = function (figure, history) {
-    flower.drawLineGraph(figure, history.timestamps, history.queues, 'queue');
-  };
-
-  function loadQueueGraph() {
-    var figure = document.getElementById('queue-graph');
-    if (!figure) { return; }
-    fetch(figure.dataset.source, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
-      .then(function (response) {
-        if (!response.ok) { throw new Error('HTTP ' + response.status); }
-        return response.json();
+        return flower.refresh().then(function () { showReply((answer && answer.message) || 'Done', true); });
+      }, function (error) {
+        showReply(error.status ? error.message : 'Request failed: ' + error.message, false);
       })
-      .then(function (answer) { flower.drawQueueGraph(figure, answer.history); })
-      .catch(function () { body.classList.add('stale'); });
+      .finally(function () { buttons.forEach(function (button) { button.disabled = false; }); });
   }
 
   /* -- wiring -------------------------------------------------------------- */
@@ -263,7 +191,6 @@
     if (event.target.id === 'worker-filter') { applyWorkerFilter(); }
   });
   document.addEventListener('flower:refreshed', applyWorkerFilter);
-  document.addEventListener('flower:refreshed', loadQueueGraph);
   document.addEventListener('click', function (event) {
     var tab = event.target.closest && event.target.closest('.tabs [data-tab]');
     if (tab) {
@@ -276,6 +203,7 @@
   showTab(window.location.hash.slice(1));
   flower.formatTimes(document);
   applyWorkerFilter();
-  loadQueueGraph();
-  startAutoRefresh();
+  if (flower.autoRefresh && document.querySelector('[data-refresh="auto"]')) {
+    flower.refresh = flower.every(flower.refreshInterval, refreshRegions, 'auto');
+  }
 }());

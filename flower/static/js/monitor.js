@@ -6,28 +6,6 @@
   var flower = window.flower;
   var graphs = document.getElementById('monitor-graphs');
   if (!graphs) { return; }
-  var loading = false;
-
-  function drawBars(figure, runtime) {
-    var svg = figure.querySelector('svg');
-    var width = 800, height = 240, left = 48, bottom = 40, top = 12;
-    var highest = Math.max.apply(null, runtime.counts.concat([1]));
-    var slot = (width - left) / runtime.counts.length;
-    svg.replaceChildren();
-    svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
-    svg.appendChild(flower.svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end'}, String(highest)));
-    runtime.counts.forEach(function (count, index) {
-      var barHeight = count / highest * (height - top - bottom);
-      var x = left + index * slot;
-      var bar = flower.svgElement('rect', {x: (x + 2).toFixed(1), y: (height - bottom - barHeight).toFixed(1),
-                                           width: (slot - 4).toFixed(1), height: barHeight.toFixed(1),
-                                           'class': 'bar', 'data-count': count});
-      bar.appendChild(flower.svgElement('title', {}, runtime.buckets[index] + ': ' + count + ' tasks'));
-      svg.appendChild(bar);
-      svg.appendChild(flower.svgElement('text', {x: (x + slot / 2).toFixed(1), y: height - bottom + 14,
-                                                 'text-anchor': 'middle'}, runtime.buckets[index]));
-    });
-  }
 
   function showError(message) {
     var box = document.getElementById('monitor-error');
@@ -35,37 +13,25 @@
     box.hidden = !message;
   }
 
-  function load() {
+  function loadGraphs() {
     var params = new URLSearchParams(new FormData(document.getElementById('monitor-options')));
-    loading = true;
-    return fetch(graphs.dataset.source + '?' + params.toString(),
-                 {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
-      .then(function (response) {
-        return response.json().then(function (answer) {
-          if (!response.ok) { throw new Error(answer.error || 'HTTP ' + response.status); }
-          return answer;
-        });
-      })
+    return flower.getJSON(graphs.dataset.source + '?' + params.toString())
       .then(function (data) {
         var outcomes = data.outcomes;
         ['succeeded', 'failed', 'retried'].forEach(function (outcome) {
           flower.drawLineGraph(document.getElementById('graph-' + outcome), outcomes.timestamps,
                                outcomes[outcome], 'series');
         });
-        drawBars(document.getElementById('graph-runtime'), data.runtime);
+        flower.drawBarGraph(document.getElementById('graph-runtime'), data.runtime.buckets,
+                            data.runtime.counts, 'tasks');
         flower.drawLineGraph(document.getElementById('graph-queues'), data.queues.timestamps,
                              data.queues.queues, 'queue');
         showError('');
       })
-      .catch(function (error) { showError('Could not load the graphs: ' + error.message); })
-      .finally(function () { loading = false; });
+      .catch(function (error) { showError('Could not load the graphs: ' + error.message); });
   }
 
+  var load = flower.autoRefresh ? flower.every(flower.refreshInterval, loadGraphs) : loadGraphs;
   document.getElementById('monitor-options').addEventListener('change', load);
-  if (flower.autoRefresh) {
-    window.setInterval(function () {
-      if (!document.hidden && !loading) { load(); }
-    }, flower.refreshInterval);
-  }
   load();
 }());

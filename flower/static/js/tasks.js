@@ -25,9 +25,7 @@
     start: 0,
     length: 25,
     sort: null,            /* {column: name, dir: 'asc'|'desc'} */
-    draw: 0,
-    total: 0,
-    loading: false
+    draw: 0
   };
 
   /* The saved order, minus columns no longer shown, plus new ones at the end. */
@@ -205,18 +203,10 @@
     box.hidden = !message;
   }
 
-  function load() {
+  function requestPage() {
     var params = query();
     var draw = view.draw;
-    view.loading = true;
-    return fetch(flower.url('/tasks/datatable') + '?' + params.toString(),
-                 {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
-      .then(function (response) {
-        return response.json().then(function (answer) {
-          if (!response.ok) { throw new Error(answer.error || 'HTTP ' + response.status); }
-          return answer;
-        });
-      })
+    return flower.getJSON(flower.url('/tasks/datatable') + '?' + params.toString())
       .then(function (answer) {
         if (answer.draw !== draw) { return; }  /* a newer request is on its way */
         showError('');
@@ -224,11 +214,12 @@
         renderInfo(answer.recordsFiltered, answer.recordsTotal);
         document.body.classList.remove('stale');
       })
-      .catch(function (error) { showError('Could not load tasks: ' + error.message); })
-      .finally(function () { view.loading = false; });
+      .catch(function (error) { showError('Could not load tasks: ' + error.message); });
   }
 
   /* -- wiring --------------------------------------------------------------- */
+
+  var load = flower.autoRefresh ? flower.every(flower.refreshInterval, requestPage) : requestPage;
 
   var typing = null;
   document.getElementById('task-filters').addEventListener('input', function () {
@@ -253,12 +244,6 @@
     view.start = 0;
     load();
   });
-
-  if (flower.autoRefresh) {
-    window.setInterval(function () {
-      if (!document.hidden && !view.loading) { load(); }
-    }, flower.refreshInterval);
-  }
 
   renderHeader();
   load();
