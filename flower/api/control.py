@@ -77,20 +77,26 @@ class WorkerPoolRestart(ControlHandler):
         self.write_json({'message': f"Restarting '{workername}' worker's pool"})
 
 
-class WorkerPoolGrow(ControlHandler):
+class PoolResize(ControlHandler):
+    """Grows or shrinks a worker's pool by ``n`` processes (1 by default)."""
+
+    resize = staticmethod(control.pool_grow)
+    doing = 'Growing'
+
     async def post(self, workername: str) -> None:
         n = self.get_argument('n', default=1, type=positive_int)
         self.require_worker(workername)
-        await self.control(control.pool_grow, workername, n)
-        self.write_json({'message': f"Growing '{workername}' worker's pool by {n}"})
+        await self.control(self.resize, workername, n)
+        self.write_json({'message': f"{self.doing} '{workername}' worker's pool by {n}"})
 
 
-class WorkerPoolShrink(ControlHandler):
-    async def post(self, workername: str) -> None:
-        n = self.get_argument('n', default=1, type=positive_int)
-        self.require_worker(workername)
-        await self.control(control.pool_shrink, workername, n)
-        self.write_json({'message': f"Shrinking '{workername}' worker's pool by {n}"})
+class WorkerPoolGrow(PoolResize):
+    pass
+
+
+class WorkerPoolShrink(PoolResize):
+    resize = staticmethod(control.pool_shrink)
+    doing = 'Shrinking'
 
 
 class WorkerPoolAutoscale(ControlHandler):
@@ -104,20 +110,24 @@ class WorkerPoolAutoscale(ControlHandler):
         self.write_json({'message': f"Autoscaling '{workername}' worker (min={minimum}, max={maximum})"})
 
 
-class WorkerQueueAddConsumer(ControlHandler):
+class QueueConsumer(ControlHandler):
+    """Makes a worker start (or stop) consuming from the ``queue`` argument."""
+
+    change = staticmethod(control.add_consumer)
+
     async def post(self, workername: str) -> None:
         queue = self.get_argument('queue')
         self.require_worker(workername)
-        reply = await self.control(control.add_consumer, workername, queue)
+        reply = await self.control(self.change, workername, queue)
         self.write_json({'message': reply})
 
 
-class WorkerQueueCancelConsumer(ControlHandler):
-    async def post(self, workername: str) -> None:
-        queue = self.get_argument('queue')
-        self.require_worker(workername)
-        reply = await self.control(control.cancel_consumer, workername, queue)
-        self.write_json({'message': reply})
+class WorkerQueueAddConsumer(QueueConsumer):
+    pass
+
+
+class WorkerQueueCancelConsumer(QueueConsumer):
+    change = staticmethod(control.cancel_consumer)
 
 
 class TaskRevoke(ControlHandler):

@@ -31,7 +31,7 @@ class EventStream(BaseTaskHandler):
     coalesce_seconds = 0.1
     closed = False
 
-    async def get(self):
+    async def get(self) -> None:
         self.wanted_tasks = self.task_filter()
         self.unfiltered = self.wanted_tasks.is_empty
         # Task filters other than the worker say the client wants tasks: no worker news.
@@ -82,7 +82,7 @@ class EventStream(BaseTaskHandler):
         parts.extend(filter(None, map(self._message_of, records)))
         return b''.join(parts)
 
-    def on_connection_close(self):
+    def on_connection_close(self) -> None:
         self.closed = True
 
     def _last_event_id(self):

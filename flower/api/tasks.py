@@ -5,6 +5,8 @@ submission, results and abort go through :mod:`flower.control`; queue
 lengths come from :mod:`flower.utils.broker`.
 """
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tornado.iostream import StreamClosedError
 
@@ -18,15 +20,15 @@ from flower.tasks import as_dict, parse_sort_by
 class BaseTaskHandler(BaseApiHandler):
     """Task listings, submission and results."""
 
-    def require_task(self, taskname):
+    def require_task(self, taskname: str) -> None:
         if taskname not in self.capp.tasks:
             raise RequestError(404, f"Unknown task '{taskname}'")
 
-    def task_as_dict(self, task):
+    def task_as_dict(self, task: Any) -> dict[str, Any]:
         """The task's fields after the configuration's ``format_task``."""
         return as_dict(self.format_task(task))
 
-    def task_info(self, task):
+    def task_info(self, task: Any) -> dict[str, Any]:
         """What ``/api/task/info`` says of ``task``: its fields, the uuid as ``task-id``."""
         info = self.task_as_dict(task)
         info['task-id'] = info.pop('uuid')
@@ -38,7 +40,7 @@ class ListTasks(BaseTaskHandler):
 
     chunk_size = 200
 
-    async def get(self):
+    async def get(self) -> None:
         # The matching tasks are taken now (events keep arriving while we write).
         limit = self.get_optional_argument('limit', type=non_negative_int)
         offset = self.get_optional_argument('offset', type=non_negative_int, default=0)
@@ -62,12 +64,12 @@ class ListTasks(BaseTaskHandler):
 
 
 class ListTaskTypes(BaseApiHandler):
-    async def get(self):
+    async def get(self) -> None:
         self.write_json({'task-types': self.application.events.state.task_types()})
 
 
 class TaskInfo(BaseTaskHandler):
-    async def get(self, taskid):
+    async def get(self, taskid: str) -> None:
         task = self.tasks.get(taskid)
         if task is None:
             raise RequestError(404, f"Unknown task '{taskid}'")
@@ -79,7 +81,8 @@ class WaitingTaskHandler(BaseTaskHandler):
 
     waiter = None
 
-    async def wait_and_answer(self, operation, *args, **kwargs):
+    async def wait_and_answer(self, operation: Callable[..., Awaitable[Any]], *args: Any,
+                              **kwargs: Any) -> None:
         self.waiter = asyncio.ensure_future(operation(self.capp, *args, **kwargs))
         try:
             result = await self.waiter
@@ -87,7 +90,7 @@ class WaitingTaskHandler(BaseTaskHandler):
             return
         self.write_json(result)
 
-    def on_connection_close(self):
+    def on_connection_close(self) -> None:
         if self.waiter is not None:
             self.waiter.cancel()
 
@@ -95,14 +98,14 @@ class WaitingTaskHandler(BaseTaskHandler):
 class TaskApply(WaitingTaskHandler):
     """Runs the task and answers once its result is in (or the client went away)."""
 
-    async def post(self, taskname):
+    async def post(self, taskname: str) -> None:
         self.require_task(taskname)
         args, kwargs, options = self.get_task_call()
         await self.wait_and_answer(control.apply_task, taskname, args, kwargs, options)
 
 
 class TaskAsyncApply(BaseTaskHandler):
-    async def post(self, taskname):
+    async def post(self, taskname: str) -> None:
         self.require_task(taskname)
         args, kwargs, options = self.get_task_call()
         self.write_json(await control.send_task(self.capp, taskname, args, kwargs, options))
@@ -111,13 +114,13 @@ class TaskAsyncApply(BaseTaskHandler):
 class TaskSend(BaseTaskHandler):
     """Sends by name: works for tasks Flower has no code for."""
 
-    async def post(self, taskname):
+    async def post(self, taskname: str) -> None:
         args, kwargs, options = self.get_task_call()
         self.write_json(await control.send_task(self.capp, taskname, args, kwargs, options,
                                                 by_name=True))
 
 
-def result_timeout(value):
+def result_timeout(value: str) -> float:
     """A ``timeout`` in seconds, from 0 to :data:`flower.control.MAX_RESULT_TIMEOUT`."""
     seconds = non_negative_float(value)
     if seconds > control.MAX_RESULT_TIMEOUT:
@@ -126,13 +129,13 @@ def result_timeout(value):
 
 
 class TaskResult(WaitingTaskHandler):
-    async def get(self, taskid):
+    async def get(self, taskid: str) -> None:
         timeout = self.get_optional_argument('timeout', type=result_timeout, default=0)
         await self.wait_and_answer(control.task_result, taskid, timeout=timeout)
 
 
 class TaskAbort(BaseTaskHandler):
-    async def post(self, taskid):
+    async def post(self, taskid: str) -> None:
         await control.abort(self.capp, taskid)
         self.write_json({'message': f"Aborted '{taskid}'"})
 
@@ -140,6 +143,6 @@ class TaskAbort(BaseTaskHandler):
 class GetQueueLengths(BaseApiHandler):
     """Asks the broker now (the broker page's graph uses the sampled history instead)."""
 
-    async def get(self):
+    async def get(self) -> None:
         queues = await self.application.queue_lengths()
         self.write_json({'active_queues': queues})

@@ -9,6 +9,7 @@ terms, or ``state:A,B``, mean any of them). A term with spaces is quoted:
 """
 import ast
 import re
+from typing import Any
 
 #: The longest search accepted, in characters, and the most terms it may have.
 MAX_SEARCH_LENGTH = 1000
@@ -32,7 +33,7 @@ def _unquote(text):
     return text.replace('"', '')
 
 
-def check_search_size(raw):
+def check_search_size(raw: str) -> None:
     """Refuse a search longer than :data:`MAX_SEARCH_LENGTH` or with more terms than
     :data:`MAX_SEARCH_TERMS`: every term costs a pass over every task."""
     if len(raw) > MAX_SEARCH_LENGTH:
@@ -44,7 +45,7 @@ def check_search_size(raw):
                              "are accepted")
 
 
-def parse_search_terms(raw):
+def parse_search_terms(raw: str | None) -> dict[str, Any]:
     """Parse a search string into ``{'any', 'args', 'kwargs', 'result', 'state'}``.
 
     ``any``, ``args`` and ``result`` are lists of texts, ``kwargs`` maps
@@ -144,7 +145,7 @@ def _kwarg_matches(mapping, lowered_kwargs, key, wanted):
     return wanted is None or str(mapping[key]).lower() == wanted.lower()
 
 
-def satisfies_search_terms(task, terms):
+def satisfies_search_terms(task: Any, terms: dict[str, Any]) -> bool:
     """True if ``task`` matches every term of :func:`parse_search_terms`'s result.
 
     Each field is cut to :data:`MAX_FIELD_LENGTH` characters and lower-cased

@@ -8,13 +8,18 @@ tasks' values that is maintained from then on.
 """
 import bisect
 import collections
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+#: Where an item stands or would stand in a :class:`SortedList`: ``(chunk, position)``.
+Place = tuple[int, int]
 
 #: Fields with an exact-match filter, and the bucket attribute they are kept in.
 BUCKET_FIELDS = ('name', 'worker', 'state')
 _UNFILED = (None,) * len(BUCKET_FIELDS)
 
 
-def field_value(task, name):
+def field_value(task: Any, name: str) -> Any:
     """The task's value for ``name``; ``worker`` is the worker's host name."""
     value = getattr(task, name, None)
     if name == 'worker':
@@ -22,7 +27,7 @@ def field_value(task, name):
     return value
 
 
-def sort_key(value):
+def sort_key(value: Any) -> tuple[int, Any]:
     """A key that orders numbers among numbers and everything else as text."""
     if isinstance(value, (int, float)):
         return (0, value)
@@ -35,7 +40,7 @@ class SortedList:
 
     chunk_size = 512
 
-    def __init__(self, items=()):
+    def __init__(self, items: Iterable = ()) -> None:
         items = sorted(items)
         size = self.chunk_size
         self._chunks = [items[start:start + size] for start in range(0, len(items), size)]
@@ -45,7 +50,7 @@ class SortedList:
     def __len__(self):
         return self._length
 
-    def add(self, item):
+    def add(self, item: Any) -> None:
         chunks, maxes = self._chunks, self._maxes
         self._length += 1
         if not chunks:
@@ -66,7 +71,7 @@ class SortedList:
             maxes[index] = chunk[-1]
             maxes.insert(index + 1, chunks[index + 1][-1])
 
-    def remove(self, item):
+    def remove(self, item: Any) -> None:
         """Remove ``item``, which must be in the list."""
         chunks, maxes = self._chunks, self._maxes
         index = bisect.bisect_left(maxes, item)
@@ -82,29 +87,29 @@ class SortedList:
         elif position == len(chunk):
             maxes[index] = chunk[-1]
 
-    def locate(self, item):
+    def locate(self, item: Any) -> Place:
         """The place ``(chunk, position)`` where ``item`` would be inserted on the left."""
         index = bisect.bisect_left(self._maxes, item)
         if index == len(self._chunks):
             return index, 0
         return index, bisect.bisect_left(self._chunks[index], item)
 
-    def end(self):
+    def end(self) -> Place:
         return len(self._chunks), 0
 
-    def rank(self, place):
+    def rank(self, place: Place) -> int:
         """How many items come before ``place``."""
         index, position = place
         return sum(len(chunk) for chunk in self._chunks[:index]) + position
 
-    def before(self, place):
+    def before(self, place: Place) -> Any:
         """The item just before ``place`` (which must not be the start)."""
         index, position = place
         if position:
             return self._chunks[index][position - 1]
         return self._chunks[index - 1][-1]
 
-    def between(self, start, stop):
+    def between(self, start: Place, stop: Place) -> Iterator[Any]:
         """The items from ``start`` (included) to ``stop`` (excluded), in order."""
         index, position = start
         stop_index, stop_position = stop
@@ -122,7 +127,7 @@ class SortIndex:
     newest task first, in both directions.
     """
 
-    def __init__(self, field, tasks, sequence):
+    def __init__(self, field: str, tasks: Mapping[str, Any], sequence: Mapping[str, int]) -> None:
         self.field = field
         self.keys = {}
         self.missing = set()
@@ -137,7 +142,7 @@ class SortIndex:
         key = self.keys[uuid] = (sort_key(value), -number, uuid)
         return key
 
-    def update(self, uuid, task, number):
+    def update(self, uuid: str, task: Any, number: int) -> None:
         value = field_value(task, self.field)
         old = self.keys.get(uuid)
         if old is not None and value is not None and old[0] == sort_key(value):
@@ -147,17 +152,17 @@ class SortIndex:
         if key is not None:
             self.items.add(key)
 
-    def discard(self, uuid):
+    def discard(self, uuid: str) -> None:
         key = self.keys.pop(uuid, None)
         if key is not None:
             self.items.remove(key)
         self.missing.discard(uuid)
 
-    def ascending(self):
+    def ascending(self) -> Iterator[str]:
         for _, _, uuid in self.items.between((0, 0), self.items.end()):
             yield uuid
 
-    def descending(self):
+    def descending(self) -> Iterator[str]:
         """Values from the largest down, equal values still newest first."""
         items = self.items
         stop = items.end()
@@ -167,14 +172,14 @@ class SortIndex:
                 yield uuid
             stop = group_start
 
-    def count_range(self, low, high):
+    def count_range(self, low: float | None, high: float | None) -> int:
         """How many tasks have ``low <= value < high`` (numbers; ``None``: unbounded)."""
         items = self.items
         start = (0, 0) if low is None else items.locate(((0, low),))
         stop = items.end() if high is None else items.locate(((0, high),))
         return max(0, items.rank(stop) - items.rank(start))
 
-    def in_range(self, low, high):
+    def in_range(self, low: float | None, high: float | None) -> list[str]:
         items = self.items
         start = (0, 0) if low is None else items.locate(((0, low),))
         stop = items.end() if high is None else items.locate(((0, high),))
@@ -184,7 +189,7 @@ class SortIndex:
 class TaskIndex:
     """Creation order, exact-value buckets and lazily built sort indexes of the tasks."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.sequence = {}  # uuid -> creation number; the dict's order is creation order
         self._next_number = 0
         self.buckets = {field: collections.defaultdict(set) for field in BUCKET_FIELDS}
@@ -194,7 +199,7 @@ class TaskIndex:
     def __len__(self):
         return len(self.sequence)
 
-    def update(self, task, number=None):
+    def update(self, task: Any, number: int | None = None) -> None:
         """File ``task`` (new or changed) under its current values; a new task gets the
         next creation number, or ``number`` (restored tasks, oldest first)."""
         uuid = task.uuid
@@ -227,7 +232,7 @@ class TaskIndex:
             if not bucket:
                 del self.buckets[field][value]
 
-    def remove(self, uuid):
+    def remove(self, uuid: str) -> None:
         if self.sequence.pop(uuid, None) is None:
             return
         for field, value in zip(BUCKET_FIELDS, self._bucketed.pop(uuid, (None,) * 3)):
@@ -236,7 +241,7 @@ class TaskIndex:
         for index in self.sort_indexes.values():
             index.discard(uuid)
 
-    def rebuild(self, tasks):
+    def rebuild(self, tasks: Mapping[str, Any]) -> None:
         """Start over from the mapping ``tasks`` (after the state was cleared)."""
         numbers, next_number = self.sequence, self._next_number
         self.__init__()
@@ -244,33 +249,33 @@ class TaskIndex:
             self.update(task, numbers.get(task.uuid))
         self._next_number = max(self._next_number, next_number)
 
-    def number_from(self, number):
+    def number_from(self, number: int) -> None:
         """Give new tasks creation numbers from ``number`` on (those of a restored history
         are below it)."""
         self._next_number = max(self._next_number, number)
 
-    def oldest_number(self):
+    def oldest_number(self) -> int:
         """The creation number of the oldest task in memory (the next one if none)."""
         return next(iter(self.sequence.values()), self._next_number)
 
-    def bucket(self, field, value):
+    def bucket(self, field: str, value: Any) -> set[str] | tuple[()]:
         return self.buckets[field].get(value, ())
 
-    def sort_index(self, field, tasks):
+    def sort_index(self, field: str, tasks: Mapping[str, Any]) -> SortIndex:
         """The :class:`SortIndex` of ``field``, built now if nobody sorted by it yet."""
         index = self.sort_indexes.get(field)
         if index is None:
             index = self.sort_indexes[field] = SortIndex(field, tasks, self.sequence)
         return index
 
-    def newest_first(self):
+    def newest_first(self) -> Iterator[str]:
         """Every uuid, most recently created first.
 
         Lazy: consume it before the next event is applied (take a ``list`` of it
         to keep it across IO loop turns)."""
         return reversed(self.sequence)
 
-    def by_creation(self, uuids):
+    def by_creation(self, uuids: Iterable[str]) -> list[str]:
         """``uuids`` ordered newest first."""
         number = self.sequence.get
         return sorted(uuids, key=lambda uuid: -number(uuid, -1))

@@ -21,7 +21,7 @@ def visible_task_columns(option: str | None) -> list[str]:
 
 
 class TasksView(BaseHandler):
-    def get(self):
+    def get(self) -> None:
         columns = visible_task_columns(self.application.options.tasks_columns)
         workers = sorted(self.application.events.state.workers)
         task_names = sorted(self.application.events.state.task_types())
@@ -38,7 +38,7 @@ class TasksDataTable(JsonPageHandler):
     Only the requested page is sent; filtering, searching and sorting happen here.
     """
 
-    async def get(self):
+    async def get(self) -> None:
         draw = self.get_argument('draw', default=0, type=int)
         start = self.get_argument('start', default=0, type=int)
         length = self.get_argument('length', default=25, type=int)
@@ -59,7 +59,7 @@ class TasksDataTable(JsonPageHandler):
             'data': [as_dict(self.format_task(task)) for _, task in tasks],
         })
 
-    def sort_by(self):
+    def sort_by(self) -> str | None:
         """``order[0][column]`` names a column index; its ``columns[i][data]`` is the field."""
         column = self.get_argument('order[0][column]', default=None, type=int)
         if column is None:
@@ -74,7 +74,7 @@ class TasksDataTable(JsonPageHandler):
 
 
 class TaskView(BaseHandler):
-    def get(self, task_id):
+    def get(self, task_id: str) -> None:
         task = self.tasks.get(task_id)
         if task is None:
             raise RequestError(404, f"Unknown task '{task_id}'")
