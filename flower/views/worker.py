@@ -8,7 +8,7 @@ logger = logging.getLogger(__name__)
 
 
 class WorkerView(BaseHandler):
-    async def get(self, name):
+    async def get(self, name: str) -> None:
         if not await self.application.knows_worker(name):
             raise RequestError(404, f"Unknown worker '{name}'")
         refresh_error = None

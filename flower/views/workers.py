@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 class WorkersView(BaseHandler):
-    async def get(self):
+    async def get(self) -> None:
         refresh = self.get_argument('refresh', default=False, type=bool)
         as_json = self.get_argument('json', default=False, type=bool)
         if refresh:
