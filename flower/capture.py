@@ -2,10 +2,14 @@
 back-off between reconnection attempts."""
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 from celery.events import EventReceiver
 from celery.events.receiver import CLIENT_CLOCK_SKEW
+import kombu
 from celery.utils.time import utcoffset
+from kombu.transport.base import StdChannel
 
 
 class BatchEventReceiver(EventReceiver):
@@ -17,17 +21,20 @@ class BatchEventReceiver(EventReceiver):
     capture thread's work per event, and calls ``on_events(list)``.
     """
 
-    def __init__(self, connection, on_events, on_undecodable=None, **kwargs):
+    def __init__(self, connection: kombu.Connection,
+                 on_events: Callable[[list[dict[str, Any]]], None],
+                 on_undecodable: Callable[[str], None] | None = None, **kwargs: Any) -> None:
         super().__init__(connection, handlers={}, **kwargs)
         self.on_events = on_events
         #: Called with the reason when a message holds no events (see :meth:`_on_message`).
         self.on_undecodable = on_undecodable or (lambda reason: None)
 
-    def get_consumers(self, Consumer, channel):
+    def get_consumers(self, Consumer: type[kombu.Consumer],
+                      channel: StdChannel) -> list[kombu.Consumer]:
         return [Consumer(queues=[self.queue], on_message=self._on_message, no_ack=True,
                          accept=self.accept)]
 
-    def _on_message(self, message):
+    def _on_message(self, message: kombu.Message) -> None:
         """Hand on the events of one message. Anyone who can publish on the broker can
         put anything on the events exchange: a message that is not events (undecodable,
         nested too deep, not JSON objects) is dropped and reported, and capture goes on."""
@@ -42,7 +49,7 @@ class BatchEventReceiver(EventReceiver):
         self._receive(events, message)
 
     @staticmethod
-    def _decode(message):
+    def _decode(message: kombu.Message) -> Any:
         """Decode plain JSON bodies with the C decoder: kombu's decoder calls back
         into Python for every object, to revive types events never carry."""
         if message.content_type == 'application/json' and not message.headers.get('compression'):
@@ -55,7 +62,7 @@ class BatchEventReceiver(EventReceiver):
                 pass
         return message.decode()
 
-    def _receive(self, events, message):
+    def _receive(self, events: list[dict[str, Any]], message: kombu.Message) -> None:
         now = time.time()
         here = utcoffset()
         highest_clock = 0
@@ -81,15 +88,15 @@ class BatchEventReceiver(EventReceiver):
 class Backoff:
     """Reconnection delays that double from ``initial`` up to ``maximum`` seconds."""
 
-    def __init__(self, initial=1.0, maximum=30.0):
+    def __init__(self, initial: float = 1.0, maximum: float = 30.0) -> None:
         self.initial = initial
         self.maximum = maximum
         self.current = initial
 
-    def next_delay(self):
+    def next_delay(self) -> float:
         delay = self.current
         self.current = min(self.current * 2, self.maximum)
         return delay
 
-    def reset(self):
+    def reset(self) -> None:
         self.current = self.initial

@@ -10,11 +10,14 @@ import asyncio
 import datetime
 import functools
 import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import kombu.exceptions
-from celery import states
+from celery import Celery, states
 from celery.backends.base import DisabledBackend
 from celery.contrib.abortable import AbortableAsyncResult
+from celery.result import AsyncResult
 
 from flower.utils.broker import DetachedPool, broadcast_connection, run_detached
 
@@ -53,11 +56,11 @@ class InspectionFailed(ControlError):
     """Inspecting workers failed; ``str(exc)`` names what the broker raised."""
 
 
-async def _in_executor(function, *args, **kwargs):
+async def _in_executor(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await run_detached(functools.partial(function, *args, **kwargs))
 
 
-def _connection_errors(capp):
+def _connection_errors(capp: Celery) -> tuple[type[BaseException], ...]:
     """What the broker's and the result backend's clients raise when unreachable."""
     connection = capp.connection_for_write()
     return ((OSError, kombu.exceptions.OperationalError)
@@ -65,7 +68,9 @@ def _connection_errors(capp):
             + tuple(getattr(capp.backend, 'connection_errors', ())))
 
 
-def _broadcast(capp, command, arguments, destination=None, reply=True, timeout=1.0, limit=None):
+def _broadcast(capp: Celery, command: str, arguments: dict[str, Any],
+               destination: list[str] | None = None, reply: bool = True, timeout: float = 1.0,
+               limit: int | None = None) -> dict[str, Any]:
     """Send ``command``; return the replies merged into ``{hostname: reply}``.
 
     The command goes out on a connection of its own, so that a call takes one
@@ -85,7 +90,8 @@ def _broadcast(capp, command, arguments, destination=None, reply=True, timeout=1
     return merged
 
 
-async def worker_command(capp, workername, command, arguments=None, timeout=1.0):
+async def worker_command(capp: Celery, workername: str, command: str,
+                         arguments: dict[str, Any] | None = None, timeout: float = 1.0) -> Any:
     """Send ``command`` to one worker; return the text of its ``ok`` reply."""
     replies = await _in_executor(_broadcast, capp, command, arguments or {},
                                  destination=[workername], timeout=timeout)
@@ -97,7 +103,7 @@ async def worker_command(capp, workername, command, arguments=None, timeout=1.0)
     return reply.get('ok')
 
 
-async def shutdown(capp, workername, timeout=1.0):
+async def shutdown(capp: Celery, workername: str, timeout: float = 1.0) -> None:
     """Shut a worker down, once it has answered a ping.
 
     The worker exits without replying to ``shutdown``; the ping first makes
@@ -108,33 +114,36 @@ async def shutdown(capp, workername, timeout=1.0):
                        reply=False, timeout=timeout)
 
 
-async def pool_restart(capp, workername, timeout=1.0):
+async def pool_restart(capp: Celery, workername: str, timeout: float = 1.0) -> Any:
     """Restart the worker's pool (needs ``worker_pool_restarts`` on the worker)."""
     return await worker_command(capp, workername, 'pool_restart', {'reload': False}, timeout)
 
 
-async def pool_grow(capp, workername, n=1, timeout=1.0):
+async def pool_grow(capp: Celery, workername: str, n: int = 1, timeout: float = 1.0) -> Any:
     return await worker_command(capp, workername, 'pool_grow', {'n': n}, timeout)
 
 
-async def pool_shrink(capp, workername, n=1, timeout=1.0):
+async def pool_shrink(capp: Celery, workername: str, n: int = 1, timeout: float = 1.0) -> Any:
     return await worker_command(capp, workername, 'pool_shrink', {'n': n}, timeout)
 
 
-async def autoscale(capp, workername, min, max, timeout=1.0):
+async def autoscale(capp: Celery, workername: str, min: int, max: int,
+                    timeout: float = 1.0) -> Any:
     """Change the autoscale bounds (needs a worker started with ``--autoscale``)."""
     return await worker_command(capp, workername, 'autoscale', {'min': min, 'max': max}, timeout)
 
 
-async def add_consumer(capp, workername, queue, timeout=1.0):
+async def add_consumer(capp: Celery, workername: str, queue: str, timeout: float = 1.0) -> Any:
     return await worker_command(capp, workername, 'add_consumer', {'queue': queue}, timeout)
 
 
-async def cancel_consumer(capp, workername, queue, timeout=1.0):
+async def cancel_consumer(capp: Celery, workername: str, queue: str,
+                          timeout: float = 1.0) -> Any:
     return await worker_command(capp, workername, 'cancel_consumer', {'queue': queue}, timeout)
 
 
-async def _task_command(capp, workername, command, arguments, timeout):
+async def _task_command(capp: Celery, workername: str, command: str, arguments: dict[str, Any],
+                        timeout: float) -> Any:
     try:
         return await worker_command(capp, workername, command, arguments, timeout)
     except CommandRefused as exc:
@@ -145,20 +154,22 @@ async def _task_command(capp, workername, command, arguments, timeout):
         raise
 
 
-async def rate_limit(capp, workername, taskname, ratelimit, timeout=1.0):
+async def rate_limit(capp: Celery, workername: str, taskname: str, ratelimit: str,
+                     timeout: float = 1.0) -> Any:
     """Set a task's rate limit on one worker (``'10/m'``; ``'0'`` removes it)."""
     return await _task_command(capp, workername, 'rate_limit',
                                {'task_name': taskname, 'rate_limit': ratelimit}, timeout)
 
 
-async def time_limit(capp, workername, taskname, soft=None, hard=None, timeout=1.0):
+async def time_limit(capp: Celery, workername: str, taskname: str, soft: float | None = None,
+                     hard: float | None = None, timeout: float = 1.0) -> Any:
     """Set a task's soft and hard time limits on one worker (``None``: no limit)."""
     return await _task_command(capp, workername, 'time_limit',
                                {'task_name': taskname, 'soft': soft, 'hard': hard}, timeout)
 
 
-async def revoke(capp, task_id, terminate=False, signal='SIGTERM', timeout=1.0,
-                 expected_replies=None):
+async def revoke(capp: Celery, task_id: str, terminate: bool = False, signal: str = 'SIGTERM',
+                 timeout: float = 1.0, expected_replies: int | None = None) -> dict[str, Any]:
     """Revoke a task on every worker; return ``{hostname: reply text}``.
 
     Revocations live in the workers' memory, so when no worker answers the
@@ -178,23 +189,23 @@ async def revoke(capp, task_id, terminate=False, signal='SIGTERM', timeout=1.0,
     return accepted
 
 
-def has_result_backend(capp):
+def has_result_backend(capp: Celery) -> bool:
     return not isinstance(capp.backend, DisabledBackend)
 
 
-def _require_result_backend(capp):
+def _require_result_backend(capp: Celery) -> None:
     if not has_result_backend(capp):
         raise NoResultBackend("No result backend is configured for the Celery app")
 
 
-async def abort(capp, task_id):
+async def abort(capp: Celery, task_id: str) -> None:
     """Ask an ``AbortableTask`` to stop (it checks ``is_aborted()`` itself)."""
     _require_result_backend(capp)
     result = AbortableAsyncResult(task_id, app=capp)
     await _in_executor(_backend_call, capp, result.abort)
 
 
-def _backend_call(capp, function, *args):
+def _backend_call(capp: Celery, function: Callable[..., Any], *args: Any) -> Any:
     try:
         return function(*args)
     except _connection_errors(capp) as exc:
@@ -203,13 +214,13 @@ def _backend_call(capp, function, *args):
 
 # -- task submission ----------------------------------------------------------
 
-def _number(name, value):
+def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"option '{name}' must be a number of seconds, not {value!r}")
     return value
 
 
-def _datetime(name, value):
+def _datetime(name: str, value: Any) -> datetime.datetime:
     try:
         return datetime.datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -217,14 +228,14 @@ def _datetime(name, value):
             f"option '{name}' must be an ISO 8601 date and time, not {value!r}") from None
 
 
-def _number_or_datetime(name, value):
+def _number_or_datetime(name: str, value: Any) -> float | datetime.datetime:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else _datetime(name, value)
 
 
-def _of_type(kind, described):
+def _of_type(kind: type, described: str) -> Callable[[str, Any], Any]:
     """A validator accepting only values of ``kind`` (``described`` in its message)."""
-    def check(name, value):
+    def check(name: str, value: Any) -> Any:
         if not isinstance(value, kind):
             raise ValueError(f"option '{name}' must be {described}, not {value!r}")
         return value
@@ -236,7 +247,7 @@ _flag = _of_type(bool, 'true or false')
 _headers = _of_type(dict, 'an object')
 
 
-def _priority(name, value):
+def _priority(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
         raise ValueError(f"option '{name}' must be an integer from 0 to 255, not {value!r}")
     return value
@@ -260,7 +271,7 @@ APPLY_OPTIONS = {
 }
 
 
-def parse_apply_options(options):
+def parse_apply_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``apply_async`` options from JSON; a ``ValueError`` names the bad one."""
     parsed = {}
     for name, value in options.items():
@@ -271,18 +282,24 @@ def parse_apply_options(options):
     return parsed
 
 
-def _send(capp, taskname, args, kwargs, options, by_name):
+def _send(capp: Celery, taskname: str, args: list[Any], kwargs: dict[str, Any],
+          options: dict[str, Any], by_name: bool) -> AsyncResult:
     if by_name:
         return capp.send_task(taskname, args=args, kwargs=kwargs, **options)
     return capp.tasks[taskname].apply_async(args=args, kwargs=kwargs, **options)
 
 
-async def _publish(capp, taskname, args, kwargs, options, by_name=False):
+async def _publish(capp: Celery, taskname: str, args: Iterable[Any],
+                   kwargs: Mapping[str, Any] | None, options: Mapping[str, Any] | None,
+                   by_name: bool = False) -> AsyncResult:
     return await _in_executor(_backend_call, capp, _send, capp, taskname, list(args),
                               dict(kwargs or {}), dict(options or {}), by_name)
 
 
-async def send_task(capp, taskname, args=(), kwargs=None, options=None, by_name=False):
+async def send_task(capp: Celery, taskname: str, args: Iterable[Any] = (),
+                    kwargs: Mapping[str, Any] | None = None,
+                    options: Mapping[str, Any] | None = None,
+                    by_name: bool = False) -> dict[str, Any]:
     """Publish a task; return ``{'task-id', 'state'}``.
 
     ``by_name`` sends it by name only, for tasks Flower has no code for; else
@@ -295,14 +312,16 @@ async def send_task(capp, taskname, args=(), kwargs=None, options=None, by_name=
     return {'task-id': result.id, 'state': state}
 
 
-async def apply_task(capp, taskname, args=(), kwargs=None, options=None):
+async def apply_task(capp: Celery, taskname: str, args: Iterable[Any] = (),
+                     kwargs: Mapping[str, Any] | None = None,
+                     options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Publish a registered task and wait for its result (``{'task-id', 'state', 'result'}``)."""
     _require_result_backend(capp)
     result = await _publish(capp, taskname, args, kwargs, options)
     return await _wait_for_result(capp, result, timeout=None)
 
 
-async def task_result(capp, task_id, timeout=0):
+async def task_result(capp: Celery, task_id: str, timeout: float | None = 0) -> dict[str, Any]:
     """``{'task-id', 'state'}``, with ``'result'`` once the task is ready, when it is or
     ``timeout`` passed.
 
@@ -313,7 +332,8 @@ async def task_result(capp, task_id, timeout=0):
     return await _wait_for_result(capp, capp.AsyncResult(task_id), timeout)
 
 
-async def _wait_for_result(capp, result, timeout):
+async def _wait_for_result(capp: Celery, result: AsyncResult,
+                           timeout: float | None) -> dict[str, Any]:
     """Poll the backend through a few shared threads: a blocking ``get()`` would hold
     a thread per waiting request. Cancel the awaiting task to stop polling."""
     loop = asyncio.get_running_loop()
@@ -328,7 +348,7 @@ async def _wait_for_result(capp, result, timeout):
     return await _RESULT_POLLS.run(_backend_call, capp, _result_payload, result)
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     try:
         json.dumps(value)
     except (TypeError, ValueError):
@@ -336,7 +356,7 @@ def _jsonable(value):
     return value
 
 
-def _result_payload(result):
+def _result_payload(result: AsyncResult) -> dict[str, Any]:
     """``result`` carries a ``result`` only once the task is ready, as in Flower."""
     state = result.state
     payload = {'task-id': result.id, 'state': state}

@@ -90,11 +90,11 @@ def load_process_options(pid: int, arguments: list[str], proc: Path = PROC) -> N
 class UnixHTTPConnection(http.client.HTTPConnection):
     """HTTP over the unix socket Flower listens on (``--unix_socket``)."""
 
-    def __init__(self, path: str, timeout: float):
+    def __init__(self, path: str, timeout: float) -> None:
         super().__init__('localhost', timeout=timeout)
         self.socket_path = path
 
-    def connect(self):
+    def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
         self.sock.connect(self.socket_path)

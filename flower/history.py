@@ -7,9 +7,11 @@ collected (``take_changes``) into the :class:`~flower.store.TaskStore`.
 """
 import gc
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
@@ -32,7 +34,7 @@ class History:
 
     def __init__(self, state: EventsState, io_loop: IOLoop, db: str, flush_interval: int = 0,
                  max_tasks: int = 0, max_age: float = 0,
-                 on_restored: Callable[[], None] | None = None):
+                 on_restored: Callable[[], None] | None = None) -> None:
         self.state = state
         self.io_loop = io_loop
         self.db = db
@@ -78,7 +80,7 @@ class History:
 
     # -- loading back ---------------------------------------------------------------
 
-    def _restore(self, in_background):
+    def _restore(self, in_background: bool) -> None:
         state, store = self.state, self.store
         for hostname, fields in store.load_workers().items():
             known = {name: value for name, value in fields.items() if name in WORKER_FIELDS}
@@ -99,7 +101,7 @@ class History:
                 pass
             self._restored(started)
 
-    def _stored_fields(self, uuid):
+    def _stored_fields(self, uuid: str) -> dict[str, Any] | None:
         row = self.store.get_task(uuid) if self.store is not None else None
         if row is None:
             return None
@@ -107,7 +109,7 @@ class History:
         fields.pop('worker', None)
         return fields
 
-    def _restore_chunk(self, rows):
+    def _restore_chunk(self, rows: sqlite3.Cursor) -> int:
         """Load the next chunk of tasks; return how many there were."""
         restore = self.state.restore_task
         chunk = rows.fetchmany(self.restore_chunk_size)
@@ -118,7 +120,7 @@ class History:
         self.restored_count += len(chunk)
         return len(chunk)
 
-    def _restore_in_background(self, rows, started):
+    def _restore_in_background(self, rows: sqlite3.Cursor, started: float) -> None:
         """Load chunks for at most :attr:`restore_slice_seconds`, then let the IO loop
         serve what waits before going on."""
         deadline = time.perf_counter() + self.restore_slice_seconds
@@ -131,7 +133,7 @@ class History:
                 return
         self._restored(started)
 
-    def _restored(self, started):
+    def _restored(self, started: float) -> None:
         self.restoring = False
         logger.info("Restored %d tasks and %d workers from %s in %.1f s", self.restored_count,
                     len(self.state.workers), self.db, time.monotonic() - started)
@@ -173,7 +175,8 @@ class History:
         future.add_done_callback(
             lambda done: self.io_loop.add_callback(self._written, done, tasks, workers, started))
 
-    def _written(self, future: Future, tasks, workers, started):
+    def _written(self, future: Future, tasks: dict[str, tuple[Any, int]], workers: set[str],
+                 started: float) -> None:
         """After a write: on failure keep the batch for the next try, and log an
         outage once, when it starts, and once more when writing works again."""
         self._writing = False
@@ -197,7 +200,7 @@ class History:
                          self.db, type(error).__name__, error)
         self._last_write_error = f"{type(error).__name__}: {error}"
 
-    def _warn_if_slow(self, seconds, tasks):
+    def _warn_if_slow(self, seconds: float, tasks: int) -> None:
         """A write longer than the flush interval means changes pile up: say so, at most
         once a minute."""
         if seconds * 1000 > self.flush_interval and self._slow_write_warnings.ready():
@@ -225,7 +228,7 @@ class History:
         state = self.state
         return len(state.changed_tasks) + len(state.changed_workers) + self._in_flight_changes
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         """How far the history is loaded and written (``/healthcheck?verbose=1``)."""
         return {
             'loading': self.restoring, 'tasks_loaded': self.restored_count,

@@ -3,6 +3,10 @@ import asyncio
 import collections
 import logging
 import time
+from typing import Any
+
+from celery import Celery
+from tornado.ioloop import IOLoop
 
 from flower.utils.broker import broadcast_connection, run_detached
 
@@ -12,7 +16,7 @@ logger = logging.getLogger(__name__)
 MAX_CONCURRENT_INSPECTIONS = 2
 
 
-def _retrieve_outcome(future):
+def _retrieve_outcome(future: asyncio.Future) -> None:
     """Mark an inspection's failure as seen: every caller waiting for it may have gone."""
     if not future.cancelled():
         future.exception()
@@ -24,7 +28,7 @@ class Inspector:
     methods = ('stats', 'active_queues', 'registered', 'scheduled',
                'active', 'reserved', 'revoked', 'conf')
 
-    def __init__(self, io_loop, capp, timeout):
+    def __init__(self, io_loop: IOLoop, capp: Celery, timeout: float) -> None:
         self.io_loop = io_loop
         self.capp = capp
         self.timeout = timeout
@@ -33,7 +37,7 @@ class Inspector:
         self._waiting = {}
         self._of_everyone = set()  # inspections of every worker, waiting or running
 
-    async def inspect(self, workername=None):
+    async def inspect(self, workername: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Run every inspect method concurrently; return ``[(method, replies), ...]``.
 
         Replies are merged into :attr:`workers`. A broker failure is raised after
@@ -53,7 +57,7 @@ class Inspector:
                 waiting.add_done_callback(self._of_everyone.discard)
         return await asyncio.shield(waiting)
 
-    async def inspections_under_way(self):
+    async def inspections_under_way(self) -> None:
         """Wait for the inspections of every worker already under way; start none.
 
         A worker that sends no events is known once one of them has answered
@@ -62,7 +66,7 @@ class Inspector:
         if self._of_everyone:
             await asyncio.wait(set(self._of_everyone))
 
-    async def _inspect(self, workername):
+    async def _inspect(self, workername: str | None) -> list[tuple[str, dict[str, Any]]]:
         try:
             await self._slots.acquire()
         finally:
@@ -72,7 +76,7 @@ class Inspector:
         finally:
             self._slots.release()
 
-    async def _inspect_now(self, workername):
+    async def _inspect_now(self, workername: str | None) -> list[tuple[str, dict[str, Any]]]:
         calls = [run_detached(self._run_method, method, workername) for method in self.methods]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         failure = None
@@ -87,7 +91,7 @@ class Inspector:
             raise failure
         return results
 
-    def _run_method(self, method, workername):
+    def _run_method(self, method: str, workername: str | None) -> dict[str, Any]:
         destination = [workername] if workername else None
         # A connection of its own per call: concurrent calls sharing the app's
         # default connection pool can block each other until the pool times out.
@@ -98,7 +102,7 @@ class Inspector:
                 return inspect.conf(with_defaults=False) or {}
             return getattr(inspect, method)() or {}
 
-    def _remember(self, method, replies):
+    def _remember(self, method: str, replies: dict[str, Any]) -> None:
         now = time.time()
         for worker_name, reply in replies.items():
             info = self.workers[worker_name]

@@ -6,9 +6,14 @@ their counts; :func:`get_prometheus_metrics` is the process-wide instance on
 ``prometheus_client``'s default registry, for event states built without one.
 """
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
 import prometheus_client
+from celery.events.state import Task, Worker
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.utils import floatToGoString
 
 from flower.options import default_options
@@ -21,7 +26,8 @@ LEAVES_PREFETCH = frozenset(
 class PrometheusMetrics:
     """The instruments Flower updates from the events it sees and the queues it samples."""
 
-    def __init__(self, runtime_buckets=None, registry=None):
+    def __init__(self, runtime_buckets: Iterable[float] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
         if runtime_buckets is None:
             runtime_buckets = default_options.task_runtime_metric_buckets
         self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
@@ -63,14 +69,14 @@ class PrometheusMetrics:
         # (metric, label values) -> child: ``labels()`` costs more than the update itself
         self._children = {}
 
-    def _child(self, metric, *values):
+    def _child(self, metric: MetricWrapperBase, *values: str) -> MetricWrapperBase:
         key = (metric, values)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*values)
         return child
 
-    def watch_ingest(self, stats):
+    def watch_ingest(self, stats: Callable[[], Mapping[str, float]]) -> None:
         """Serve the event capture's own counts: ``stats()`` returns the keys of
         :data:`INGEST_METRICS`, read at every scrape (so counting costs nothing
         per event). A later call replaces the source."""
@@ -79,7 +85,7 @@ class PrometheusMetrics:
         self._ingest = _IngestCollector(stats)
         self.registry.register(self._ingest)
 
-    def record_event(self, event, task):
+    def record_event(self, event: Mapping[str, Any], task: Task | None) -> None:
         """Update the instruments for one event already applied to Celery's state.
 
         ``task`` is the state's :class:`celery.events.state.Task` of a task
@@ -97,7 +103,8 @@ class PrometheusMetrics:
         elif event_type == 'worker-offline':
             self._child(self.worker_online, worker).set(0)
 
-    def _record_task_event(self, event, event_type, task, worker):
+    def _record_task_event(self, event: Mapping[str, Any], event_type: str, task: Task | None,
+                           worker: str) -> None:
         task_name = event.get('name') or (task.name if task is not None else None) or ''
         series = self._task_series.get((task_name, worker))
         if series is None:
@@ -121,24 +128,24 @@ class PrometheusMetrics:
         elif event_type == 'task-failed':
             series.child(self.prefetch_time).set(0)
 
-    def update_worker_status(self, workers):
+    def update_worker_status(self, workers: Mapping[str, Worker]) -> None:
         """Set ``flower_worker_online`` from Celery's state, so a worker that died
         without saying goodbye shows as offline once its heartbeats expire."""
         for hostname, worker in list(workers.items()):
             if worker.heartbeats:
                 self._child(self.worker_online, hostname).set(int(worker.alive))
 
-    def set_queue_lengths(self, lengths):
+    def set_queue_lengths(self, lengths: Iterable[Mapping[str, Any]]) -> None:
         """Make ``flower_queue_length`` show exactly the sampled queues ``lengths``."""
         self.queue_length.clear()
         for queue in lengths:
             self.queue_length.labels(queue['name']).set(queue.get('messages') or 0)
 
-    def forget_queue_lengths(self):
+    def forget_queue_lengths(self) -> None:
         """Drop every queue length: after a failed sample they are unknown, not zero."""
         self.queue_length.clear()
 
-    def remove_worker(self, hostname):
+    def remove_worker(self, hostname: str) -> None:
         """Remove every series of the worker ``hostname`` (called when it is purged)."""
         for metric, label_names in self._worker_metrics:
             position = label_names.index('worker')
@@ -153,7 +160,7 @@ class PrometheusMetrics:
                         if key[0] is metric and key[1][position] == hostname]:
                 del self._children[key]
 
-    def exposition(self, workers):
+    def exposition(self, workers: Mapping[str, Worker]) -> bytes:
         """The text Prometheus scrapes, worker status refreshed from ``workers`` first."""
         self.update_worker_status(workers)
         return render_text(self.registry)
@@ -165,14 +172,14 @@ class _TaskSeries:
 
     __slots__ = ('metrics', 'labels', 'counters', 'children', 'waiting')
 
-    def __init__(self, metrics, task_name, worker):
+    def __init__(self, metrics: PrometheusMetrics, task_name: str, worker: str) -> None:
         self.metrics = metrics
         self.labels = (task_name, worker)
         self.counters = {}  # event type -> bound ``inc`` of its flower_events child
         self.children = {}  # metric labelled (task, worker) -> this pair's child
         self.waiting = set()  # ids of the tasks received there and not started yet
 
-    def count(self, event_type):
+    def count(self, event_type: str) -> None:
         inc = self.counters.get(event_type)
         if inc is None:
             task_name, worker = self.labels
@@ -180,7 +187,7 @@ class _TaskSeries:
                 task_name, event_type, worker).inc
         inc()
 
-    def child(self, metric):
+    def child(self, metric: MetricWrapperBase) -> MetricWrapperBase:
         found = self.children.get(metric)
         if found is None:
             found = self.children[metric] = metric.labels(*self.labels)
@@ -211,17 +218,17 @@ INGEST_METRICS = {
 
 
 class _IngestCollector:
-    def __init__(self, stats):
+    def __init__(self, stats: Callable[[], Mapping[str, float]]) -> None:
         self.stats = stats
 
-    def describe(self):
+    def describe(self) -> list[Metric]:
         return list(self._families({key: 0 for key in INGEST_METRICS}))
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         return self._families(self.stats())
 
     @staticmethod
-    def _families(values):
+    def _families(values: Mapping[str, float]) -> Iterator[Metric]:
         for key, (name, kind, documentation) in INGEST_METRICS.items():
             family = CounterMetricFamily if kind == 'counter' else GaugeMetricFamily
             yield family(name, documentation, value=values[key])
@@ -231,7 +238,7 @@ class _IngestCollector:
 _PLAIN_TYPES = frozenset(('counter', 'gauge', 'histogram', 'summary'))
 
 
-def render_text(registry):
+def render_text(registry: CollectorRegistry) -> bytes:
     """The Prometheus text format of ``registry``, as ``prometheus_client.generate_latest``
     writes it but without the ``*_created`` samples (the text format would turn them
     into extra, undocumented gauges), in about two thirds of its time: metric and
@@ -259,27 +266,27 @@ def render_text(registry):
     return ''.join(output).encode('utf-8')
 
 
-def _escape_help(text):
+def _escape_help(text: str) -> str:
     return text.replace('\\', r'\\').replace('\n', r'\n')
 
 
-def _escape_label_value(value):
+def _escape_label_value(value: str) -> str:
     return value.replace('\\', r'\\').replace('\n', r'\n').replace('"', r'\"')
 
 
 class _WithoutCreated:
     """One family without its ``*_created`` samples, for ``generate_latest``."""
 
-    def __init__(self, family):
+    def __init__(self, family: Metric) -> None:
         self.family = family
 
-    def collect(self):
+    def collect(self) -> list[Metric]:
         self.family.samples = [sample for sample in self.family.samples
                                if not sample.name.endswith('_created')]
         return [self.family]
 
 
-def _label_values(metric, label_names):
+def _label_values(metric: MetricWrapperBase, label_names: Iterable[str]) -> set[tuple[str, ...]]:
     """The distinct label values (tuples in ``label_names`` order) of ``metric``'s series."""
     return {tuple(sample.labels[name] for name in label_names)
             for family in metric.collect() for sample in family.samples}
@@ -288,7 +295,7 @@ def _label_values(metric, label_names):
 _metrics = None
 
 
-def get_prometheus_metrics():
+def get_prometheus_metrics() -> PrometheusMetrics:
     """The process-wide :class:`PrometheusMetrics`, on ``prometheus_client``'s default registry."""
     global _metrics
     if _metrics is None:

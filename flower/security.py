@@ -2,10 +2,13 @@
 may act without authentication, and the server-side generations of OAuth sessions."""
 import json
 import os
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import tornado.web
+from tornado.options import OptionParser
 
+from flower.store import TaskStore
 from flower.utils import strtobool
 
 SESSION_DAYS = 7  # how long an OAuth login stays valid
@@ -18,7 +21,7 @@ REDACTED_QUERY_ARGUMENTS = frozenset({'code', 'state'})
 TORNADO_MAX_BODY_SIZE = 100 * 1024 * 1024
 
 
-def unauthenticated_control_allowed(options) -> bool:
+def unauthenticated_control_allowed(options: OptionParser) -> bool:
     """True if ``--unauthenticated_api`` or ``FLOWER_UNAUTHENTICATED_API`` opens the
     API and the control buttons to anyone (meant for private networks only)."""
     if getattr(options, 'unauthenticated_api', False):
@@ -39,7 +42,7 @@ def redacted_uri(uri: str) -> str:
     return parts._replace(query=urlencode(query, safe='[]')).geturl()
 
 
-def read_limit(options) -> int:
+def read_limit(options: OptionParser) -> int:
     """The most body bytes the server reads of a request, refused ones included."""
     return max(options.max_body_size, TORNADO_MAX_BODY_SIZE)
 
@@ -70,12 +73,12 @@ class Sessions:
 
     setting_name = 'session_generations'
 
-    def __init__(self, store_getter=lambda: None):
+    def __init__(self, store_getter: Callable[[], TaskStore | None] = lambda: None) -> None:
         self.everyone = 0
         self.users = {}
         self._store = store_getter
 
-    def load(self):
+    def load(self) -> None:
         """Read the generations kept in the history, if there is one."""
         store = self._store()
         saved = store.load_setting(self.setting_name) if store is not None else None
@@ -106,7 +109,7 @@ class Sessions:
         self.users.clear()
         self._save()
 
-    def _save(self):
+    def _save(self) -> None:
         store = self._store()
         if store is not None:
             store.save_setting(self.setting_name,

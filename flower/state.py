@@ -6,12 +6,14 @@ Only the IO loop changes it (see :mod:`flower.events`); it does no I/O itself.
 import collections
 import itertools
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 from weakref import WeakSet
 
 from celery.events.state import State, Task
 from kombu.utils.functional import LRUCache
 
-from flower.metrics import get_prometheus_metrics
+from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 from flower.store import row_fields
 from flower.utils.task_index import TaskIndex
 
@@ -28,7 +30,8 @@ class CompactTask(Task):
     kept_fields = frozenset(Task._fields) - {'uuid', 'worker', 'children', 'root', 'parent'}
     _interned = ('name', 'exchange', 'routing_key')
 
-    def __init__(self, uuid=None, cluster_state=None, children=None, **kwargs):
+    def __init__(self, uuid: str | None = None, cluster_state: State | None = None,
+                 children: Iterable[str] | None = None, **kwargs: Any) -> None:
         self.uuid = uuid
         self.cluster_state = cluster_state
         if children:
@@ -38,18 +41,18 @@ class CompactTask(Task):
             self.__dict__.update(kwargs)
 
     @property
-    def children(self):
+    def children(self) -> WeakSet:
         kids = self.__dict__.get('_children')
         if kids is None:
             kids = self.__dict__['_children'] = WeakSet()
         return kids
 
     @children.setter
-    def children(self, value):
+    def children(self, value: WeakSet) -> None:
         self.__dict__['_children'] = value
 
     @property
-    def child_ids(self):
+    def child_ids(self) -> list[str]:
         """The children's ids, without creating an empty set for a task that has none."""
         return [child.uuid for child in self.__dict__.get('_children') or ()]
 
@@ -58,7 +61,9 @@ class CompactTask(Task):
         return {'children': lambda _: self.child_ids,
                 'root': lambda _: self.root_id, 'parent': lambda _: self.parent_id}
 
-    def event(self, type_, timestamp=None, local_received=None, fields=None, **kwargs):
+    def event(self, type_: str, timestamp: float | None = None,
+              local_received: float | None = None, fields: dict[str, Any] | None = None,
+              **kwargs: Any) -> None:
         kept = self.kept_fields
         fields = {key: value for key, value in (fields or {}).items() if key in kept}
         for key in self._interned:
@@ -67,7 +72,7 @@ class CompactTask(Task):
         return super().event(type_, timestamp, local_received, fields, **kwargs)
 
 
-def stored_task(row):
+def stored_task(row: Sequence[Any]) -> CompactTask:
     """A task of the stored history (a :data:`~flower.store.TASK_COLUMNS` row), not
     attached to any state: what listings show for tasks no longer in memory."""
     fields = row_fields(row)
@@ -84,21 +89,21 @@ class TaskCache(LRUCache):
     ``on_evict``. Reading a task does not make it "recent": what is kept never
     depends on what someone looked at."""
 
-    def __init__(self, limit, on_evict):
+    def __init__(self, limit: int, on_evict: Callable[[str, CompactTask], None]) -> None:
         super().__init__(limit)
         self.on_evict = on_evict
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> CompactTask:
         return self.data[key]
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: str, value: CompactTask) -> None:
         with self.mutex:
             data = self.data
             if key not in data and self.limit and len(data) >= self.limit:
                 self.on_evict(*data.popitem(last=False))
             data[key] = value
 
-    def update(self, *args, **kwargs):
+    def update(self, *args: Any, **kwargs: Any) -> None:
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
@@ -107,10 +112,10 @@ class NoTaskHeap(list):
     """Stands in for Celery's per-event time heap, which the task index replaces:
     appends and inserts are ignored, so it stays empty and costs nothing."""
 
-    def append(self, item):
+    def append(self, item: Any) -> None:
         pass
 
-    def insert(self, index, item):
+    def insert(self, index: int, item: Any) -> None:
         pass
 
 
@@ -120,7 +125,8 @@ class EventsState(State):
 
     Task = CompactTask
 
-    def __init__(self, *args, metrics=None, **kwargs):
+    def __init__(self, *args: Any, metrics: PrometheusMetrics | None = None,
+                 **kwargs: Any) -> None:
         self.task_index = TaskIndex()
         #: Set by :class:`Events` in persistent mode: collect what to write next.
         self.track_changes = False
@@ -137,7 +143,7 @@ class EventsState(State):
         self.counter = collections.defaultdict(collections.Counter)
         self.metrics = metrics if metrics is not None else get_prometheus_metrics()
 
-    def event(self, event):
+    def event(self, event: dict[str, Any]) -> tuple[Any, str] | None:
         worker_name = event.get('hostname', '')
         event_type = event.get('type', '')
         self.counter[worker_name][event_type] += 1
@@ -158,7 +164,7 @@ class EventsState(State):
         self.metrics.record_event(event, task)
         return result
 
-    def _fill_in_from_history(self, task):
+    def _fill_in_from_history(self, task: CompactTask) -> None:
         """Give a task that came back to memory the stored fields its event lacked."""
         stored = self.stored_fields(task.uuid)
         if stored:
@@ -168,7 +174,8 @@ class EventsState(State):
             if task.name is not None:
                 self._seen_types.add(task.name)
 
-    def _task_event(self, event, subject):
+    def _task_event(self, event: dict[str, Any],
+                    subject: str) -> tuple[tuple[CompactTask, bool], str]:
         """Apply a task event as Celery's state does, minus its heap of every event by
         time (the task index orders tasks) and the lookups that heap needs: this is
         where Flower spends most of its time under load."""
@@ -213,7 +220,7 @@ class EventsState(State):
             task.children.update(orphans.pop(uuid))
         return (task, created), subject
 
-    def take_changes(self):
+    def take_changes(self) -> tuple[dict[str, tuple[CompactTask, int]], set[str]]:
         """What changed since the last call: ``(tasks, workers)`` as ``{uuid: (task,
         number)}`` and host names. Called on the IO loop, like :meth:`event`, so
         every event is in exactly one batch."""
@@ -221,7 +228,7 @@ class EventsState(State):
         self.changed_tasks, self.changed_workers = {}, set()
         return tasks, workers
 
-    def restore_task(self, fields, number):
+    def restore_task(self, fields: dict[str, Any], number: int) -> CompactTask:
         """Put back a stored task (``fields`` by name, ``worker`` a host name)."""
         tasks = self.tasks.data
         task = self.Task(fields.pop('uuid'), cluster_state=self)
@@ -239,7 +246,7 @@ class EventsState(State):
             parent.children.add(task)
         return task
 
-    def forget_oldest_tasks(self, keep=None, before=None):
+    def forget_oldest_tasks(self, keep: int | None = None, before: float | None = None) -> None:
         """Drop the oldest tasks from memory: beyond ``keep`` tasks, or last changed
         before the timestamp ``before`` (the history's retention limits)."""
         data = self.tasks.data
@@ -252,17 +259,18 @@ class EventsState(State):
             del data[uuid]
             self.task_index.remove(uuid)
 
-    def _forget_task(self, uuid, task):
+    def _forget_task(self, uuid: str, task: CompactTask) -> None:
         self.task_index.remove(uuid)
 
-    def rebuild_taskheap(self, *args, **kwargs):
+    def rebuild_taskheap(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to rebuild: the task index takes the heap's place."""
 
-    def _clear_tasks(self, ready=True):
+    def _clear_tasks(self, ready: bool = True) -> None:
         super()._clear_tasks(ready)
         self.task_index.rebuild(self.tasks.data)
 
-    def tasks_by_time(self, limit=None, reverse=True):
+    def tasks_by_time(self, limit: int | None = None,
+                      reverse: bool = True) -> Iterator[tuple[str, CompactTask]]:
         """``(uuid, task)`` pairs, most recently created first unless ``reverse`` is false."""
         index = self.task_index
         order = list(index.newest_first() if reverse else index.sequence)

@@ -22,6 +22,8 @@ import sqlite3
 import stat
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from flower.utils import encodable
 
@@ -71,13 +73,13 @@ _UPSERT = (
 )
 
 
-def row_fields(row):
+def row_fields(row: Sequence[Any]) -> dict[str, Any]:
     """The fields a stored task row has a value for, by name, without ``uuid`` and
     ``seq`` (``row[0]`` and ``row[1]``); ``worker`` is a host name."""
     return {name: value for name, value in zip(TASK_COLUMNS[2:], row[2:]) if value is not None}
 
 
-def task_row(task, seq):
+def task_row(task: Any, seq: int) -> list[Any]:
     """The row of ``task`` (a Celery task object) in :data:`TASK_COLUMNS` order."""
     fields = task.__dict__
     worker = fields.get('worker')
@@ -109,7 +111,7 @@ class NotAHistory(Exception):
     """The history path holds something that is not a history; it is left alone."""
 
 
-def _looks_like_text(head):
+def _looks_like_text(head: bytes) -> bool:
     if b'\x00' in head:
         return False
     try:
@@ -150,7 +152,7 @@ def check_history_path(path: str) -> None:
         raise NotAHistory(f"{path} is a text file, not a task history")
 
 
-def _create_private(path):
+def _create_private(path: str) -> None:
     """Create ``path`` empty, readable and writable by its owner only, if it is missing.
 
     SQLite gives its ``-wal`` and ``-shm`` files the database's permissions.
@@ -167,7 +169,8 @@ class HistoryQueries:
 
     _reader = None
 
-    def older_tasks(self, before_seq, order_by=None, limit=None, **filters):
+    def older_tasks(self, before_seq: int, order_by: str | None = None, limit: int | None = None,
+                    **filters: Any) -> Iterable[tuple]:
         """Stored tasks with ``seq < before_seq`` matching the filters (see
         :meth:`_where`), newest first or ordered as :meth:`_order` says: rows
         read lazily. A ``limit`` lets SQLite keep only the first rows while
@@ -185,7 +188,7 @@ class HistoryQueries:
 
     sorted_chunk_size = 500  # rows read at a time by a sorted listing
 
-    def _rows_in_order(self, rowids):
+    def _rows_in_order(self, rowids: sqlite3.Cursor) -> Iterator[tuple]:
         """The rows of a cursor of rowids, in its order, a chunk at a time. SQLite
         sorts whole rows ten times slower than rowids alone (it copies them)."""
         while chunk := [rowid for (rowid,) in rowids.fetchmany(self.sorted_chunk_size)]:
@@ -196,7 +199,7 @@ class HistoryQueries:
             yield from (rows[rowid] for rowid in chunk if rowid in rows)
 
     @staticmethod
-    def _order(order_by):
+    def _order(order_by: str) -> str:
         """``ORDER BY`` for a column (``-column``: descending) the way listings sort in
         memory: rows without a value last, equal values newest first. Numbers come
         before text in SQLite as in :func:`flower.utils.task_index.sort_key`."""
@@ -206,10 +209,9 @@ class HistoryQueries:
         direction = 'DESC' if order_by.startswith('-') else 'ASC'
         return f'{column} IS NULL, {column} {direction}, seq DESC'
 
-    def count_older(self, before_seq, **filters):
+    def count_older(self, before_seq: int, **filters: Any) -> int:
         where, values = self._where(before_seq, **filters)
-        return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}',
-                                    values).fetchone()[0]
+        return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}', values).fetchone()[0]
 
     @staticmethod
     def _where(before_seq, name=None, state=None, worker=None, ranges=None):
@@ -234,11 +236,11 @@ class HistoryReader(HistoryQueries):
     """A history opened read-only on a connection of its own, for a thread other than
     the IO loop's (searches scan it there); :meth:`close` it after use."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         uri = pathlib.Path(path).as_uri() + '?mode=ro'  # quoted: a path may hold '?' or '#'
         self._reader = sqlite3.connect(uri, uri=True, check_same_thread=False)
 
-    def close(self):
+    def close(self) -> None:
         self._reader.close()
 
 
@@ -246,7 +248,7 @@ class TaskStore(HistoryQueries):
     """One history file. Writes go through :meth:`write` (one thread at a time);
     the IO loop reads through its own connection, which WAL lets run beside writes."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
         check_history_path(self.path)
         self._write_lock = threading.Lock()
@@ -257,13 +259,13 @@ class TaskStore(HistoryQueries):
             self._reader = self._open_checked()
         self._writer = self._connect()
 
-    def _connect(self):
+    def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         connection.execute('PRAGMA journal_mode=WAL')
         connection.execute('PRAGMA synchronous=NORMAL')
         return connection
 
-    def _open_checked(self):
+    def _open_checked(self) -> sqlite3.Connection:
         """Open the file, creating a new history if there is none; check its format."""
         existed = os.path.exists(self.path) and os.path.getsize(self.path) > 0
         _create_private(self.path)
@@ -280,7 +282,7 @@ class TaskStore(HistoryQueries):
             logger.info("Started a new task history in %s", self.path)
         return connection
 
-    def _check_format(self):
+    def _check_format(self) -> None:
         """Raise :class:`UnreadableHistory` unless the file is a sound history; reads only."""
         connection = sqlite3.connect(f'file:{self.path}?mode=ro', uri=True)
         try:
@@ -298,7 +300,7 @@ class TaskStore(HistoryQueries):
         finally:
             connection.close()
 
-    def _move_aside(self, reason):
+    def _move_aside(self, reason: str) -> None:
         aside = f"{self.path}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
         for suffix in ('', '-wal', '-shm'):
             if os.path.exists(self.path + suffix):
@@ -309,12 +311,14 @@ class TaskStore(HistoryQueries):
 
     moved_to = None
 
-    def close(self):
+    def close(self) -> None:
         with self._write_lock:
             self._writer.close()
         self._reader.close()
 
-    def write(self, tasks=(), workers=(), counters=(), max_tasks=0, max_age=0):
+    def write(self, tasks: Iterable[Sequence[Any]] = (), workers: Iterable[tuple[str, dict]] = (),
+              counters: Iterable[tuple[str, str, int]] = (), max_tasks: int = 0,
+              max_age: float = 0) -> int:
         """Write one batch in one transaction, then apply the retention limits.
 
         ``tasks`` are rows in :data:`TASK_COLUMNS` order, ``workers``
@@ -328,8 +332,7 @@ class TaskStore(HistoryQueries):
                 connection.executemany(_UPSERT, tasks)
                 connection.executemany('INSERT OR REPLACE INTO workers VALUES (?, ?)',
                                        [(name, json.dumps(fields)) for name, fields in workers])
-                connection.executemany('INSERT OR REPLACE INTO counters VALUES (?, ?, ?)',
-                                       counters)
+                connection.executemany('INSERT OR REPLACE INTO counters VALUES (?, ?, ?)', counters)
                 removed = self._apply_retention(connection, max_tasks, max_age)
                 connection.execute('COMMIT')
             except BaseException:
@@ -341,7 +344,7 @@ class TaskStore(HistoryQueries):
         return removed
 
     @staticmethod
-    def _apply_retention(connection, max_tasks, max_age):
+    def _apply_retention(connection: sqlite3.Connection, max_tasks: int, max_age: float) -> int:
         removed = 0
         if max_age:
             removed += connection.execute('DELETE FROM tasks WHERE timestamp < ?',
@@ -350,11 +353,10 @@ class TaskStore(HistoryQueries):
             row = connection.execute('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET ?',
                                      (max_tasks - 1,)).fetchone()
             if row is not None:
-                removed += connection.execute('DELETE FROM tasks WHERE seq < ?',
-                                              (row[0],)).rowcount
+                removed += connection.execute('DELETE FROM tasks WHERE seq < ?', (row[0],)).rowcount
         return removed
 
-    def load_tasks(self, limit):
+    def load_tasks(self, limit: int) -> sqlite3.Cursor:
         """The newest ``limit`` stored tasks, oldest first: a cursor of rows."""
         first = self._reader.execute('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET ?',
                                      (limit - 1,)).fetchone() if limit else None
@@ -362,35 +364,35 @@ class TaskStore(HistoryQueries):
             f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE seq >= ? ORDER BY seq",
             (first[0] if first else -1,))
 
-    def load_workers(self):
+    def load_workers(self) -> dict[str, dict[str, Any]]:
         return {name: json.loads(data)
                 for name, data in self._reader.execute('SELECT hostname, data FROM workers')}
 
-    def load_counters(self):
+    def load_counters(self) -> list[tuple[str, str, int]]:
         return self._reader.execute('SELECT hostname, event_type, count FROM counters').fetchall()
 
-    def next_seq(self):
+    def next_seq(self) -> int:
         row = self._reader.execute('SELECT max(seq) FROM tasks').fetchone()
         return 0 if row[0] is None else row[0] + 1
 
-    def get_task(self, uuid):
+    def get_task(self, uuid: str) -> tuple | None:
         return self._reader.execute(
             f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE uuid = ?", (uuid,)).fetchone()
 
-    def own_reader(self):
+    def own_reader(self) -> HistoryReader:
         """A :class:`HistoryReader` of this history."""
         return HistoryReader(self.path)
 
-    def count_tasks(self):
+    def count_tasks(self) -> int:
         return self._reader.execute('SELECT count(*) FROM tasks').fetchone()[0]
 
-    def load_setting(self, key):
+    def load_setting(self, key: str) -> str | None:
         """A value :meth:`save_setting` kept, or None."""
         row = self._reader.execute('SELECT value FROM meta WHERE key = ?', (f'setting:{key}',))
         found = row.fetchone()
         return found[0] if found else None
 
-    def save_setting(self, key, value):
+    def save_setting(self, key: str, value: str) -> None:
         """Keep ``value`` (text) under ``key`` beside the history, at once."""
         with self._write_lock:
             self._writer.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)',

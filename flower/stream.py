@@ -18,7 +18,7 @@ STREAMED_PREFIXES = ('task-', 'worker-')
 class ChangeFeed:
     """The last ``size`` changes, numbered from 1 in the order they were applied."""
 
-    def __init__(self, size: int = 10000):
+    def __init__(self, size: int = 10000) -> None:
         self.size = max(1, size)
         self._slots = [None] * self.size
         self.last_id = 0

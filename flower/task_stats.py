@@ -8,20 +8,32 @@ costs little.
 import bisect
 import math
 import time
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from celery.events.state import State, Task
 
 OUTCOMES = ('succeeded', 'failed', 'retried')
 GROUPINGS = ('name', 'worker')
 POINTS = 60  # time buckets per graph
 
 
-def _label(task, group_by):
+class EventSource(Protocol):
+    """What the statistics read of :class:`flower.events.Events` (a layer above this one)."""
+
+    applied_count: int
+    state: State
+
+
+def _label(task: Task, group_by: str) -> str:
     if group_by == 'worker':
         worker = task.worker
         return getattr(worker, 'hostname', None) or 'unknown worker'
     return task.name or 'unknown task'
 
 
-def outcomes_over_time(tasks, now, window, group_by):
+def outcomes_over_time(tasks: Iterable[Task], now: float, window: float,
+                       group_by: str) -> dict[str, Any]:
     """Succeeded, failed and retried tasks per time bucket of the last ``window`` seconds.
 
     Returns ``{'timestamps': [bucket end, ...], 'succeeded': {label: [count, ...]}, ...}``
@@ -42,7 +54,7 @@ def outcomes_over_time(tasks, now, window, group_by):
     return dict(counts, timestamps=timestamps)
 
 
-def runtime_distribution(tasks, buckets):
+def runtime_distribution(tasks: Iterable[Task], buckets: Iterable[float]) -> dict[str, list]:
     """How many finished tasks took at most each bucket's seconds (and more than the previous)."""
     edges = sorted(buckets)
     counts = [0] * (len(edges) + 1)
@@ -57,13 +69,13 @@ def runtime_distribution(tasks, buckets):
 class TaskStatistics:
     """Builds the graphs' data for a Flower app, recomputed only after new events."""
 
-    def __init__(self, events, runtime_buckets):
+    def __init__(self, events: EventSource, runtime_buckets: Iterable[float]) -> None:
         self.events = events
         self.runtime_buckets = runtime_buckets
         self._cached_key = None
         self._cached = None
 
-    def snapshot(self, window, group_by, now=None):
+    def snapshot(self, window: float, group_by: str, now: float | None = None) -> dict[str, Any]:
         """The graphs' data; reused while no event arrived and the time bucket is the same."""
         now = time.time() if now is None else now
         key = (self.events.applied_count, window, group_by, int(now // (window / POINTS)))

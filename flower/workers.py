@@ -4,8 +4,16 @@ The dashboard's rows and totals, one worker's detail page, and forgetting
 workers that have been offline for too long.
 """
 import time
+from collections.abc import Mapping
+from typing import Any
 
+from celery.events.state import Worker
+
+from flower.state import EventsState
 from flower.utils.masking import mask_worker_info
+
+#: Inspect replies by worker name, then by method (see :class:`flower.inspector.Inspector`).
+Inspected = Mapping[str, dict[str, Any]]
 
 #: How long an inspect reply keeps a worker that sends no events counted as online.
 INSPECT_FRESHNESS = 60.0
@@ -22,7 +30,7 @@ TASK_COUNTERS = (
 )
 
 
-def _said_goodbye(worker, inspected):
+def _said_goodbye(worker: Worker, inspected: dict[str, Any]) -> bool:
     """The worker's last event is a worker-offline, and no inspect reply came after it.
 
     Celery's state empties the heartbeats on worker-offline, so without this a
@@ -35,7 +43,7 @@ def _said_goodbye(worker, inspected):
             and goodbye + INSPECT_REPLY_DELAY >= inspected.get('timestamp', 0))
 
 
-def _is_online(worker, inspected, now):
+def _is_online(worker: Worker | None, inspected: dict[str, Any], now: float) -> bool:
     if worker is not None and worker.heartbeats:
         return worker.alive
     if worker is not None and _said_goodbye(worker, inspected):
@@ -43,13 +51,13 @@ def _is_online(worker, inspected, now):
     return now - inspected.get('timestamp', 0) < INSPECT_FRESHNESS
 
 
-def _active_count(worker, inspected):
+def _active_count(worker: Worker | None, inspected: dict[str, Any]) -> int:
     if worker is not None and worker.active is not None:
         return worker.active
     return len(inspected.get('active') or ())
 
 
-def _last_seen(worker, inspected):
+def _last_seen(worker: Worker | None, inspected: dict[str, Any]) -> float | None:
     """When Flower last heard from the worker: an event or an inspect reply."""
     moments = [inspected.get('timestamp') or 0]
     if worker is not None:
@@ -58,16 +66,17 @@ def _last_seen(worker, inspected):
     return max(moments) or None
 
 
-def _known_names(state, inspected_workers):
+def _known_names(state: EventsState, inspected_workers: Inspected) -> set[str]:
     return set(state.workers.keys()) | set(inspected_workers.keys())
 
 
-def is_known(state, inspected_workers, name):
+def is_known(state: EventsState, inspected_workers: Inspected, name: str) -> bool:
     """True if Flower has heard of worker ``name``, through events or inspection."""
     return name in state.workers or name in inspected_workers
 
 
-def worker_row(state, inspected_workers, name, now=None):
+def worker_row(state: EventsState, inspected_workers: Inspected, name: str,
+               now: float | None = None) -> dict[str, Any]:
     """The dashboard row of one worker: status, task counters, load average, last seen."""
     now = time.time() if now is None else now
     worker = state.workers.get(name)
@@ -85,20 +94,20 @@ def worker_row(state, inspected_workers, name, now=None):
     return row
 
 
-def worker_rows(state, inspected_workers):
+def worker_rows(state: EventsState, inspected_workers: Inspected) -> list[dict[str, Any]]:
     """One dict per known worker, sorted by name (see :func:`worker_row`)."""
     now = time.time()
     return [worker_row(state, inspected_workers, name, now)
             for name in sorted(_known_names(state, inspected_workers))]
 
 
-def totals(rows):
+def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
     """The totals row of the dashboard table."""
     summed = ('active',) + tuple(column for column, _ in TASK_COUNTERS)
     return {column: sum(row[column] for row in rows) for column in summed}
 
 
-def long_offline_workers(state, inspected_workers, max_age: float,
+def long_offline_workers(state: EventsState, inspected_workers: Inspected, max_age: float,
                          now: float | None = None) -> list[str]:
     """The workers offline and unheard of for more than ``max_age`` seconds, by name.
 
@@ -117,7 +126,7 @@ def long_offline_workers(state, inspected_workers, max_age: float,
     return names
 
 
-def _registered_task(entry):
+def _registered_task(entry: str) -> dict[str, str | None]:
     """``'tasks.add [rate_limit=10/m]'`` (Celery's ``registered`` reply) → a dict."""
     name, _, fields = entry.partition(' [')
     task = {'name': name, 'rate_limit': None}
@@ -127,24 +136,24 @@ def _registered_task(entry):
     return task
 
 
-def _as_python(value):
+def _as_python(value: Any) -> str:
     """Arguments as Python writes them; a worker's own repr (a string) as it is."""
     return value if isinstance(value, str) else repr(value)
 
 
-def _task(entry):
+def _task(entry: dict[str, Any]) -> dict[str, Any]:
     """A task of an ``active``/``reserved`` reply, its arguments as text."""
     return dict(entry, args=_as_python(entry.get('args', ())),
                 kwargs=_as_python(entry.get('kwargs', {})))
 
 
-def _scheduled_task(entry):
+def _scheduled_task(entry: dict[str, Any]) -> dict[str, Any]:
     """A ``scheduled`` reply entry as the task's own fields plus its ``eta``."""
     return dict(_task(entry.get('request') or {}), eta=entry.get('eta'),
                 priority=entry.get('priority'))
 
 
-def worker_detail(state, inspected_workers, name):
+def worker_detail(state: EventsState, inspected_workers: Inspected, name: str) -> dict[str, Any]:
     """Everything the worker page shows about worker ``name``; secrets masked."""
     info = mask_worker_info(inspected_workers.get(name, {}))
     stats = info.get('stats') or {}

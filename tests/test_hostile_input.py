@@ -34,9 +34,9 @@ from playwright.sync_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from flower.utils import encodable
+from tests.support.api_cluster import Cluster
 from tests.support.browser import assert_no_browser_problems, save_screenshot
-from tests.support.flower import FlowerServer
-from tests.support.processes import REPO_DIR, CeleryWorker, RedisServer, celery_client
+from tests.support.processes import EXAMPLES_DIR, REPO_DIR
 from tests.support.waiting import wait_for
 
 ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'hostile-input')
@@ -81,33 +81,16 @@ def deeply_nested(depth):
 NESTED = deeply_nested(DEPTH)
 
 
-class Cluster:
+class HostileCluster(Cluster):
     """The module's Redis, worker and Flower, and the hostile tasks they ran."""
 
-    def __init__(self):
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        self.redis = RedisServer(dir=ARTIFACTS)
-        self.worker = None
-        self.flower = None
-        self.client = None
-        self.env = pytest.MonkeyPatch()
-
-    def start(self):
-        self.env.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
-        self.redis.start()
-        self.client = celery_client(self.redis.url)
-        self.worker = CeleryWorker(self.redis.url, WORKER_NAME, log_dir=ARTIFACTS, pool='threads',
-                                   concurrency=4, queues=['celery', QUEUE],
-                                   extra_args=['--include', 'hostile_tasks'])
-        self.worker.start()
-        self.worker.wait_ready()
-        self.flower = FlowerServer(self.redis.url).start()
+    def start_worker_and_flower(self):
+        [self.worker] = self.start_workers({
+            'name': WORKER_NAME, 'pool': 'threads', 'concurrency': 4, 'queues': ['celery', QUEUE],
+            'extra_args': ['--include', 'hostile_tasks']})
+        self.flower = self.start_flower()
         # Events sent before Flower subscribes are never seen: wait for a heartbeat first.
-        wait_for(lambda: self.flower.call(
-            lambda: self.worker.hostname in self.flower.app.events.state.workers),
-            what='Flower to hear from the worker')
-        self.run_tasks()
-        return self
+        self.wait_known(self.flower, self.worker)
 
     def run_tasks(self):
         send = self.client.send_task
@@ -146,8 +129,7 @@ class Cluster:
                 if result.id not in tasks or tasks[result.id].state not in ('SUCCESS', 'FAILURE')]
 
     def worker_holds_scheduled_tasks(self):
-        reply = self.client.control.inspect(destination=[self.worker.hostname], timeout=5).scheduled()
-        held = {entry['request']['id'] for entry in (reply or {}).get(self.worker.hostname, [])}
+        held = {entry['request']['id'] for entry in self.inspect(self.worker, 'scheduled') or []}
         return held >= {result.id for result in self.scheduled.values()}
 
     @property
@@ -169,23 +151,14 @@ class Cluster:
         status, headers, body = self.flower.fetch(path, timeout=HTTP_TIMEOUT)
         return status, headers.get('Content-Type', ''), body
 
-    def stop(self):
-        for part in (self.flower, self.worker):
-            if part is not None:
-                part.stop()
-        if self.client is not None:
-            self.client.close()
-        self.redis.stop()
-        self.env.undo()
-
 
 @pytest.fixture(scope='module')
 def cluster():
-    cluster = Cluster()
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+    with HostileCluster(ARTIFACTS, worker_app='tasks', worker_dir=EXAMPLES_DIR,
+                        env={'FLOWER_UNAUTHENTICATED_API': 'true'}) as cluster:
+        cluster.start_worker_and_flower()
+        cluster.run_tasks()
+        yield cluster
 
 
 # -- layer 1: plain HTTP ---------------------------------------------------------

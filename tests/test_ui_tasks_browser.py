@@ -13,9 +13,10 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.api_cluster import Cluster
 from tests.support.browser import assert_no_browser_problems, save_screenshot
 from tests.support.flower import FlowerServer
-from tests.support.processes import REPO_DIR, CeleryWorker, RedisServer, celery_client
+from tests.support.processes import EXAMPLES_DIR, REPO_DIR
 from tests.support.waiting import wait_for
 
 ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'ui-tasks-browser')
@@ -35,29 +36,15 @@ def drop_password(task):
     return task
 
 
-class History:
+class History(Cluster):
     """The module's cluster and the ids of the tasks it ran."""
 
-    def __init__(self):
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        self.redis = RedisServer(dir=ARTIFACTS)
-        self.worker = None
-        self.flower = None
-
-    def start(self):
-        self.redis.start()
-        self.client = celery_client(self.redis.url)
-        self.worker = CeleryWorker(self.redis.url, f'ui-tasks-{uuid.uuid4().hex[:6]}@localhost',
-                                   log_dir=ARTIFACTS, pool='threads', concurrency=8)
-        self.worker.start()
-        self.worker.wait_ready()
-        self.flower = FlowerServer(self.redis.url, format_task=drop_password, unauthenticated_api=True).start()
+    def start_worker_and_flower(self):
+        [self.worker] = self.start_workers({
+            'name': f'ui-tasks-{uuid.uuid4().hex[:6]}@localhost', 'pool': 'threads', 'concurrency': 8})
+        self.flower = self.start_flower(format_task=drop_password, unauthenticated_api=True)
         # Events sent before Flower subscribes are never seen: wait for a heartbeat first.
-        wait_for(lambda: self.flower.call(
-            lambda: self.worker.hostname in self.flower.app.events.state.workers),
-            what='Flower to hear from the worker')
-        self.run_tasks()
-        return self
+        self.wait_known(self.flower, self.worker)
 
     def run_tasks(self):
         send = self.client.send_task
@@ -95,21 +82,13 @@ class History:
         assert status == 200, body
         return json.loads(body)
 
-    def stop(self):
-        for part in (self.flower, self.worker):
-            if part is not None:
-                part.stop()
-        self.client.close()
-        self.redis.stop()
-
 
 @pytest.fixture(scope='module')
 def history():
-    cluster = History()
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+    with History(ARTIFACTS, worker_app='tasks', worker_dir=EXAMPLES_DIR) as cluster:
+        cluster.start_worker_and_flower()
+        cluster.run_tasks()
+        yield cluster
 
 
 def table_rows(page):
@@ -350,11 +329,9 @@ def test_the_pages_json_answers_bad_parameters_with_a_json_400(history, path, me
 
 
 def test_tasks_task_and_monitor_pages_work_under_a_url_prefix(page, history):
-    prefixed = FlowerServer(history.redis.url, url_prefix='flower', unauthenticated_api=True).start()
+    prefixed = FlowerServer(history.url, url_prefix='flower', unauthenticated_api=True).start()
     try:
-        wait_for(lambda: prefixed.call(
-            lambda: history.worker.hostname in prefixed.app.events.state.workers),
-            what='the prefixed Flower to hear from the worker')
+        history.wait_known(prefixed, history.worker)
         base = prefixed.base_url + '/flower'
         # This Flower started after the run: it learns of tasks from new events only.
         done = history.client.send_task('tasks.add', (20, 22))

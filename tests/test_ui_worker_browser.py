@@ -14,9 +14,10 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.support.api_cluster import Cluster
 from tests.support.browser import assert_no_browser_problems, save_screenshot
 from tests.support.flower import FlowerServer
-from tests.support.processes import REPO_DIR, CeleryWorker, RedisServer, celery_client
+from tests.support.processes import EXAMPLES_DIR, REPO_DIR
 from tests.support.waiting import wait_for
 
 ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'ui-worker-browser')
@@ -25,60 +26,27 @@ CATCH_UP_MS = 30_000
 TAB_NAMES = ('pool', 'broker', 'queues', 'tasks', 'limits', 'config', 'system')
 
 
-class Cluster:
+class UiCluster(Cluster):
     """The module's Redis, workers, Celery client and Flowers."""
 
-    def __init__(self):
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        self.redis = RedisServer(dir=ARTIFACTS)
-        self.workers = []
-        self.flowers = []
-
-    def start(self):
-        self.redis.start()
-        self.broker_url = self.redis.url
-        self.client = celery_client(self.broker_url)
-        self.main = self.worker('ui-main', concurrency=2, queues=['celery', 'ui-main'])
-        self.other = self.worker('ui-other', concurrency=1)
-        self.flower = self.start_flower()
-        return self
-
-    def worker(self, prefix, **kwargs):
-        worker = CeleryWorker(self.broker_url, f'{prefix}-{uuid.uuid4().hex[:6]}@localhost',
-                              log_dir=ARTIFACTS, **kwargs)
-        self.workers.append(worker)
-        worker.start()
-        worker.wait_ready()
+    def worker(self, prefix, **spec):
+        """A ready worker named ``<prefix>-<random>@localhost``."""
+        [worker] = self.start_workers({'name': f'{prefix}-{uuid.uuid4().hex[:6]}@localhost', **spec})
         return worker
 
-    def start_flower(self, **options):
+    def start_flower(self, capp=None, **options):
         # No authentication here: the controls have to be opened on purpose.
         options.setdefault('unauthenticated_api', True)
-        flower = FlowerServer(self.broker_url, **options)
-        self.flowers.append(flower)
-        return flower.start()
-
-    def inspect(self, worker, method, *args):
-        reply = getattr(self.client.control.inspect(destination=[worker.hostname], timeout=5),
-                        method)(*args)
-        return (reply or {}).get(worker.hostname)
-
-    def stop(self):
-        for flower in self.flowers:
-            flower.stop()
-        for worker in self.workers:
-            worker.stop()
-        self.client.close()
-        self.redis.stop()
+        return super().start_flower(capp, **options)
 
 
 @pytest.fixture(scope='module')
 def cluster():
-    cluster = Cluster()
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+    with UiCluster(ARTIFACTS, worker_app='tasks', worker_dir=EXAMPLES_DIR) as cluster:
+        cluster.main = cluster.worker('ui-main', concurrency=2, queues=['celery', 'ui-main'])
+        cluster.other = cluster.worker('ui-other', concurrency=1)
+        cluster.flower = cluster.start_flower()
+        yield cluster
 
 
 def worker_url(flower, worker, prefix=''):
@@ -297,7 +265,7 @@ def metrics_mention(flower, hostname):
 
 def test_autoscale_then_shutdown_and_the_worker_goes_offline_then_is_purged(page, cluster):
     victim = cluster.worker('ui-victim', concurrency=1, extra_args=['--autoscale=2,1'])
-    with FlowerServer(cluster.broker_url, purge_offline_workers=2, unauthenticated_api=True) as purging:
+    with FlowerServer(cluster.url, purge_offline_workers=2, unauthenticated_api=True) as purging:
         wait_for(lambda: metrics_mention(purging, victim.hostname),
                  what="the purging Flower to hear from the worker")
         page.goto(worker_url(cluster.flower, victim))
@@ -359,7 +327,7 @@ def prefixed_links(page):
 
 def test_pages_and_controls_work_under_a_url_prefix(page, cluster):
     worker = cluster.other
-    with FlowerServer(cluster.broker_url, url_prefix='flower', unauthenticated_api=True) as flower:
+    with FlowerServer(cluster.url, url_prefix='flower', unauthenticated_api=True) as flower:
         page.goto(flower.base_url + '/flower/')
         link = page.locator(f'tr[data-worker="{worker.hostname}"] a')
         expect(link).to_be_visible(timeout=CATCH_UP_MS)
@@ -387,7 +355,7 @@ def test_pages_and_controls_work_under_a_url_prefix(page, cluster):
 
 
 def test_read_only_mode_disables_every_control(page, cluster):
-    with FlowerServer(cluster.broker_url, read_only=True, unauthenticated_api=True) as flower:
+    with FlowerServer(cluster.url, read_only=True, unauthenticated_api=True) as flower:
         page.goto(worker_url(flower, cluster.main))
         expect(page.locator('.alert-info')).to_contain_text('read-only')
         buttons = page.locator('form.control button')
@@ -406,7 +374,7 @@ def test_read_only_mode_disables_every_control(page, cluster):
 
 
 def test_control_posts_need_the_xsrf_token_and_page_credentials(cluster):
-    with FlowerServer(cluster.broker_url, basic_auth=['alice:secret']) as flower:
+    with FlowerServer(cluster.url, basic_auth=['alice:secret']) as flower:
         session = requests.Session()
         page_url = worker_url(flower, cluster.main)
         assert session.get(page_url, timeout=30).status_code == 401
@@ -430,7 +398,7 @@ def test_times_are_shown_in_the_browser_time_zone(page, cluster, natural_time):
     cdp = page.context.new_cdp_session(page)
     cdp.send('Emulation.setTimezoneOverride', {'timezoneId': 'Asia/Tokyo'})
     cdp.send('Emulation.setLocaleOverride', {'locale': 'en-US'})
-    with FlowerServer(cluster.broker_url, natural_time=natural_time, unauthenticated_api=True) as flower:
+    with FlowerServer(cluster.url, natural_time=natural_time, unauthenticated_api=True) as flower:
         page.goto(worker_url(flower, cluster.main))
         shown = page.locator('#worker-status time')
         moment = datetime.datetime.fromtimestamp(
@@ -473,7 +441,7 @@ def test_tasks_tab_lists_scheduled_tasks_and_revoked_ones(page, cluster):
 
 
 def test_without_auto_refresh_pages_change_only_when_reloaded(page, cluster):
-    with FlowerServer(cluster.broker_url, auto_refresh=False, unauthenticated_api=True) as flower:
+    with FlowerServer(cluster.url, auto_refresh=False, unauthenticated_api=True) as flower:
         fetched = []
         page.on('request', lambda request: fetched.append(request.url))
         for path in ('/', worker_url(flower, cluster.main)[len(flower.base_url):]):

@@ -1,27 +1,33 @@
 """Small helpers shared across Flower (and importable from configuration files)."""
+from __future__ import annotations
+
 import os
 import platform
 import re
 import secrets
 import sys
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # configuration files import this module: Celery is not imported for them
+    from celery import Celery
 
 _TRUE_WORDS = frozenset(('y', 'yes', 't', 'true', 'on', '1'))
 _FALSE_WORDS = frozenset(('n', 'no', 'f', 'false', 'off', '0'))
 _SURROGATE = re.compile('[\ud800-\udfff]')
 
 
-def gen_cookie_secret():
+def gen_cookie_secret() -> str:
     """Return a fresh random secret, used when no ``cookie_secret`` is configured."""
     return secrets.token_urlsafe(32)
 
 
-def abs_path(path):
+def abs_path(path: str) -> str:
     """Expand ``~`` and make ``path`` absolute relative to the current directory."""
     return os.path.abspath(os.path.expanduser(path))
 
 
-def strtobool(value):
+def strtobool(value: str | bool) -> bool:
     """Turn a yes/no word into a bool; anything else is a ``ValueError``."""
     if isinstance(value, bool):
         return value
@@ -33,7 +39,7 @@ def strtobool(value):
     raise ValueError(f"invalid truth value {value!r}")
 
 
-def bugreport(app=None):
+def bugreport(app: Celery | None = None) -> str:
     """Versions and settings to paste into a bug report."""
     import celery
     import kombu
@@ -51,7 +57,7 @@ def bugreport(app=None):
     return '\n'.join(lines)
 
 
-def encodable(value):
+def encodable(value: Any) -> Any:
     """``value`` with all its text encodable as UTF-8, in lists, tuples and dicts too.
 
     Workers can send text that is not: a file name Python decoded from bytes
@@ -73,7 +79,7 @@ def encodable(value):
 class Throttle:
     """Says yes at most once every ``seconds``: for warnings that must not flood the log."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._last = None
 

@@ -12,10 +12,14 @@ import contextlib
 import json
 import queue
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
+import kombu
 import redis
 import redis.sentinel
+from celery import Celery
 from kombu.utils.url import parse_ssl_cert_reqs
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -38,7 +42,7 @@ class BrokerError(Exception):
 class BrokerBase:
     """Host, port, vhost (or db), user and password parsed from a broker URL."""
 
-    def __init__(self, broker_url, *_, **__):
+    def __init__(self, broker_url: str, *_: Any, **__: Any) -> None:
         url = urlsplit(broker_url)
         self.broker_url = broker_url
         self.host = url.hostname or 'localhost'
@@ -50,7 +54,7 @@ class BrokerBase:
         self.username = unquote(url.username) if url.username else None
         self.password = unquote(url.password) if url.password else None
 
-    async def queues(self, names):
+    async def queues(self, names: Iterable[str]) -> list[dict[str, Any]]:
         """``[{'name': ..., 'messages': ...}, ...]`` for the queues ``names``."""
         raise NotImplementedError
 
@@ -66,14 +70,15 @@ class RabbitMQ(BrokerBase):
     https management API.
     """
 
-    def __init__(self, broker_url, http_api=None, timeout=1.0, ca_certs=None, **kwargs):
+    def __init__(self, broker_url: str, http_api: str | None = None, timeout: float = 1.0,
+                 ca_certs: str | None = None, **kwargs: Any) -> None:
         super().__init__(broker_url)
         self.vhost = self.vhost or '/'
         self.timeout = timeout
         self.http_api = http_api
         self.ca_certs = ca_certs
 
-    def _request(self):
+    def _request(self) -> HTTPRequest:
         if not self.http_api:
             raise BrokerError("Queue statistics of a RabbitMQ broker need the broker_api option "
                               "(the management API URL, e.g. http://user:pass@host:15672/api/)")
@@ -88,7 +93,7 @@ class RabbitMQ(BrokerBase):
             auth_password=unquote(api.password) if api.password else None,
             connect_timeout=self.timeout, request_timeout=self.timeout, ca_certs=self.ca_certs)
 
-    async def queues(self, names):
+    async def queues(self, names: Iterable[str]) -> list[dict[str, Any]]:
         request = self._request()
         try:
             response = await AsyncHTTPClient().fetch(request)
@@ -111,7 +116,8 @@ class RedisBase(BrokerBase):
 
     default_port = 6379
 
-    def __init__(self, broker_url, broker_options=None, timeout=1.0, **kwargs):
+    def __init__(self, broker_url: str, broker_options: Mapping[str, Any] | None = None,
+                 timeout: float = 1.0, **kwargs: Any) -> None:
         super().__init__(broker_url)
         options = broker_options or {}
         self.timeout = timeout
@@ -120,32 +126,32 @@ class RedisBase(BrokerBase):
         self.separator = options.get('sep', DEFAULT_PRIORITY_SEPARATOR)
         self.key_prefix = options.get('global_keyprefix', '')
 
-    def _database(self):
+    def _database(self) -> int:
         return self._db_number(self.vhost or '0')
 
-    def _db_number(self, text):
+    def _db_number(self, text: str) -> int:
         try:
             return int(text.strip('/') or 0)
         except ValueError:
             raise BrokerError(f"Invalid Redis database {text!r} in broker URL "
                               f"{mask_text(self.broker_url)}") from None
 
-    def _connection_kwargs(self):
+    def _connection_kwargs(self) -> dict[str, Any]:
         # No retries: within the timeout, an unreachable Redis is reported as such.
         return dict(db=self.db, username=self.username, password=self.password,
                     socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
                     retry=Retry(NoBackoff(), 0))
 
-    def _client(self):
+    def _client(self) -> redis.Redis:
         return redis.Redis(host=self.host, port=self.port or self.default_port,
                            **self._connection_kwargs())
 
-    def _keys(self, name):
+    def _keys(self, name: str) -> list[str]:
         """The list holding priority ``0`` is the queue's name; others get a suffix."""
         return [self.key_prefix + (name if step == 0 else f"{name}{self.separator}{step}")
                 for step in self.priority_steps]
 
-    def _lengths(self, names):
+    def _lengths(self, names: list[str]) -> list[dict[str, Any]]:
         client = self._client()
         try:
             with client.pipeline(transaction=False) as pipe:
@@ -158,7 +164,7 @@ class RedisBase(BrokerBase):
         return [{'name': name, 'messages': sum(next(lengths) for _ in self.priority_steps)}
                 for name in names]
 
-    async def queues(self, names):
+    async def queues(self, names: Iterable[str]) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(None, self._lengths, list(names))
@@ -176,18 +182,19 @@ class RedisSsl(Redis):
     (``?ssl_cert_reqs=required&ssl_ca_certs=...``, as kombu reads them) and from
     ``broker_use_ssl``, which wins where both give one."""
 
-    def __init__(self, broker_url, broker_options=None, broker_use_ssl=None, **kwargs):
+    def __init__(self, broker_url: str, broker_options: Mapping[str, Any] | None = None,
+                 broker_use_ssl: dict[str, Any] | bool | None = None, **kwargs: Any) -> None:
         super().__init__(broker_url, broker_options, **kwargs)
         settings = _ssl_settings_of_url(broker_url)
         if isinstance(broker_use_ssl, dict):
             settings.update(broker_use_ssl)
         self.ssl_options = {key: settings[key] for key in REDIS_SSL_KEYS if key in settings}
 
-    def _connection_kwargs(self):
+    def _connection_kwargs(self) -> dict[str, Any]:
         return dict(super()._connection_kwargs(), ssl=True, **self.ssl_options)
 
 
-def _ssl_settings_of_url(broker_url):
+def _ssl_settings_of_url(broker_url: str) -> dict[str, Any]:
     settings = {key: values[-1] for key, values in parse_qs(urlsplit(broker_url).query).items()
                 if key in REDIS_SSL_KEYS}
     if 'ssl_cert_reqs' in settings:
@@ -200,11 +207,11 @@ def _ssl_settings_of_url(broker_url):
 class RedisSocket(RedisBase):
     """``redis+socket:///path/to/redis.sock?virtual_host=<db>``."""
 
-    def _database(self):
+    def _database(self) -> int:
         query = parse_qs(urlsplit(self.broker_url).query)
         return self._db_number((query.get('virtual_host') or query.get('db') or ['0'])[0])
 
-    def _client(self):
+    def _client(self) -> redis.Redis:
         socket_path = unquote(urlsplit(self.broker_url).path)
         return redis.Redis(unix_socket_path=socket_path, **self._connection_kwargs())
 
@@ -215,7 +222,8 @@ class RedisSentinel(RedisBase):
 
     default_port = 26379
 
-    def __init__(self, broker_url, broker_options=None, **kwargs):
+    def __init__(self, broker_url: str, broker_options: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         first, *others = broker_url.split(';')
         super().__init__(first, broker_options, **kwargs)
         self.broker_url = broker_url
@@ -229,7 +237,7 @@ class RedisSentinel(RedisBase):
             if part.vhost:
                 self.db = self._db_number(part.vhost)
 
-    def _client(self):
+    def _client(self) -> redis.Redis:
         if not self.master_name:
             raise redis.RedisError("the 'master_name' broker transport option is not set")
         # A dead sentinel must not use up the timeout with retries: the next one is asked.
@@ -248,7 +256,7 @@ class Broker:
         'sentinel': RedisSentinel,
     }
 
-    def __new__(cls, broker_url, *args, **kwargs):
+    def __new__(cls, broker_url: str, *args: Any, **kwargs: Any) -> BrokerBase:
         scheme = broker_url.partition('://')[0]
         adapter = cls.adapters.get(scheme)
         if adapter is None:
@@ -266,7 +274,7 @@ def validate_broker_api(url: str) -> str:
     return url
 
 
-def active_queue_names(capp, workers):
+def active_queue_names(capp: Celery, workers: Mapping[str, dict[str, Any]]) -> list[str]:
     """Queues any worker consumes from plus the app's configured queues, sorted.
 
     ``workers`` are the inspect replies by worker name (``Flower.workers``).
@@ -281,7 +289,7 @@ def active_queue_names(capp, workers):
     return sorted(names)
 
 
-def broker_url_of(capp):
+def broker_url_of(capp: Celery) -> str:
     """The first broker URL of the Celery app, password included."""
     url = capp.conf.broker_read_url or capp.conf.broker_url
     if isinstance(url, (list, tuple)):
@@ -289,7 +297,8 @@ def broker_url_of(capp):
     return url or capp.connection_for_read().as_uri(include_password=True)
 
 
-async def queue_lengths(capp, names, broker_api=None, timeout=1.0, ca_certs=None):
+async def queue_lengths(capp: Celery, names: Iterable[str], broker_api: str | None = None,
+                        timeout: float = 1.0, ca_certs: str | None = None) -> list[dict[str, Any]]:
     """Message counts of the queues ``names`` on ``capp``'s broker, within ``timeout``."""
     broker = Broker(broker_url_of(capp), http_api=broker_api, ca_certs=ca_certs,
                     broker_options=capp.conf.broker_transport_options,
@@ -301,7 +310,7 @@ async def queue_lengths(capp, names, broker_api=None, timeout=1.0, ca_certs=None
 
 
 @contextlib.contextmanager
-def broadcast_connection(capp):
+def broadcast_connection(capp: Celery) -> Iterator[kombu.Connection]:
     """A broker connection of its own for one remote-control broadcast.
 
     Connecting is tried twice at most, so a broker that is down is reported
@@ -318,7 +327,7 @@ class DetachedPool:
     them, so that many waiting requests cannot start a thread per call.
     """
 
-    def __init__(self, size, name):
+    def __init__(self, size: int, name: str) -> None:
         self.size = size
         self.name = name
         self._calls = queue.SimpleQueue()
@@ -326,7 +335,7 @@ class DetachedPool:
         self._threads = 0
         self._idle = 0
 
-    async def run(self, function, *args):
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
         """Await ``function(*args)``, run by one of the pool's threads."""
         future = concurrent.futures.Future()
         self._calls.put((future, function, args))
@@ -336,7 +345,7 @@ class DetachedPool:
                 threading.Thread(target=self._work, name=self.name, daemon=True).start()
         return await asyncio.wrap_future(future)
 
-    def _work(self):
+    def _work(self) -> None:
         while True:
             with self._lock:
                 self._idle += 1
@@ -351,7 +360,7 @@ class DetachedPool:
                 future.set_exception(exc)
 
 
-async def run_detached(function, *args):
+async def run_detached(function: Callable[..., Any], *args: Any) -> Any:
     """Run a blocking broker call on a daemon thread and await its result.
 
     kombu retries a broker lost in the middle of Celery's broadcasts for ever;
@@ -359,7 +368,7 @@ async def run_detached(function, *args):
     """
     future = concurrent.futures.Future()
 
-    def call():
+    def call() -> None:
         try:
             future.set_result(function(*args))
         except BaseException as exc:  # handed to the awaiting coroutine

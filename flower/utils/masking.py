@@ -12,6 +12,7 @@ All of it runs in time linear in the text: workers' values are untrusted and
 may be megabytes long.
 """
 import re
+from typing import Any
 
 MASK = '********'
 #: What replaces the password of a URL (``redis://user:****@host``).
@@ -33,7 +34,7 @@ MAX_DEPTH = 100
 _STATS_KEYED_BY_TASK = ('total',)
 
 
-def _mask_url_passwords(text):
+def _mask_url_passwords(text: str) -> str:
     """Mask the password of every ``scheme://user:password@host`` in ``text``.
 
     A password may hold ``/``, ``#`` or ``@`` unescaped: the user information of
@@ -61,7 +62,7 @@ def _mask_url_passwords(text):
     return ''.join(pieces)
 
 
-def _value_end(text, start):
+def _value_end(text: str, start: int) -> int:
     """Where the value of a ``password=`` starting at ``start`` ends.
 
     A quoted value ends at its closing quote (an unclosed one at the end of the
@@ -75,7 +76,7 @@ def _value_end(text, start):
     return len(text) if blank is None else blank.start()
 
 
-def _mask_dsn_passwords(text):
+def _mask_dsn_passwords(text: str) -> str:
     pieces = []
     done = 0
     for match in _DSN_PASSWORD.finditer(text):
@@ -96,12 +97,12 @@ def mask_text(text: str) -> str:
     return _mask_dsn_passwords(_mask_url_passwords(text))
 
 
-def _is_empty(value):
+def _is_empty(value: Any) -> bool:
     return value is None or value == '' or value == MASK or (
         isinstance(value, (dict, list, tuple)) and not value)
 
 
-def mask_secrets(value, name='', depth=0):
+def mask_secrets(value: Any, name: str = '', depth: int = 0) -> Any:
     """A copy of ``value`` (nested dicts and lists too) with secrets masked.
 
     A value whose setting ``name`` looks secret is masked whole, a dict or a
@@ -121,14 +122,14 @@ def mask_secrets(value, name='', depth=0):
     return value
 
 
-def _mask_stats(stats):
+def _mask_stats(stats: Any) -> Any:
     if not isinstance(stats, dict):
         return mask_secrets(stats)
     return {key: value if key in _STATS_KEYED_BY_TASK else mask_secrets(value, str(key), 1)
             for key, value in stats.items()}
 
 
-def mask_worker_info(info: dict) -> dict:
+def mask_worker_info(info: dict[str, Any]) -> dict[str, Any]:
     """A copy of one worker's inspect replies with its ``stats`` and ``conf`` masked.
 
     Every answer that shows ``stats`` or ``conf`` (the API, the worker page)

@@ -2,6 +2,7 @@
 import datetime
 import html
 import numbers
+from typing import Any
 from urllib.parse import quote
 
 import humanize as humanize_lib
@@ -10,7 +11,7 @@ import pytz
 ELLIPSIS = '...'
 
 
-def format_time(time, tz):
+def format_time(time: float, tz: datetime.tzinfo | str) -> str:
     """Format a POSIX timestamp in the time zone ``tz`` (a tzinfo or a zone name)."""
     if isinstance(tz, str):
         tz = pytz.timezone(tz)
@@ -18,7 +19,7 @@ def format_time(time, tz):
     return moment.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3] + moment.strftime(' %Z')
 
 
-def _shorten(text, length):
+def _shorten(text: str, length: int | None) -> str:
     if length is None or len(text) <= length:
         return text
     if length <= len(ELLIPSIS):
@@ -26,7 +27,7 @@ def _shorten(text, length):
     return text[:length - len(ELLIPSIS)] + ELLIPSIS
 
 
-def humanize(obj, type=None, length=None):
+def humanize(obj: Any, type: str | None = None, length: int | None = None) -> str:
     """Render ``obj`` for people: times, relative times, lists, or shortened text.
 
     ``type`` is ``'time'`` (optionally ``'time-<zone>'``) for a timestamp,
@@ -48,14 +49,14 @@ def humanize(obj, type=None, length=None):
 
 
 
-def format_count(count) -> str:
+def format_count(count: float | None) -> str:
     """A count with thousands separators: ``1234567`` → ``'1,234,567'``; ``None`` → ``''``."""
     if count is None:
         return ''
     return f'{int(count):,}'
 
 
-def format_duration(seconds) -> str:
+def format_duration(seconds: float | None) -> str:
     """A duration for people: ``0.0123`` → ``'12.3 ms'``, ``42.5`` → ``'42.5 s'``,
     ``3725`` → ``'1 h 2 min 5 s'``; ``None`` → ``''``."""
     if seconds is None:
@@ -72,7 +73,7 @@ def format_duration(seconds) -> str:
     return ' '.join(f'{value} {unit}' for value, unit in parts if value) or '0 s'
 
 
-def format_value(value, length=None) -> str:
+def format_value(value: Any, length: int | None = None) -> str:
     """Any field's value as text: counts with separators, lists joined, long text
     shortened to ``length`` characters; ``None`` → ``''``."""
     if value is None:
@@ -86,7 +87,7 @@ def format_value(value, length=None) -> str:
     return humanize(value, length=length)
 
 
-def task_link(task, url_prefix: str = '') -> str:
+def task_link(task: Any, url_prefix: str = '') -> str:
     """An HTML link to a task's page, its id as the text; ``task`` is an id or a task
     (anything with ``uuid``). Escaped, so it can go into a page as it is."""
     uuid = getattr(task, 'uuid', task)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
@@ -30,7 +31,7 @@ STATE_COOKIE = 'flower_oauth_state'
 STATE_MAX_AGE_DAYS = 10 / (24 * 60)  # a login must finish within ten minutes
 
 
-def load_provider(dotted_path):
+def load_provider(dotted_path: str) -> type[BaseHandler]:
     """The login handler class named by ``--auth_provider``; a ``ValueError`` says why not."""
     try:
         provider = import_object(dotted_path)
@@ -41,7 +42,7 @@ def load_provider(dotted_path):
     return provider
 
 
-def safe_next_path(value, default):
+def safe_next_path(value: str | None, default: str) -> str:
     """``value`` if it is a path on this site, else ``default``: no open redirects.
 
     Browsers drop tabs and line breaks from a ``Location`` and read ``\\`` as
@@ -67,7 +68,7 @@ class LoginHandler(BaseHandler):
     ``--auth_provider`` names when ``--auth`` is set.
     """
 
-    def prepare(self):
+    def prepare(self) -> None:
         """Logging in must be possible without being logged in; without ``--auth``
         there is no login page at all."""
         if not self.application.options.auth:
@@ -85,11 +86,11 @@ class OAuth2LoginHandler(LoginHandler):
     scope = ''
 
     @property
-    def base_url(self):
+    def base_url(self) -> str:
         base = os.environ.get(self.base_url_variable or '', '') or self.default_base_url or ''
         return base.rstrip('/')
 
-    def endpoint(self, path, public_url):
+    def endpoint(self, path: str, public_url: str) -> str:
         """``public_url``, or ``path`` on the host that the base-URL variable names instead.
 
         For providers whose public API lives on other hosts than their login page.
@@ -99,14 +100,14 @@ class OAuth2LoginHandler(LoginHandler):
         return public_url
 
     @property
-    def authorize_url(self):
+    def authorize_url(self) -> str:
         return self.base_url + self.authorize_path
 
     @property
-    def token_url(self):
+    def token_url(self) -> str:
         return self.base_url + self.token_path
 
-    async def get(self):
+    async def get(self) -> None:
         error = self.get_argument('error', None)
         if error is not None:
             # The text comes from the query string: logged for the operator, not shown.
@@ -129,7 +130,7 @@ class OAuth2LoginHandler(LoginHandler):
         logger.info("%s login of %s", self.provider_name, email)
         self.redirect(next_path)
 
-    def redirect_to_provider(self):
+    def redirect_to_provider(self) -> None:
         state = secrets.token_urlsafe(32)
         next_path = safe_next_path(self.get_argument('next', None),
                                    self.application.url_for_path('/'))
@@ -144,7 +145,7 @@ class OAuth2LoginHandler(LoginHandler):
         })
         self.redirect(f"{self.authorize_url}?{query}")
 
-    def check_state(self):
+    def check_state(self) -> str:
         """Consume the state cookie; the ``state`` the provider sent back must match it."""
         saved = self.get_signed_cookie(STATE_COOKIE, max_age_days=STATE_MAX_AGE_DAYS)
         self.clear_cookie(STATE_COOKIE)
@@ -158,7 +159,7 @@ class OAuth2LoginHandler(LoginHandler):
             raise RequestError(403, "Login failed: the OAuth state does not match")
         return expected['next']
 
-    async def exchange_code(self, code):
+    async def exchange_code(self, code: str) -> str:
         options = self.application.options
         refused = f"Login failed: {self.provider_name} did not accept the authorization code"
         reply = await self.fetch_json(self.token_url, failure=refused, method='POST', body=urlencode({
@@ -173,7 +174,8 @@ class OAuth2LoginHandler(LoginHandler):
             raise RequestError(403, refused)
         return token
 
-    async def fetch_json(self, url, access_token=None, failure=None, **kwargs):
+    async def fetch_json(self, url: str, access_token: str | None = None,
+                         failure: str | None = None, **kwargs: Any) -> Any:
         """A JSON reply from the provider; a failure is a 403 page, the secret never logged."""
         headers = {'Accept': 'application/json', 'User-Agent': 'flower'}
         if access_token:
@@ -190,11 +192,11 @@ class OAuth2LoginHandler(LoginHandler):
         raise RequestError(403, failure or f"Login failed: {self.provider_name} answered "
                                            f"{response.code} to {url}")
 
-    async def verified_email(self, access_token):
+    async def verified_email(self, access_token: str) -> str | None:
         """The user's verified e-mail address, or None."""
         raise NotImplementedError
 
-    async def check_access(self, access_token):
+    async def check_access(self, access_token: str) -> None:
         """Provider-specific checks beyond the e-mail address (none by default)."""
 
 
@@ -204,10 +206,10 @@ class OpenIDUserInfoMixin:
     userinfo_path = None
 
     @property
-    def userinfo_url(self):
+    def userinfo_url(self) -> str:
         return self.base_url + self.userinfo_path
 
-    async def verified_email(self, access_token):
+    async def verified_email(self, access_token: str) -> str | None:
         info = await self.fetch_json(self.userinfo_url, access_token)
         if isinstance(info, dict) and info.get('email_verified') is True:
             return info.get('email')
@@ -226,11 +228,11 @@ class GoogleAuth2LoginHandler(OpenIDUserInfoMixin, OAuth2LoginHandler):
     scope = 'openid email'
 
     @property
-    def token_url(self):
+    def token_url(self) -> str:
         return self.endpoint(self.token_path, 'https://oauth2.googleapis.com/token')
 
     @property
-    def userinfo_url(self):
+    def userinfo_url(self) -> str:
         return self.endpoint(self.userinfo_path, 'https://openidconnect.googleapis.com/v1/userinfo')
 
 
@@ -252,11 +254,11 @@ class GithubLoginHandler(OAuth2LoginHandler):
     scope = 'user:email'
 
     @property
-    def emails_url(self):
+    def emails_url(self) -> str:
         # With a base URL: the GitHub Enterprise layout.
         return self.endpoint('/api/v3/user/emails', 'https://api.github.com/user/emails')
 
-    async def verified_email(self, access_token):
+    async def verified_email(self, access_token: str) -> str | None:
         """The primary address if verified and allowed, else any verified allowed one."""
         emails = await self.fetch_json(self.emails_url, access_token)
         if not isinstance(emails, list):
@@ -279,13 +281,13 @@ class GitLabLoginHandler(OAuth2LoginHandler):
     scope = 'read_api'
     default_min_access_level = 20  # Reporter
 
-    async def verified_email(self, access_token):
+    async def verified_email(self, access_token: str) -> str | None:
         user = await self.fetch_json(self.base_url + '/api/v4/user', access_token)
         if isinstance(user, dict) and user.get('confirmed_at'):
             return user.get('email')
         return None
 
-    async def check_access(self, access_token):
+    async def check_access(self, access_token: str) -> None:
         """With ``FLOWER_GITLAB_AUTH_ALLOWED_GROUPS`` set, the user must be in one of them."""
         allowed = {group.strip() for group in
                    os.environ.get('FLOWER_GITLAB_AUTH_ALLOWED_GROUPS', '').split(',')
@@ -308,13 +310,13 @@ class LogoutHandler(BaseHandler):
     user out; it ends every session of that user (see :class:`~flower.security.Sessions`).
     """
 
-    def prepare(self):
+    def prepare(self) -> None:
         """Logging out must work whatever state the session is in."""
 
-    def get(self):
+    def get(self) -> None:
         self.render('logout.html', logged_out=False)
 
-    def post(self):
+    def post(self) -> None:
         email = self.current_user and self.session_email
         if email:
             self.application.sessions.end(email)

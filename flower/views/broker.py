@@ -9,7 +9,7 @@ EXTRA_COLUMNS = (('messages_ready', 'Ready'), ('messages_unacknowledged', 'Unack
 
 
 class BrokerView(BaseHandler):
-    async def get(self):
+    async def get(self) -> None:
         as_json = self.get_argument('json', default=False, type=bool)
         try:
             queues, error = await self.application.queue_lengths(), None

@@ -5,6 +5,6 @@ from flower.views import BaseHandler
 
 
 class NotFoundErrorHandler(BaseHandler):
-    def prepare(self):
+    def prepare(self) -> None:
         super().prepare()
         raise tornado.web.HTTPError(404, reason="Page not found")

@@ -9,10 +9,10 @@ class Healthcheck(BaseHandler):
     that also says how far the ``--persistent`` history is loaded and written (nothing
     about the broker or the cluster, which only logged-in users may see)."""
 
-    def is_public(self):
+    def is_public(self) -> bool:
         return True
 
-    async def get(self):
+    async def get(self) -> None:
         if not self.get_argument('verbose', False, type=bool):
             self.write("OK")
             return
@@ -22,9 +22,9 @@ class Healthcheck(BaseHandler):
 class Metrics(BaseHandler):
     """The application's metrics (see ``docs/prometheus.rst``) in Prometheus' text format."""
 
-    def is_public(self):
+    def is_public(self) -> bool:
         return self.application.options.unauthenticated_metrics
 
-    async def get(self):
+    async def get(self) -> None:
         self.set_header('Content-Type', prometheus_client.CONTENT_TYPE_LATEST)
         self.write(self.application.metrics.exposition(self.application.events.state.workers))

@@ -7,12 +7,12 @@ WINDOWS = (900, 3600, 6 * 3600, 24 * 3600)
 
 
 class MonitorView(BaseHandler):
-    def get(self):
+    def get(self) -> None:
         self.render('monitor.html', windows=WINDOWS, active_page='monitor')
 
 
 class MonitorData(JsonPageHandler):
-    def get(self):
+    def get(self) -> None:
         window = self.get_argument('window', default=3600, type=int)
         if window not in WINDOWS:
             raise RequestError(400, f"'window' must be one of {', '.join(map(str, WINDOWS))}")

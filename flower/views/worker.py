@@ -5,7 +5,7 @@ from flower.workers import worker_detail
 
 
 class WorkerView(BaseHandler):
-    async def get(self, name):
+    async def get(self, name: str) -> None:
         if not await self.application.knows_worker(name):
             raise RequestError(404, f"Unknown worker '{name}'")
         refresh_error = None

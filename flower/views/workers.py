@@ -9,7 +9,7 @@ __all__ = ['WorkerView', 'WorkersView']
 
 
 class WorkersView(BaseHandler):
-    async def get(self):
+    async def get(self) -> None:
         refresh = self.get_argument('refresh', default=False, type=bool)
         as_json = self.get_argument('json', default=False, type=bool)
         if refresh:

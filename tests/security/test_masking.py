@@ -17,61 +17,27 @@ import requests
 
 from flower.utils.masking import MASK, mask_secrets, mask_text, mask_worker_info
 from tests.security.secret_worker_app import SENTINELS
-from tests.support.flower import FlowerServer
-from tests.support.processes import REPO_DIR, CeleryWorker, RedisServer, celery_client
-from tests.support.waiting import wait_for
+from tests.support.api_cluster import Cluster
+from tests.support.processes import REPO_DIR
 
 ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'security-masking')
 WORKER_NAME = 'secret-holder@localhost'
 VIEWER = ('viewer', 'viewer-pw')
 
 
-class Cluster:
-    def __init__(self):
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        self.env = pytest.MonkeyPatch()
-        self.redis = RedisServer(dir=ARTIFACTS)
-        self.worker = None
-        self.client = None
-        self.flowers = {}
-
-    def start(self):
-        self.env.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
-        self.redis.start()
-        self.client = celery_client(self.redis.url)
-        self.worker = CeleryWorker(self.redis.url, WORKER_NAME, app='tests.security.secret_worker_app',
-                                   workdir=REPO_DIR, log_dir=ARTIFACTS, pool='solo', concurrency=1)
-        self.worker.start()
-        self.worker.wait_ready(60, client=self.client)
-        self.flowers = {
-            'open-api': FlowerServer(self.redis.url, inspect_timeout=3000).start(),
-            'read-only-user': FlowerServer(self.redis.url, inspect_timeout=3000, read_only=True,
-                                           basic_auth=[':'.join(VIEWER)]).start(),
-        }
-        for flower in self.flowers.values():
-            wait_for(lambda flower=flower: flower.call(
-                lambda: WORKER_NAME in flower.app.events.state.workers),
-                what='Flower to hear from the worker')
-        return self
-
-    def stop(self):
-        for flower in self.flowers.values():
-            flower.stop()
-        if self.worker is not None:
-            self.worker.stop()
-        if self.client is not None:
-            self.client.close()
-        self.redis.stop()
-        self.env.undo()
-
-
 @pytest.fixture(scope='module')
-def cluster():
-    started = Cluster()
-    try:
-        yield started.start()
-    finally:
-        started.stop()
+def flowers():
+    """Flowers by who reads them, watching one worker of the secret-holding app."""
+    with Cluster(ARTIFACTS, worker_app='tests.security.secret_worker_app',
+                 env={'FLOWER_UNAUTHENTICATED_API': 'true'}) as cluster:
+        [worker] = cluster.start_workers({'name': WORKER_NAME, 'pool': 'solo', 'concurrency': 1})
+        started = {
+            'open-api': cluster.start_flower(),
+            'read-only-user': cluster.start_flower(read_only=True, basic_auth=[':'.join(VIEWER)]),
+        }
+        for flower in started.values():
+            cluster.wait_known(flower, worker)
+        yield started
 
 
 def get(flower, path, **kwargs):
@@ -94,8 +60,8 @@ def assert_no_sentinel(path, body):
 
 
 @pytest.mark.parametrize('who', ['open-api', 'read-only-user'])
-def test_item02_worker_stats_and_conf_are_masked_in_every_answer(cluster, who):
-    flower = cluster.flowers[who]
+def test_item02_worker_stats_and_conf_are_masked_in_every_answer(flowers, who):
+    flower = flowers[who]
     for path in PATHS:
         response = get(flower, path)
         assert response.status_code == 200, (path, response.text[:500])

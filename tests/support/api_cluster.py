@@ -1,7 +1,10 @@
 """A module-scoped cluster for tests that share workers: a private Redis, workers, Flowers.
 
 Starting workers is the slow part, so each module shares one :class:`Cluster`
-(module scope) and its tests check their effects through Celery itself.
+(module scope) and its tests check their effects through Celery itself. The
+``cluster`` fixture gives the API tests theirs; a module that needs other
+workers or settings defines its own ``cluster`` fixture, with a ``Cluster``
+(or a subclass holding the module's own helpers) used as a context manager.
 
 The Celery app Flower monitors is built like the examples' client; importing
 ``examples/tasks.py`` here makes its tasks (Celery *shared* tasks) part of every
@@ -48,15 +51,34 @@ class Api:
 
 
 class Cluster:
-    """A private redis-server plus the workers and Flowers a test module starts."""
+    """A private redis-server plus the workers and Flowers a test module starts.
 
-    def __init__(self, log_dir):
+    Logs go to ``log_dir``, emptied first. Workers run ``worker_app`` from
+    ``worker_dir`` unless their spec says otherwise. ``env`` is set in this
+    process until :meth:`stop`: Flower reads some settings (such as
+    ``FLOWER_UNAUTHENTICATED_API``) from the environment on every request.
+    """
+
+    def __init__(self, log_dir, worker_app=WORKER_APP, worker_dir=REPO_DIR, env=None):
+        shutil.rmtree(log_dir, ignore_errors=True)
+        os.makedirs(log_dir)
         self.log_dir = log_dir
+        self.worker_app = worker_app
+        self.worker_dir = worker_dir
         self.redis = RedisServer(dir=log_dir).start()
         self.url = self.redis.url
         self.client = celery_client(self.url)
         self.workers = []
         self.flowers = []
+        self.environment = pytest.MonkeyPatch()
+        for name, value in (env or {}).items():
+            self.environment.setenv(name, value)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
 
     def make_app(self, **settings):
         """A Celery app on this broker (result backend included) knowing the example tasks."""
@@ -70,8 +92,8 @@ class Cluster:
         started = []
         for spec in specs:
             spec = dict(spec)
-            spec.setdefault('app', WORKER_APP)
-            spec.setdefault('workdir', REPO_DIR)
+            spec.setdefault('app', self.worker_app)
+            spec.setdefault('workdir', self.worker_dir)
             spec.setdefault('log_dir', self.log_dir)
             worker = CeleryWorker(self.url, spec.pop('name'), **spec)
             self.workers.append(worker)
@@ -92,10 +114,15 @@ class Cluster:
         wait_for(lambda: names <= flower.call(lambda: set(flower.app.events.state.workers)),
                  what=f"Flower to see {sorted(names)}")
 
+    def inspect(self, worker, method, *args):
+        """The worker's reply to ``inspect <method> <args>`` (None if it did not answer)."""
+        inspector = self.client.control.inspect(destination=[worker.hostname], timeout=5)
+        replies = getattr(inspector, method)(*args)
+        return (replies or {}).get(worker.hostname)
+
     def stats(self, worker):
         """The worker's ``inspect stats`` reply."""
-        replies = self.client.control.inspect(destination=[worker.hostname], timeout=5).stats()
-        return (replies or {}).get(worker.hostname)
+        return self.inspect(worker, 'stats')
 
     def stop(self):
         for flower in self.flowers:
@@ -107,14 +134,12 @@ class Cluster:
             thread.join()
         self.client.close()
         self.redis.stop()
+        self.environment.undo()
 
 
 @pytest.fixture(scope='module')
 def cluster(request):
     """The module's :class:`Cluster`; logs in ``test-artifacts/api-<module>/``."""
     log_dir = os.path.join(ARTIFACTS_ROOT, 'api-' + request.module.__name__.rpartition('.')[2])
-    shutil.rmtree(log_dir, ignore_errors=True)
-    os.makedirs(log_dir)
-    started = Cluster(log_dir)
-    yield started
-    started.stop()
+    with Cluster(log_dir) as started:
+        yield started
