@@ -24,9 +24,10 @@ from flower.metrics import PrometheusMetrics
 from flower.options import default_options
 from flower.queue_history import QueueHistory
 from flower.task_stats import TaskStatistics
+from flower.utils import describe_error
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
-from flower.views import RefusedRequest
 from flower.security import Sessions, body_too_large_message, read_limit, redacted_uri
+from flower.views import RefusedRequest
 from flower.workers import is_known, long_offline_workers
 
 logger = logging.getLogger(__name__)
@@ -255,9 +256,8 @@ class Flower(tornado.web.Application):
         try:
             return await self.inspector.inspect(workername)
         except Exception as exc:  # the broker's and its client's errors are many
-            logger.warning("Inspecting workers failed: %s: %s", type(exc).__name__, exc)
-            raise InspectionFailed(f"Cannot inspect workers: {type(exc).__name__}: {exc}") \
-                from exc
+            logger.warning("Inspecting workers failed: %s", describe_error(exc))
+            raise InspectionFailed(f"Cannot inspect workers: {describe_error(exc)}") from exc
 
     def forget_worker(self, name: str) -> None:
         """Forget the worker ``name``: its state, event counters, inspect replies and
@@ -299,7 +299,7 @@ class Flower(tornado.web.Application):
         except Exception as exc:  # the sampler keeps running whatever the broker does
             if not self.started:
                 return
-            error = str(exc) if isinstance(exc, BrokerError) else f"{type(exc).__name__}: {exc}"
+            error = str(exc) if isinstance(exc, BrokerError) else describe_error(exc)
             if error != self.queue_history.error:
                 logger.warning("Sampling queue lengths failed: %s", error)
             self.queue_history.record_error(timestamp, error)

@@ -5,11 +5,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import kombu
 from celery.events import EventReceiver
 from celery.events.receiver import CLIENT_CLOCK_SKEW
-import kombu
 from celery.utils.time import utcoffset
 from kombu.transport.base import StdChannel
+
+from flower.utils import describe_error
 
 
 class BatchEventReceiver(EventReceiver):
@@ -44,7 +46,7 @@ class BatchEventReceiver(EventReceiver):
             if not all(isinstance(event, dict) for event in events):
                 raise ValueError("an event is not a JSON object")
         except Exception as exc:  # whatever the message holds, the subscription stays
-            self.on_undecodable(f"{type(exc).__name__}: {str(exc)[:200]}")
+            self.on_undecodable(describe_error(exc)[:200])
             return
         self._receive(events, message)
 

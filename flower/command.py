@@ -23,7 +23,7 @@ from flower.app import Flower
 from flower.command_help import render_help
 from flower.options import DEFAULT_CONFIG_FILE, default_options
 from flower.store import NotAHistory, check_history_path
-from flower.utils import abs_path, strtobool
+from flower.utils import abs_path, describe_error, strtobool
 from flower.utils.broker import validate_broker_api
 from flower.views.auth import DEFAULT_PROVIDER, load_provider, validate_auth_option
 
@@ -132,7 +132,7 @@ def load_config_file(path: str) -> dict[str, Any]:
     except OSError as exc:
         raise OptionError(f"--conf: cannot read {path}: {exc.strerror}") from exc
     except Exception as exc:
-        raise OptionError(f"--conf: {path} failed: {type(exc).__name__}: {exc}") from exc
+        raise OptionError(f"--conf: {path} failed: {describe_error(exc)}") from exc
     return namespace
 
 

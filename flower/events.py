@@ -24,7 +24,7 @@ from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 from flower.state import CompactTask, EventsState, NoTaskHeap, TaskCache, stored_task
 from flower.store import TaskStore
 from flower.stream import ChangeFeed
-from flower.utils import Throttle
+from flower.utils import Throttle, describe_error
 from flower.utils.broker import broadcast_connection, run_detached
 
 __all__ = ['Backoff', 'BatchEventReceiver', 'CompactTask', 'Events', 'EventsState', 'History',
@@ -215,12 +215,12 @@ class Events(threading.Thread):
         if self.broker_connected:
             self.broker_disconnects += 1
             logger.warning(
-                "Lost the event subscription (%s: %s); events sent until Flower reconnects are "
+                "Lost the event subscription (%s); events sent until Flower reconnects are "
                 "lost. With Redis this is usually the server dropping a subscriber whose "
-                "pub/sub output buffer grew past client-output-buffer-limit", type(exc).__name__,
-                exc)
+                "pub/sub output buffer grew past client-output-buffer-limit",
+                describe_error(exc))
         self.broker_connected = False
-        self.broker_error = f"{type(exc).__name__}: {exc}"
+        self.broker_error = describe_error(exc)
         if self._outage_started is None:
             self._outage_started = time.monotonic()
             logger.warning("Broker unreachable (%s); events are not captured until it "
@@ -302,6 +302,6 @@ class Events(threading.Thread):
             await run_detached(self._send_enable_events)
             self.enable_events_sent += 1
         except Exception as exc:
-            logger.warning("Failed to enable events: %s: %s", type(exc).__name__, exc)
+            logger.warning("Failed to enable events: %s", describe_error(exc))
         finally:
             self._enabling_events = False

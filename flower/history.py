@@ -17,7 +17,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from flower.state import EventsState
 from flower.store import WORKER_FIELDS, TaskStore, row_fields, task_row
-from flower.utils import Throttle
+from flower.utils import Throttle, describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -195,10 +195,10 @@ class History:
         self.state.changed_workers.update(workers)
         self.write_errors += 1
         if self._last_write_error is None:
-            logger.error("Writing the task history to %s failed: %s: %s. Changes are kept in "
+            logger.error("Writing the task history to %s failed: %s. Changes are kept in "
                          "memory and written when it works again (retrying every flush)",
-                         self.db, type(error).__name__, error)
-        self._last_write_error = f"{type(error).__name__}: {error}"
+                         self.db, describe_error(error))
+        self._last_write_error = describe_error(error)
 
     def _warn_if_slow(self, seconds: float, tasks: int) -> None:
         """A write longer than the flush interval means changes pile up: say so, at most

@@ -17,6 +17,12 @@ _FALSE_WORDS = frozenset(('n', 'no', 'f', 'false', 'off', '0'))
 _SURROGATE = re.compile('[\ud800-\udfff]')
 
 
+def describe_error(exc: BaseException) -> str:
+    """``'ConnectionRefusedError: [Errno 111] Connection refused'``: how logs and answers
+    name an exception whose type says as much as its message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 def gen_cookie_secret() -> str:
     """Return a fresh random secret, used when no ``cookie_secret`` is configured."""
     return secrets.token_urlsafe(32)

@@ -1,0 +1,65 @@
+"""Flower 2.2.0, the project we replace, installed from the package index for side-by-side tests.
+
+``flower22_celery`` (session fixture): the ``celery`` program of a venv holding
+``flower==2.2.0`` (made once per checkout under ``test-artifacts/``, reused while
+it holds that version). ``start_flower22(broker_url, *flower_args, env=None)``
+(fixture): a Flower 2.2.0 started as its users start it, answering on
+``.port``, its API open (``FLOWER_UNAUTHENTICATED_API``), killed at teardown.
+Its code is never imported into the test process.
+"""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.command import FlowerProcess
+from tests.support.processes import REPO_DIR, free_port
+
+FLOWER22_VERSION = '2.2.0'
+VENV_DIR = os.path.join(REPO_DIR, 'test-artifacts', '_flower22-venv')
+
+
+def _installed_version(python: str) -> str | None:
+    done = subprocess.run([python, '-m', 'pip', 'show', 'flower'], capture_output=True,
+                          text=True, timeout=120)
+    for line in done.stdout.splitlines():
+        if line.startswith('Version:'):
+            return line.partition(':')[2].strip()
+    return None
+
+
+@pytest.fixture(scope='session')
+def flower22_celery() -> str:
+    python = os.path.join(VENV_DIR, 'bin', 'python')
+    if not os.path.exists(python) or _installed_version(python) != FLOWER22_VERSION:
+        subprocess.run([sys.executable, '-m', 'venv', '--clear', VENV_DIR], check=True,
+                       timeout=300)
+        done = subprocess.run([python, '-m', 'pip', 'install', '-q',
+                               f'flower=={FLOWER22_VERSION}', 'redis', 'packaging'],
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return os.path.join(VENV_DIR, 'bin', 'celery')
+
+
+@pytest.fixture
+def start_flower22(flower22_celery, artifacts_dir):
+    started = []
+
+    def start(broker_url: str, *flower_args: str, env: dict | None = None,
+              cwd: str | None = None) -> FlowerProcess:
+        port = free_port()
+        argv = [flower22_celery, '-b', broker_url, 'flower', f'--port={port}',
+                '--address=127.0.0.1', *flower_args]
+        log_path = os.path.join(artifacts_dir, f'flower22-{len(started)}.log')
+        process = FlowerProcess(argv, log_path, cwd=cwd,
+                                env={'FLOWER_UNAUTHENTICATED_API': 'true', **(env or {})})
+        started.append(process)
+        process.port = port
+        process.wait_http(port)
+        return process
+
+    yield start
+    for process in started:
+        process.stop(signal.SIGKILL)
