@@ -78,6 +78,8 @@ def routes(options: OptionParser = default_options) -> list:
         (r"/api/events/?", api_stream.EventStream),
         (r"/api(?:/.*)?", ApiNotFound),
         *[(r"/control" + path, handler, {'access': 'page'}) for path, handler in CONTROL_ENDPOINTS],
+        # The tasks page follows /api/events under the pages' access rules.
+        (r"/tasks/live", api_stream.EventStream, {'access': 'page'}),
     ]
 
 

@@ -85,7 +85,7 @@ def test_each_control_endpoint_is_served_for_scripts_and_for_the_pages_by_one_ha
     api = {pattern[len('/api'):]: handler for pattern, handler, *_ in routes
            if pattern.startswith('/api/')}
     pages = {pattern[len('/control'):]: (handler, kwargs) for pattern, handler, kwargs in
-             (route for route in routes if len(route) == 3)}
+             (route for route in routes if route[0].startswith('/control/'))}
     assert len(pages) == 10
     for path, (handler, kwargs) in pages.items():
         assert api[path] is handler and kwargs == {'access': 'page'}

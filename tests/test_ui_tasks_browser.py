@@ -221,6 +221,8 @@ def test_revoke_on_a_scheduled_task_revokes_it_on_the_worker(page, history):
 def test_hostile_markup_is_shown_as_text_in_the_table_and_the_task_page(page, history):
     page.goto(history.flower.base_url + '/tasks')
     page.locator('#task-search').fill('xss')
+    # The search's answer is in (leaving the page before it would abort it).
+    expect(page.locator('#tasks-info')).to_contain_text('filtered from', timeout=CATCH_UP_MS)
     row = page.locator(f'#tasks-table tr[data-uuid="{history.hostile_args.id}"]')
     expect(row.locator('td.column-args')).to_contain_text(SCRIPT_MARKUP, timeout=CATCH_UP_MS)
     expect(row.locator('td.column-result')).to_contain_text(SCRIPT_MARKUP)

@@ -118,8 +118,13 @@ def browser_problems(page, allow_failed=()):
                 if not _is_allowed_load_error(error, allow_failed)]
     problems += [f"page error: {text}" for text in page.page_errors]
     problems += [f"request {failed}" for failed in page.failed_requests
-                 if failed.url not in allow_failed]
+                 if failed.url not in allow_failed and not _is_closed_stream(failed)]
     return problems
+
+
+def _is_closed_stream(failed):
+    """An event stream the page closed (filters changed, page left): aborted, not failed."""
+    return failed.resource_type == 'eventsource' and failed.failure == 'net::ERR_ABORTED'
 
 
 def assert_no_browser_problems(page, allow_failed=()):

@@ -212,24 +212,132 @@
         showError('');
         renderRows(answer.data);
         renderInfo(answer.recordsFiltered, answer.recordsTotal);
+        forgetShown(answer.data);
         document.body.classList.remove('stale');
       })
       .catch(function (error) { showError('Could not load tasks: ' + error.message); });
   }
 
+  /* -- live updates ----------------------------------------------------------- */
+
+  /* With EventSource, the table follows the server's change stream (/tasks/live,
+     the same filters as the table): a change to a task on this page, or a new task
+     while the first page is shown newest first, loads the page again (at most once
+     per LIVE_DELAY ms). While paused, or while the pointer is over the table (the
+     user is reading), rows do not move: a notice counts the new tasks instead.
+     Without EventSource, the page is polled as before. */
+  var LIVE_DELAY = 250;
+  var live = {
+    source: null, paused: false, reading: false, unseen: {}, timer: null,
+    toggle: document.getElementById('tasks-live'),
+    notice: document.getElementById('tasks-new')
+  };
+
+  function onTopOfNewest() {
+    return view.start === 0 && !view.sort;
+  }
+
+  function showNotice() {
+    var count = Object.keys(live.unseen).length;
+    live.notice.hidden = !count;
+    live.notice.textContent = count === 1 ? '1 new task: show' : count + ' new tasks: show';
+  }
+
+  /* Tasks the page now shows are no longer new. */
+  function forgetShown(rows) {
+    rows.forEach(function (row) { delete live.unseen[row.uuid]; });
+    showNotice();
+  }
+
+  function reloadSoon() {
+    if (live.timer === null) {
+      live.timer = window.setTimeout(function () { live.timer = null; load(); }, LIVE_DELAY);
+    }
+  }
+
+  function showUnseen() {
+    live.unseen = {};
+    showNotice();
+    reloadSoon();
+  }
+
+  function onTaskChange(event) {
+    var task;
+    try { task = JSON.parse(event.data); } catch (e) { return; }
+    var uuid = task['task-id'] || task.uuid;
+    var shown = lastRows.some(function (row) { return row.uuid === uuid; });
+    if (!shown && !onTopOfNewest()) { return; }
+    if (!shown && (live.paused || live.reading)) {
+      live.unseen[uuid] = true;
+      showNotice();
+      return;
+    }
+    if (!live.paused) { reloadSoon(); }
+  }
+
+  /* The stream's filters are the table's, spelled as the API spells them. */
+  function liveQuery() {
+    var params = new URLSearchParams();
+    new FormData(document.getElementById('task-filters')).forEach(function (value, key) {
+      if (!value) { return; }
+      if (key === 'worker') { params.set('workername', value); }
+      else if (/_(start|end)$/.test(key)) { params.set(key, utcMinute(value)); }
+      else { params.set(key, value); }
+    });
+    return params;
+  }
+
+  /* The table's data-live says whether the stream is open: connecting, open, retrying. */
+  function listen() {
+    if (live.source) { live.source.close(); }
+    table.dataset.live = 'connecting';
+    live.source = new window.EventSource(flower.url('/tasks/live') + '?' + liveQuery().toString());
+    live.source.addEventListener('open', function () { table.dataset.live = 'open'; });
+    live.source.addEventListener('error', function () { table.dataset.live = 'retrying'; });
+    ['task-sent', 'task-received', 'task-started', 'task-succeeded', 'task-failed',
+     'task-rejected', 'task-revoked', 'task-retried'].forEach(function (kind) {
+      live.source.addEventListener(kind, onTaskChange);
+    });
+    live.source.addEventListener('reset', reloadSoon);
+    live.source.addEventListener('lagged', reloadSoon);
+  }
+
+  var streaming = typeof window.EventSource === 'function';
+  live.toggle.hidden = !streaming;
+  if (streaming) {
+    live.toggle.querySelector('input').addEventListener('change', function (event) {
+      live.paused = !event.target.checked;
+      if (!live.paused) { showUnseen(); }
+    });
+    live.notice.addEventListener('click', showUnseen);
+    table.addEventListener('mouseenter', function () { live.reading = true; });
+    table.addEventListener('mouseleave', function () {
+      live.reading = false;
+      if (!live.paused && Object.keys(live.unseen).length) { showUnseen(); }
+    });
+  }
+
   /* -- wiring --------------------------------------------------------------- */
 
-  var load = flower.autoRefresh ? flower.every(flower.refreshInterval, requestPage) : requestPage;
+  var load = flower.autoRefresh && !streaming
+    ? flower.every(flower.refreshInterval, requestPage) : requestPage;
+
+  function filtersChanged() {
+    view.start = 0;
+    live.unseen = {};
+    showNotice();
+    load();
+    if (streaming) { listen(); }
+  }
 
   var typing = null;
   document.getElementById('task-filters').addEventListener('input', function () {
     window.clearTimeout(typing);
-    typing = window.setTimeout(function () { view.start = 0; load(); }, 250);
+    typing = window.setTimeout(filtersChanged, 250);
   });
   document.getElementById('task-filters').addEventListener('submit', function (event) {
     event.preventDefault();
-    view.start = 0;
-    load();
+    filtersChanged();
   });
   document.getElementById('tasks-previous').addEventListener('click', function () {
     view.start = Math.max(0, view.start - view.length);
@@ -247,4 +355,5 @@
 
   renderHeader();
   load();
+  if (streaming) { listen(); }
 }());
