@@ -96,3 +96,14 @@ def test_the_checks_see_an_upward_import(tmp_path):
     module.write_text('import flower.app\nfrom flower.views import tasks\nfrom os import path\n')
     assert flower_imports(module) == {'flower.app', 'flower.views.tasks'}
     assert layer_of('flower.app') > layer_of('flower.views.tasks') > layer_of('flower.state')
+
+
+@pytest.mark.parametrize('side, other', [('flower.api', 'flower.views'),
+                                         ('flower.views', 'flower.api')])
+def test_the_api_and_the_pages_do_not_import_each_other(side, other):
+    """Both build on flower.base_handler; the routes put the API's handlers behind pages."""
+    crossing = {name: sorted(imported for imported in flower_imports(path)
+                             if imported == other or imported.startswith(other + '.'))
+                for name, path in modules().items()
+                if name == side or name.startswith(side + '.')}
+    assert {name: found for name, found in crossing.items() if found} == {}

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from flower.base_handler import MAX_INTEGER, BaseHandler, RequestError
 from flower.control import parse_apply_options
-from flower.views import MAX_INTEGER, BaseHandler, RequestError
 from flower.security import UNAUTHENTICATED_API_ENV, unauthenticated_control_allowed
 
 _DEFAULT_PORTS = {'http': 80, 'https': 443}
