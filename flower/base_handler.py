@@ -20,6 +20,7 @@ import tornado.web
 from flower import control
 from flower.utils import encodable, strtobool, template
 from flower.utils.authentication import authenticate, basic_auth_user
+from flower.utils.blocking import ServiceUnavailable
 from flower.utils.broker import BrokerError, active_queue_names
 from flower.tasks import TaskFilter, Tasks, parse_date, shallow_copy
 from flower.utils.search import QuerySyntaxError, SearchTooLarge
@@ -61,6 +62,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     control.CommandRefused: 403,
     control.ControlError: 503,
     BrokerError: 503,
+    ServiceUnavailable: 503,
 }
 
 
