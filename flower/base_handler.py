@@ -20,9 +20,10 @@ import tornado.web
 from flower import control
 from flower.utils import encodable, strtobool, template
 from flower.utils.authentication import authenticate, basic_auth_user
+from flower.utils.blocking import ServiceUnavailable
 from flower.utils.broker import BrokerError, active_queue_names
 from flower.tasks import TaskFilter, Tasks, parse_date, shallow_copy
-from flower.utils.search import check_search_size
+from flower.utils.search import QuerySyntaxError, SearchTooLarge
 from flower.security import (
     SESSION_DAYS,
     UNAUTHENTICATED_API_ENV,
@@ -61,6 +62,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     control.CommandRefused: 403,
     control.ControlError: 503,
     BrokerError: 503,
+    ServiceUnavailable: 503,
 }
 
 
@@ -251,17 +253,13 @@ class BaseHandler(tornado.web.RequestHandler):
                 from None
 
     def get_search_argument(self, name: str) -> str | None:
-        """The search in argument ``name`` (``None`` if empty); a 400 if it is too large."""
-        search = self.get_argument(name, '').strip()
-        try:
-            check_search_size(search)
-        except ValueError as exc:
-            raise RequestError(400, f"Invalid value for argument '{name}': {exc}") from None
-        return search or None
+        """The search in argument ``name``, ``None`` if empty (:meth:`task_filter` parses it)."""
+        return self.get_argument(name, '').strip() or None
 
     def task_filter(self, worker_argument: str = 'workername',
                     search_argument: str | None = 'search') -> TaskFilter:
-        """The request's task filter; a 400 names an argument that is not valid.
+        """The request's task filter; a 400 names an argument that is not valid (a
+        search too large, or one that cannot be parsed, says where it fails).
 
         The one place that knows how a query string spells the filters: the
         task name is ``taskname``; the worker is ``workername`` in the API and
@@ -273,12 +271,17 @@ class BaseHandler(tornado.web.RequestHandler):
         def moment(name: str) -> datetime.datetime | None:
             return self.get_argument(name, type=parse_date) if text(name) else None
 
-        return TaskFilter(
+        filters = dict(
             name=text('taskname'), worker=text(worker_argument), state=text('state'),
             received_start=moment('received_start'), received_end=moment('received_end'),
             started_start=moment('started_start'), started_end=moment('started_end'),
-            search=self.get_search_argument(search_argument) if search_argument else None,
         )
+        search = self.get_search_argument(search_argument) if search_argument else None
+        try:
+            return TaskFilter(**filters, search=search)
+        except (SearchTooLarge, QuerySyntaxError) as exc:
+            raise RequestError(400, f"Invalid value for argument '{search_argument}': {exc}") \
+                from None
 
     @property
     def tasks(self) -> Tasks:

@@ -69,14 +69,20 @@ class History:
         self._flush_timer.start()
 
     def close(self) -> None:
-        """Write what changed, wait for it, and close the file."""
+        """Write what changed, wait for it, and close the file; a failed last write is
+        logged in one line (the file keeps what was written before)."""
         if self.store is None:
             return
         self._flush_timer.stop()
-        self.save()
-        self._writer.shutdown(wait=True)
-        self.store.close()
-        self.store = None
+        try:
+            self.save()
+        except Exception as exc:
+            logger.error("Writing the task history to %s at shutdown failed: %s. The file "
+                         "keeps the history written before", self.db, describe_error(exc))
+        finally:
+            self._writer.shutdown(wait=True)
+            self.store.close()
+            self.store = None
 
     # -- loading back ---------------------------------------------------------------
 
@@ -189,10 +195,7 @@ class History:
                                "kept meanwhile are written", self.db)
             self._last_write_error = None
             return
-        # Newer changes of the same tasks win over the batch kept.
-        for uuid, entry in tasks.items():
-            self.state.changed_tasks.setdefault(uuid, entry)
-        self.state.changed_workers.update(workers)
+        self._keep_for_next_write(tasks, workers)
         self.write_errors += 1
         if self._last_write_error is None:
             logger.error("Writing the task history to %s failed: %s. Changes are kept in "
@@ -208,12 +211,26 @@ class History:
                            "the flush interval (state_save_interval, %d ms): changes wait for "
                            "the next write", tasks, self.db, seconds, self.flush_interval)
 
+    def _keep_for_next_write(self, tasks: dict[str, tuple[Any, int]], workers: set[str]) -> None:
+        """Put back a batch that could not be written; newer changes of its tasks win."""
+        for uuid, entry in tasks.items():
+            self.state.changed_tasks.setdefault(uuid, entry)
+        self.state.changed_workers.update(workers)
+
     def save(self) -> None:
-        """Write everything changed so far now, waiting for it (used at shutdown)."""
+        """Write everything changed so far now, waiting for it (used at shutdown).
+
+        A failure is raised; the write is one transaction, so the file keeps the
+        history written before, and the changes wait for the next write.
+        """
         if self.store is None:
             return
-        _, _, batch = self._take_batch()
-        self._writer.submit(self.store.write, **batch).result()
+        tasks, workers, batch = self._take_batch()
+        try:
+            self._writer.submit(self.store.write, **batch).result()
+        except Exception:
+            self._keep_for_next_write(tasks, workers)
+            raise
 
     def _apply_retention_in_memory(self):
         keep = self.max_tasks or None

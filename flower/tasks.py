@@ -19,7 +19,7 @@ from celery.events.state import Task
 
 from flower.state import EventsState, stored_task
 from flower.store import HistoryQueries, TaskStore
-from flower.utils.search import parse_search_terms, satisfies_search_terms
+from flower.utils.search import Query, TaskSearchEngine, parse_query
 from flower.utils.task_index import field_value, sort_key
 
 #: The fields of a task as served by the API (``worker`` is the host name).
@@ -71,8 +71,9 @@ class TaskFilter:
 
     ``name``, ``worker`` (a host name) and ``state`` match exactly; the date
     bounds (naive datetimes being UTC) keep tasks with ``start <= time < end``;
-    ``search`` is in the syntax of :mod:`flower.utils.search`. What matching
-    needs is worked out once, when the filter is made.
+    ``search`` is in the syntax of :mod:`flower.utils.search` (one that cannot be
+    parsed is a ``ValueError``). What matching needs is worked out once, when the
+    filter is made.
     """
 
     name: str | None = None
@@ -88,8 +89,10 @@ class TaskFilter:
     #: ``{field: (low, high)}`` timestamps, for the fields with a bound only.
     ranges: dict[str, tuple[float | None, float | None]] = dataclasses.field(
         init=False, repr=False, compare=False)
-    #: The parsed ``search``, or ``None`` without one.
-    terms: dict[str, Any] | None = dataclasses.field(init=False, repr=False, compare=False)
+    #: The parsed ``search``, or ``None`` without one, and what matches tasks against it.
+    query: Query | None = dataclasses.field(init=False, repr=False, compare=False)
+    search_engine: TaskSearchEngine | None = dataclasses.field(init=False, repr=False,
+                                                               compare=False)
 
     def __post_init__(self) -> None:
         ranges = {}
@@ -97,10 +100,12 @@ class TaskFilter:
                                   ('started', self.started_start, self.started_end)):
             if (start, end) != (None, None):
                 ranges[field] = (_timestamp(start), _timestamp(end))
+        query = parse_query(self.search) if self.search else None
         precomputed = {
             'exact': {'name': self.name, 'worker': self.worker, 'state': self.state},
             'ranges': ranges,
-            'terms': parse_search_terms(self.search) if self.search else None,
+            'query': query,
+            'search_engine': None if query is None else TaskSearchEngine(query),
         }
         for attribute, value in precomputed.items():
             object.__setattr__(self, attribute, value)  # frozen: only while being made
@@ -108,7 +113,7 @@ class TaskFilter:
     @property
     def is_empty(self) -> bool:
         """True when every task matches."""
-        return (not self.ranges and self.terms is None
+        return (not self.ranges and self.query is None
                 and all(value is None for value in self.exact.values()))
 
     def matches(self, task: Task) -> bool:
@@ -118,7 +123,7 @@ class TaskFilter:
         for field, bounds in self.ranges.items():
             if not _in_range(getattr(task, field, None), *bounds):
                 return False
-        return self.terms is None or satisfies_search_terms(task, self.terms)
+        return self.search_engine is None or self.search_engine.matches(task)
 
     def history_filters(self) -> dict[str, Any]:
         """The filters the history's SQL applies (the search is matched afterwards)."""
@@ -168,13 +173,13 @@ def _matching_rows(history: HistoryQueries, before_seq: int, task_filter: TaskFi
     """Matching ``(uuid, task)`` pairs of the history stored before ``before_seq``,
     newest first or in ``sort_by`` order; only the first ``needed`` rows are read
     unless search terms may drop some."""
-    terms = task_filter.terms
-    limit = needed if terms is None else None  # search terms drop rows after SQL
+    engine = task_filter.search_engine
+    limit = needed if engine is None else None  # search terms drop rows after SQL
     rows = history.older_tasks(before_seq, order_by=sort_by, limit=limit,
                                **task_filter.history_filters())
     for row in rows:
         task = stored_task(row)
-        if terms is None or satisfies_search_terms(task, terms):
+        if engine is None or engine.matches(task):
             yield task.uuid, task
 
 
@@ -219,7 +224,7 @@ class Tasks:
         if task_filter.is_empty:
             return total, total
         filtered = self._count_in_memory(task_filter)
-        if history is not None and task_filter.terms is None:
+        if history is not None and task_filter.query is None:
             filtered += history.count_older(oldest, **task_filter.history_filters())
         elif history is not None:
             filtered += sum(1 for _ in self._stored(task_filter))
@@ -236,7 +241,7 @@ class Tasks:
         runs in ``executor`` on a :class:`SearchSnapshot`, the stored history
         read through a connection of its own.
         """
-        if task_filter.terms is None and limit is not None:
+        if task_filter.query is None and limit is not None:
             filtered = self.count(task_filter)[1] if count else None
             return filtered, list(self.select(task_filter, sort_by, offset, limit))
         stop = None if limit is None else offset + limit
@@ -280,7 +285,7 @@ class Tasks:
         others = [index.bucket(field, value) for field, value in task_filter.exact.items()
                   if value is not None]
         others = [bucket for bucket in others if bucket is not candidates]
-        if not task_filter.ranges and task_filter.terms is None:
+        if not task_filter.ranges and task_filter.query is None:
             if not others:
                 return len(candidates)
             return sum(1 for uuid in candidates if all(uuid in bucket for bucket in others))

@@ -18,7 +18,7 @@ LAYERS = {
     'foundation: helpers, options, the broker edge, the store': [
         'flower', 'flower.options', 'flower.utils', 'flower.utils.template',
         'flower.utils.search', 'flower.utils.masking', 'flower.utils.broker',
-        'flower.utils.authentication',
+        'flower.utils.authentication', 'flower.utils.blocking',
         'flower.utils.task_index', 'flower.store', 'flower.metrics', 'flower.capture',
         'flower.queue_history', 'flower.task_stats',
     ],

@@ -46,19 +46,25 @@ def strtobool(value: str | bool) -> bool:
 
 
 def bugreport(app: Celery | None = None) -> str:
-    """Versions and settings to paste into a bug report."""
+    """Versions and settings to paste into a bug report: flower's, tornado's,
+    humanize's, celery's and kombu's versions, and with ``app`` the broker's
+    transport and Celery's own report (passwords masked)."""
     import celery
+    import humanize
     import kombu
     import tornado
 
     from flower import __version__
 
     lines = [
-        f"flower   -> flower:{__version__} tornado:{tornado.version}",
+        f"flower   -> flower:{__version__} tornado:{tornado.version} "
+        f"humanize:{humanize.__version__}",
         f"software -> celery:{celery.__version__} kombu:{kombu.__version__} "
         f"py:{platform.python_version()} ({sys.platform})",
     ]
     if app is not None:
+        with app.connection_for_write() as connection:  # only read from the URL: no I/O
+            lines.append(f"broker   -> transport:{connection.transport_cls}")
         lines.append(app.bugreport())
     return '\n'.join(lines)
 

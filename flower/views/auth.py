@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.util import import_object
+from tornado.web import RequestHandler
 
 from flower.base_handler import BaseHandler, RequestError
 from flower.utils.authentication import authenticate, validate_auth_option
@@ -42,23 +43,64 @@ def load_provider(dotted_path: str) -> type[BaseHandler]:
     return provider
 
 
-def safe_next_path(value: str | None, default: str) -> str:
-    """``value`` if it is a path on this site, else ``default``: no open redirects.
+def is_safe_redirect(url: str | None) -> bool:
+    """True if ``url`` is a path on this site, so redirecting to it cannot leave Flower.
 
     Browsers drop tabs and line breaks from a ``Location`` and read ``\\`` as
     ``/``, so ``/<tab>/evil.com`` would reach ``//evil.com``: only printable
     ASCII without spaces or backslashes is accepted, with no scheme or host,
     and the path must still look so once percent-decoded.
     """
-    if not value or not all('!' <= char <= '~' for char in value) or '\\' in value:
-        return default
-    parts = urlsplit(value)
+    if not url or not all('!' <= char <= '~' for char in url) or '\\' in url:
+        return False
+    parts = urlsplit(url)
     decoded_path = unquote(parts.path)
-    if (parts.scheme or parts.netloc or not value.startswith('/') or value.startswith('//')
-            or decoded_path.startswith('//') or '\\' in decoded_path
-            or any(char.isspace() or not char.isprintable() for char in decoded_path)):
-        return default
-    return value
+    return not (parts.scheme or parts.netloc or not url.startswith('/') or url.startswith('//')
+                or decoded_path.startswith('//') or '\\' in decoded_path
+                or any(char.isspace() or not char.isprintable() for char in decoded_path))
+
+
+def get_next_url(handler: RequestHandler, default: str | None = None) -> str:
+    """Where to go after logging in: the request's ``next`` argument when it is a safe
+    redirect (:func:`is_safe_redirect`), else ``default`` (Flower's first page)."""
+    wanted = handler.get_argument('next', None)
+    if is_safe_redirect(wanted):
+        return wanted
+    return default if default is not None else handler.application.url_for_path('/')
+
+
+class OAuth2StateMixin:
+    """The OAuth 2 ``state`` of a login handler: a random value the provider must send
+    back, kept with the page to return to in a short-lived, signed, HttpOnly cookie.
+
+    It proves that the provider's answer ends a login started here (no login
+    CSRF), and carries ``next`` across the provider's pages.
+    """
+
+    state_cookie = STATE_COOKIE
+    state_max_age_days = STATE_MAX_AGE_DAYS
+
+    def issue_state(self, next_url: str) -> str:
+        """A fresh state for a login that ends at ``next_url``, saved in the cookie."""
+        state = secrets.token_urlsafe(32)
+        self.set_signed_cookie(self.state_cookie, json.dumps({'state': state, 'next': next_url}),
+                               expires_days=self.state_max_age_days, httponly=True)
+        return state
+
+    def check_state(self) -> str:
+        """Consume the state cookie; the ``state`` the provider sent back must match it.
+        Returns where the login goes next; a mismatch or a missing cookie is a 403."""
+        saved = self.get_signed_cookie(self.state_cookie, max_age_days=self.state_max_age_days)
+        self.clear_cookie(self.state_cookie)
+        try:
+            expected = json.loads(saved)
+        except (TypeError, ValueError):
+            raise RequestError(403, "Login failed: the login expired or was not started "
+                                    "here; try again") from None
+        given = self.get_argument('state', '')
+        if not hmac.compare_digest(given.encode(), expected['state'].encode()):
+            raise RequestError(403, "Login failed: the OAuth state does not match")
+        return expected['next']
 
 
 class LoginHandler(BaseHandler):
@@ -76,7 +118,7 @@ class LoginHandler(BaseHandler):
                                     "configured")
 
 
-class OAuth2LoginHandler(LoginHandler):
+class OAuth2LoginHandler(OAuth2StateMixin, LoginHandler):
     """The authorization-code flow every built-in provider shares."""
 
     provider_name = 'OAuth 2'
@@ -131,11 +173,7 @@ class OAuth2LoginHandler(LoginHandler):
         self.redirect(next_path)
 
     def redirect_to_provider(self) -> None:
-        state = secrets.token_urlsafe(32)
-        next_path = safe_next_path(self.get_argument('next', None),
-                                   self.application.url_for_path('/'))
-        self.set_signed_cookie(STATE_COOKIE, json.dumps({'state': state, 'next': next_path}),
-                               expires_days=STATE_MAX_AGE_DAYS, httponly=True)
+        state = self.issue_state(get_next_url(self))
         query = urlencode({
             'client_id': self.application.options.oauth2_key,
             'redirect_uri': self.application.options.oauth2_redirect_uri,
@@ -144,20 +182,6 @@ class OAuth2LoginHandler(LoginHandler):
             'state': state,
         })
         self.redirect(f"{self.authorize_url}?{query}")
-
-    def check_state(self) -> str:
-        """Consume the state cookie; the ``state`` the provider sent back must match it."""
-        saved = self.get_signed_cookie(STATE_COOKIE, max_age_days=STATE_MAX_AGE_DAYS)
-        self.clear_cookie(STATE_COOKIE)
-        try:
-            expected = json.loads(saved)
-        except (TypeError, ValueError):
-            raise RequestError(403, "Login failed: the login expired or was not started "
-                                    "here; try again") from None
-        given = self.get_argument('state', '')
-        if not hmac.compare_digest(given.encode(), expected['state'].encode()):
-            raise RequestError(403, "Login failed: the OAuth state does not match")
-        return expected['next']
 
     async def exchange_code(self, code: str) -> str:
         options = self.application.options

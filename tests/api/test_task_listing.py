@@ -138,6 +138,21 @@ def test_search(api, ids, search, expected):
     assert keys_of(ids, list(response.json())) == expected
 
 
+@pytest.mark.parametrize('path, argument', [
+    ('/api/tasks', 'search'), ('/tasks/datatable', 'search[value]'), ('/api/events', 'search'),
+])
+def test_a_search_that_cannot_be_parsed_is_a_400_saying_where(api, path, argument):
+    """Issue 16, item 3: the same answer wherever a search is taken."""
+    response = api.get(path, params={argument: 'state:FAILURE args:"unclosed'})
+
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()['error'] == (
+        f"Invalid value for argument '{argument}': the quote at character 20 is never "
+        "closed (near '\"unclosed')")
+    with api.get(path, params={argument: 'args:"closed"', 'limit': 1}, stream=True) as answer:
+        assert answer.status_code == 200
+
+
 def test_received_and_started_date_ranges(api, ids):
     tasks = api.get('/api/tasks').json()
     first_received = min(task['received'] for task in tasks.values())
