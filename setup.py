@@ -25,7 +25,7 @@ setup(
     license='BSD-3-Clause',
     packages=find_packages(exclude=['tests', 'tests.*', 'benchmarks', 'examples']),
     include_package_data=True,
-    package_data={'flower': ['templates/*.html', 'static/**/*', 'static/*']},
+    package_data={'flower': ['templates/*.html', 'static/**/*', 'static/*', 'api/openapi.json']},
     python_requires='>=3.11',
     install_requires=[
         'celery>=5.3',
