@@ -48,6 +48,10 @@ setup(
             'build',
             'ruff',
             'playwright',
+            # tests/api/test_openapi.py validates the API's document, and the API tests
+            # check every JSON answer against it (tests/support/openapi.py).
+            'openapi-spec-validator',
+            'jsonschema>=4.18',
         ],
     },
     entry_points={
