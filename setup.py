@@ -25,7 +25,7 @@ setup(
     license='BSD-3-Clause',
     packages=find_packages(exclude=['tests', 'tests.*', 'benchmarks', 'examples']),
     include_package_data=True,
-    package_data={'flower': ['templates/*.html', 'static/**/*', 'static/*']},
+    package_data={'flower': ['templates/*.html', 'static/**/*', 'static/*', 'api/openapi.json']},
     python_requires='>=3.11',
     install_requires=[
         'celery>=5.3',
@@ -48,6 +48,10 @@ setup(
             'build',
             'ruff',
             'playwright',
+            # tests/api/test_openapi.py validates the API's document, and the API tests
+            # check every JSON answer against it (tests/support/openapi.py).
+            'openapi-spec-validator',
+            'jsonschema>=4.18',
         ],
     },
     entry_points={

@@ -11,6 +11,7 @@ from tornado.web import url
 
 from flower.api import ApiNotFound
 from flower.api import control as api_control
+from flower.api import openapi as api_openapi
 from flower.api import stream as api_stream
 from flower.api import tasks as api_tasks
 from flower.options import default_options
@@ -76,6 +77,7 @@ def routes(options: OptionParser = default_options) -> list:
         (r"/api/task/result/(.+)", api_tasks.TaskResult),
         (r"/api/task/abort/(.+)", api_tasks.TaskAbort),
         (r"/api/events/?", api_stream.EventStream),
+        (r"/api/openapi\.json", api_openapi.OpenApiDocument),
         (r"/api(?:/.*)?", ApiNotFound),
         *[(r"/control" + path, handler, {'access': 'page'}) for path, handler in CONTROL_ENDPOINTS],
         # The tasks page follows /api/events under the pages' access rules.

@@ -86,7 +86,8 @@ def test_the_user_venv_has_flower_and_its_runtime_dependencies_only(user_venv):
 
 
 def test_the_installed_command_watches_a_redis_broker(installed_flower, redis_server, worker_factory):
-    assert_a_task_shows_up(installed_flower, worker_factory, redis_server.url_for(3))
+    port = assert_a_task_shows_up(installed_flower, worker_factory, redis_server.url_for(3))
+    assert get_json(port, '/api/openapi.json')['openapi'].startswith('3.1.')
 
 
 def test_the_installed_command_watches_a_rediss_broker(installed_flower, worker_factory, tmp_path):
@@ -121,7 +122,8 @@ def test_the_sdist_carries_templates_static_files_docs_and_license(tmp_path):
                  if member.isfile() and '/' in member.name}
     for expected in ('LICENSE', 'README.md', 'setup.py', 'flower/templates/base.html',
                      'flower/static/css/flower.css', 'flower/static/js/flower.js',
-                     'flower/static/favicon.svg', 'docs/index.rst', 'docs/install.rst'):
+                     'flower/static/favicon.svg', 'flower/api/openapi.json', 'docs/index.rst',
+                     'docs/install.rst'):
         assert expected in names, expected
 
     venv = make_venv(tmp_path / 'venv')
@@ -129,7 +131,8 @@ def test_the_sdist_carries_templates_static_files_docs_and_license(tmp_path):
     installed = venv_python(venv, 'import flower, os; print(os.path.dirname(flower.__file__))')
     package = installed.stdout.strip()
     assert package.startswith(str(venv)), installed
-    tracked = {name for name in names if name.startswith(('flower/templates/', 'flower/static/'))}
+    tracked = {name for name in names if name.startswith(('flower/templates/', 'flower/static/'))
+               or name == 'flower/api/openapi.json'}
     missing = [name for name in tracked
                if not (Path(package) / name.removeprefix('flower/')).is_file()]
     assert missing == []

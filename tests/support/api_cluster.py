@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from tests.support.flower import FlowerServer
+from tests.support.openapi import check_api_answer
 from tests.support.processes import (
     EXAMPLES_DIR, REPO_DIR, CeleryWorker, RedisServer, celery_client,
 )
@@ -37,11 +38,19 @@ ARTIFACTS_ROOT = os.path.join(REPO_DIR, 'test-artifacts')
 
 
 class Api:
-    """``requests`` against one Flower's API; every call returns the response."""
+    """``requests`` against one Flower's API; every call returns the response, whose
+    answer has been checked against the API's OpenAPI document first."""
 
     def __init__(self, server):
         self.server = server
         self.session = requests.Session()
+        self.session.hooks['response'].append(self._check_answer)
+
+    def _check_answer(self, response, *args, **kwargs):
+        content_type = response.headers.get('Content-Type', '')
+        check_api_answer(response.request.method, response.url, response.status_code,
+                         content_type, response.text if 'json' in content_type else '',
+                         url_prefix=getattr(self.server.options, 'url_prefix', ''))
 
     def get(self, path, **kwargs):
         return self.session.get(self.server.base_url + path, timeout=60, **kwargs)

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from tests.support.openapi import check_api_answer
+
 CELERY = [sys.executable, '-m', 'celery']
 
 
@@ -70,11 +72,18 @@ def start_flower(artifacts_dir):
 
 
 def http_get(port, path, host='127.0.0.1'):
+    status, _, body = http_fetch(port, path, host)
+    return status, body
+
+
+def http_fetch(port, path, host='127.0.0.1'):
+    """GET ``path``: ``(status, Content-Type, body text)``."""
     connection = http.client.HTTPConnection(host, port, timeout=5)
     try:
         connection.request('GET', path)
         response = connection.getresponse()
-        return response.status, response.read().decode('utf-8')
+        return response.status, response.getheader('Content-Type', ''), \
+            response.read().decode('utf-8')
     finally:
         connection.close()
 
@@ -90,7 +99,9 @@ def wait_until(predicate, timeout=15, message='condition'):
 
 
 def get_json(port, path):
-    """GET ``path`` of a flower on ``port``: its JSON answer, which must be a 200."""
-    status, body = http_get(port, path)
+    """GET ``path`` of a flower on ``port``: its JSON answer, which must be a 200
+    (and, from the API, match the API's OpenAPI document)."""
+    status, content_type, body = http_fetch(port, path)
     assert status == 200, body
+    check_api_answer('GET', path, status, content_type, body)
     return json.loads(body)

@@ -18,6 +18,7 @@ from tornado.ioloop import IOLoop
 from flower.app import Flower
 from flower.command import tune_process
 from flower.options import default_options
+from tests.support.openapi import check_api_answer
 from tests.support.processes import free_port
 
 
@@ -104,13 +105,18 @@ class FlowerServer:
         return status, body
 
     def fetch(self, path, timeout=5, headers=None):
-        """GET ``path``; return ``(status, response headers, body text)``."""
+        """GET ``path``; return ``(status, response headers, body text)``. An API answer
+        is checked against the API's OpenAPI document first."""
         request = urllib.request.Request(self.base_url + path, headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, response.headers, response.read().decode('utf-8')
+                status, headers, body = response.status, response.headers, response.read()
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers, exc.read().decode('utf-8')
+            status, headers, body = exc.code, exc.headers, exc.read()
+        body = body.decode('utf-8')
+        check_api_answer('GET', path, status, headers.get('Content-Type', ''), body,
+                         url_prefix=self.options.url_prefix)
+        return status, headers, body
 
     def stop(self):
         if self.io_loop is not None and self._thread.is_alive():
