@@ -20,10 +20,9 @@ from tornado.util import import_object
 from tornado.web import RequestHandler
 
 from flower.base_handler import BaseHandler, RequestError
-from flower.utils.authentication import authenticate, validate_auth_option
-
-#: Flower 2.2 users import the credential checks from here too.
-__all__ = ['authenticate', 'validate_auth_option']
+from flower.utils.authentication import authenticate
+# Flower 2.2 users import the check of --auth from here too.
+from flower.utils.authentication import validate_auth_option as validate_auth_option
 
 logger = logging.getLogger(__name__)
 
