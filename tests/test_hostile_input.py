@@ -88,7 +88,7 @@ class HostileCluster(Cluster):
         [self.worker] = self.start_workers({
             'name': WORKER_NAME, 'pool': 'threads', 'concurrency': 4, 'queues': ['celery', QUEUE],
             'extra_args': ['--include', 'hostile_tasks']})
-        self.flower = self.start_flower()
+        self.flower = self.start_flower(inspect_timeout=1000)  # refreshes wait for it
         # Events sent before Flower subscribes are never seen: wait for a heartbeat first.
         self.wait_known(self.flower, self.worker)
 

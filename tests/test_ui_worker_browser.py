@@ -37,6 +37,7 @@ class UiCluster(Cluster):
     def start_flower(self, capp=None, **options):
         # No authentication here: the controls have to be opened on purpose.
         options.setdefault('unauthenticated_api', True)
+        options.setdefault('inspect_timeout', 1000)  # Flower's default: refreshes wait for it
         return super().start_flower(capp, **options)
 
 
