@@ -149,8 +149,8 @@ async def _task_command(capp: Celery, workername: str, command: str, arguments: 
     except CommandRefused as exc:
         # Celery's exact answer when the worker does not know the task.
         if str(exc).endswith(': unknown task'):
-            raise UnknownTask(
-                f"Worker '{workername}' has no task '{arguments['task_name']}'") from exc
+            raise UnknownTask(f"Unknown task '{arguments['task_name']}' "
+                              f"(worker '{workername}' answered: unknown task)") from exc
         raise
 
 
@@ -206,10 +206,17 @@ async def abort(capp: Celery, task_id: str) -> None:
 
 
 def _backend_call(capp: Celery, function: Callable[..., Any], *args: Any) -> Any:
+    unreachable = _connection_errors(capp)
     try:
         return function(*args)
-    except _connection_errors(capp) as exc:
+    except unreachable as exc:
         raise BrokerUnavailable(f"The broker or result backend cannot be reached: {exc}") from exc
+    except RuntimeError as exc:
+        # Celery's Redis result backend gives up reconnecting with a RuntimeError.
+        if not isinstance(exc.__cause__, unreachable):
+            raise
+        raise BrokerUnavailable(
+            f"The result backend cannot be reached: {exc.__cause__}") from exc
 
 
 # -- task submission ----------------------------------------------------------

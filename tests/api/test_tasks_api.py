@@ -12,6 +12,7 @@ import redis
 from celery.contrib.abortable import AbortableAsyncResult
 
 from tests.support.api_cluster import Api
+from tests.support.processes import free_port
 from tests.support.waiting import wait_for
 
 
@@ -233,3 +234,22 @@ def test_a_malformed_submission_is_a_400_in_flowers_words_and_nothing_is_sent(
     assert response.status_code == 400
     assert words in response.json()['error']
     assert redis.Redis(port=cluster.redis.port).llen('refused-q') == 0
+
+
+def test_an_unreachable_result_backend_is_a_503_never_a_500(cluster, worker):
+    dead = f'redis://127.0.0.1:{free_port()}/0'
+    capp = cluster.make_app(result_backend=dead, result_backend_transport_options={
+        'retry_policy': {'max_retries': 1, 'interval_start': 0, 'interval_step': 0.1}})
+    api = Api(cluster.start_flower(capp=capp, enable_events=False))
+    calls = [
+        ('post', '/api/task/apply/tasks.add', {'json': {'args': [1, 2]}}),
+        ('post', '/api/task/async-apply/tasks.add', {'json': {'args': [1, 2]}}),
+        ('post', '/api/task/send-task/tasks.add', {'json': {'args': [1, 2]}}),
+        ('get', f'/api/task/result/{uuid.uuid4()}', {}),
+        ('post', f'/api/task/abort/{uuid.uuid4()}', {}),
+    ]
+    for method, path, kwargs in calls:
+        response = getattr(api, method)(path, **kwargs)
+
+        assert response.status_code == 503, (path, response.text)
+        assert 'Connection refused' in response.json()['error'], path
