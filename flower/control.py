@@ -364,13 +364,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def _result_payload(result: AsyncResult) -> dict[str, Any]:
-    """``result`` carries a ``result`` only once the task is ready, as in Flower."""
+    """``result`` carries a ``result`` only once the task is ready, and a ``traceback``
+    only when it failed (not when it was revoked), as in Flower 2.2."""
     state = result.state
     payload = {'task-id': result.id, 'state': state}
     if state in states.READY_STATES:
         if state in states.PROPAGATE_STATES:
             payload['result'] = repr(result.result)
-            payload['traceback'] = result.traceback
+            if state == states.FAILURE:
+                payload['traceback'] = result.traceback
         else:
             payload['result'] = _jsonable(result.result)
     return payload

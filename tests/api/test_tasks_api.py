@@ -183,6 +183,9 @@ def test_revoke_puts_the_task_in_the_revoked_list_and_it_never_runs(cluster, api
     wait_for(lambda: result.state == 'REVOKED', what='the task to be REVOKED')
     wait_for(lambda: api.get(f'/api/task/info/{task_id}').json().get('state') == 'REVOKED',
              what='Flower to see the revocation')
+    # As in Flower 2.2: the exception as the result, but no traceback (a failure has one).
+    assert api.get(f'/api/task/result/{task_id}').json() == {
+        'task-id': task_id, 'state': 'REVOKED', 'result': "TaskRevokedError('revoked')"}
 
 
 def test_revoke_with_terminate_kills_the_running_task(cluster, api, worker):
