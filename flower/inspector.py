@@ -126,6 +126,9 @@ class Inspector:
                                                 connection=connection)
             if method == 'conf':
                 return inspect.conf(with_defaults=False) or {}
+            if method == 'active':
+                # Arguments as the worker's repr, as Flower 2.2 shows them.
+                return inspect.active(safe=True) or {}
             return getattr(inspect, method)() or {}
 
     def _remember(self, method: str, replies: dict[str, Any]) -> None:
