@@ -19,7 +19,7 @@ from tornado.options import OptionParser
 from flower import urls
 from flower.control import InspectionFailed
 from flower.events import Events
-from flower.inspector import Inspector
+from flower.inspector import Inspection, Inspector
 from flower.metrics import PrometheusMetrics
 from flower.options import default_options
 from flower.queue_history import QueueHistory
@@ -248,16 +248,16 @@ class Flower(tornado.web.Application):
             await self.inspector.inspections_under_way()
         return is_known(self.events.state, self.workers, name)
 
-    async def update_workers(self, workername: str | None = None) -> list:
-        """Refresh inspect replies for every worker, or only ``workername``.
+    async def update_workers(self, workername: str | None = None) -> Inspection:
+        """Refresh inspect replies for every worker, or only ``workername`` (see
+        :meth:`flower.inspector.Inspector.inspect`).
 
-        Whatever the broker raised is logged and raised as :class:`InspectionFailed`.
+        A failed refresh (logged by the inspector) raises :class:`InspectionFailed`.
         """
-        try:
-            return await self.inspector.inspect(workername)
-        except Exception as exc:  # the broker's and its client's errors are many
-            logger.warning("Inspecting workers failed: %s", describe_error(exc))
-            raise InspectionFailed(f"Cannot inspect workers: {describe_error(exc)}") from exc
+        inspection = await self.inspector.inspect(workername)
+        if inspection.error is not None:
+            raise InspectionFailed(f"Cannot inspect workers: {inspection.error}")
+        return inspection
 
     def forget_worker(self, name: str) -> None:
         """Forget the worker ``name``: its state, event counters, inspect replies and

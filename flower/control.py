@@ -149,8 +149,8 @@ async def _task_command(capp: Celery, workername: str, command: str, arguments: 
     except CommandRefused as exc:
         # Celery's exact answer when the worker does not know the task.
         if str(exc).endswith(': unknown task'):
-            raise UnknownTask(
-                f"Worker '{workername}' has no task '{arguments['task_name']}'") from exc
+            raise UnknownTask(f"Unknown task '{arguments['task_name']}' "
+                              f"(worker '{workername}' answered: unknown task)") from exc
         raise
 
 
@@ -206,10 +206,17 @@ async def abort(capp: Celery, task_id: str) -> None:
 
 
 def _backend_call(capp: Celery, function: Callable[..., Any], *args: Any) -> Any:
+    unreachable = _connection_errors(capp)
     try:
         return function(*args)
-    except _connection_errors(capp) as exc:
+    except unreachable as exc:
         raise BrokerUnavailable(f"The broker or result backend cannot be reached: {exc}") from exc
+    except RuntimeError as exc:
+        # Celery's Redis result backend gives up reconnecting with a RuntimeError.
+        if not isinstance(exc.__cause__, unreachable):
+            raise
+        raise BrokerUnavailable(
+            f"The result backend cannot be reached: {exc.__cause__}") from exc
 
 
 # -- task submission ----------------------------------------------------------
@@ -357,13 +364,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def _result_payload(result: AsyncResult) -> dict[str, Any]:
-    """``result`` carries a ``result`` only once the task is ready, as in Flower."""
+    """``result`` carries a ``result`` only once the task is ready, and a ``traceback``
+    only when it failed (not when it was revoked), as in Flower 2.2."""
     state = result.state
     payload = {'task-id': result.id, 'state': state}
     if state in states.READY_STATES:
         if state in states.PROPAGATE_STATES:
             payload['result'] = repr(result.result)
-            payload['traceback'] = result.traceback
+            if state == states.FAILURE:
+                payload['traceback'] = result.traceback
         else:
             payload['result'] = _jsonable(result.result)
     return payload

@@ -1,4 +1,9 @@
-"""Worker inspection over the broker, run off the IO loop with a bounded timeout."""
+"""Worker inspection over the broker, run off the IO loop with a bounded timeout.
+
+A refresh of every worker asks for what the dashboard and ``/api/workers``
+show; the task lists (active, reserved, scheduled, revoked) are asked of one
+worker at a time, as Flower 2.2 does, so refreshing a large fleet stays cheap.
+"""
 import asyncio
 import collections
 import logging
@@ -8,12 +13,20 @@ from typing import Any
 from celery import Celery
 from tornado.ioloop import IOLoop
 
+from flower.utils import describe_error
 from flower.utils.broker import broadcast_connection, run_detached
 
 logger = logging.getLogger(__name__)
 
-#: Inspections (of every method, for all workers or one) running at once; the others wait.
+#: Inspections (of all workers or one) running at once by default; the others wait.
 MAX_CONCURRENT_INSPECTIONS = 2
+
+
+class Inspection(list):
+    """``[(method, replies), ...]`` of the methods that answered; ``error`` names what
+    the broker raised for the others (``None`` when every method answered)."""
+
+    error: str | None = None
 
 
 def _retrieve_outcome(future: asyncio.Future) -> None:
@@ -25,27 +38,36 @@ def _retrieve_outcome(future: asyncio.Future) -> None:
 class Inspector:
     """Keeps the latest reply of every inspect method, per worker name."""
 
-    methods = ('stats', 'active_queues', 'registered', 'scheduled',
-               'active', 'reserved', 'revoked', 'conf')
+    #: The inspect commands a refresh of one worker runs.
+    inspect_methods = ('stats', 'active_queues', 'registered', 'scheduled',
+                       'active', 'reserved', 'revoked', 'conf')
+    #: What a refresh of every worker runs: no task lists (see the module's docstring).
+    fleet_methods = ('stats', 'active_queues', 'registered', 'conf')
+    #: The name code written for earlier versions reads.
+    methods = inspect_methods
 
-    def __init__(self, io_loop: IOLoop, capp: Celery, timeout: float) -> None:
+    def __init__(self, io_loop: IOLoop, capp: Celery, timeout: float,
+                 max_concurrency: int = MAX_CONCURRENT_INSPECTIONS) -> None:
         self.io_loop = io_loop
         self.capp = capp
         self.timeout = timeout
+        self.max_concurrency = max_concurrency
         self.workers = collections.defaultdict(dict)
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT_INSPECTIONS)
+        self._slots = asyncio.Semaphore(max_concurrency)
         self._waiting = {}
         self._of_everyone = set()  # inspections of every worker, waiting or running
 
-    async def inspect(self, workername: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-        """Run every inspect method concurrently; return ``[(method, replies), ...]``.
+    async def inspect(self, workername: str | None = None) -> Inspection:
+        """Run the inspect methods of one worker (:attr:`inspect_methods`) or of every
+        worker (:attr:`fleet_methods`) concurrently; return their :class:`Inspection`.
 
-        Replies are merged into :attr:`workers`. A broker failure is raised after
-        all methods have finished, so one slow method never leaves others running.
-        Inspections wait for one of :data:`MAX_CONCURRENT_INSPECTIONS` slots, so
-        requests cannot fan out broadcasts, threads and broker connections
-        without bound; callers asking for the same worker (or all) while an
-        inspection of it waits for its slot join that one.
+        Replies are merged into :attr:`workers`. A broker failure is logged in
+        one warning line and named by the inspection's ``error``, once every
+        method has finished, so one slow method never leaves others running.
+        Inspections wait for one of ``max_concurrency`` slots, so requests
+        cannot fan out broadcasts, threads and broker connections without
+        bound; callers asking for the same worker (or all) while an inspection
+        of it waits for its slot share that one.
         """
         waiting = self._waiting.get(workername)
         if waiting is None:
@@ -66,7 +88,7 @@ class Inspector:
         if self._of_everyone:
             await asyncio.wait(set(self._of_everyone))
 
-    async def _inspect(self, workername: str | None) -> list[tuple[str, dict[str, Any]]]:
+    async def _inspect(self, workername: str | None) -> Inspection:
         try:
             await self._slots.acquire()
         finally:
@@ -76,20 +98,24 @@ class Inspector:
         finally:
             self._slots.release()
 
-    async def _inspect_now(self, workername: str | None) -> list[tuple[str, dict[str, Any]]]:
-        calls = [run_detached(self._run_method, method, workername) for method in self.methods]
+    async def _inspect_now(self, workername: str | None) -> Inspection:
+        methods = self.inspect_methods if workername else self.fleet_methods
+        calls = [run_detached(self._run_method, method, workername) for method in methods]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
-        failure = None
-        results = []
-        for method, outcome in zip(self.methods, outcomes):
-            if isinstance(outcome, BaseException):
-                failure = failure or outcome
+        inspection = Inspection()
+        for method, outcome in zip(methods, outcomes):
+            if isinstance(outcome, Exception):
+                inspection.error = inspection.error or describe_error(outcome)
                 continue
+            if isinstance(outcome, BaseException):
+                raise outcome
             self._remember(method, outcome)
-            results.append((method, outcome))
-        if failure is not None:
-            raise failure
-        return results
+            inspection.append((method, outcome))
+        if inspection.error is not None:
+            logger.warning("Inspecting %s failed: %s",
+                           f"worker {workername}" if workername else "every worker",
+                           inspection.error)
+        return inspection
 
     def _run_method(self, method: str, workername: str | None) -> dict[str, Any]:
         destination = [workername] if workername else None
@@ -100,6 +126,9 @@ class Inspector:
                                                 connection=connection)
             if method == 'conf':
                 return inspect.conf(with_defaults=False) or {}
+            if method == 'active':
+                # Arguments as the worker's repr, as Flower 2.2 shows them.
+                return inspect.active(safe=True) or {}
             return getattr(inspect, method)() or {}
 
     def _remember(self, method: str, replies: dict[str, Any]) -> None:

@@ -22,14 +22,19 @@ from flower.store import HistoryQueries, TaskStore
 from flower.utils.search import Query, TaskSearchEngine, parse_query
 from flower.utils.task_index import field_value, sort_key
 
-#: The fields of a task as served by the API (``worker`` is the host name).
+#: The fields of a task as served by the API, Flower 2.2's keys (``worker`` is the
+#: host name; ``parent`` and ``root`` repeat ``parent_id`` and ``root_id``).
 TASK_FIELDS = (
     'args', 'children', 'client', 'clock', 'eta', 'exception', 'exchange', 'expires',
-    'failed', 'kwargs', 'name', 'parent_id', 'received', 'result', 'retried', 'retries',
-    'revoked', 'root_id', 'routing_key', 'runtime', 'sent', 'started', 'state',
-    'succeeded', 'timestamp', 'traceback', 'uuid', 'worker',
+    'failed', 'kwargs', 'name', 'parent', 'parent_id', 'received', 'rejected', 'result',
+    'retried', 'retries', 'revoked', 'root', 'root_id', 'routing_key', 'runtime', 'sent',
+    'started', 'state', 'succeeded', 'timestamp', 'traceback', 'uuid', 'worker',
 )
-SORT_FIELDS = frozenset(TASK_FIELDS) - {'children'}
+#: The fields a listing may be sorted by.
+SORT_FIELDS = frozenset(TASK_FIELDS) - {'children', 'parent', 'rejected', 'root'}
+
+#: Fields that are another field under the name Flower 2.2 also gives it.
+_SAME_AS = {'parent': 'parent_id', 'root': 'root_id'}
 
 #: The format of the ``received_*`` and ``started_*`` filters (UTC).
 DATE_FORMAT = '%Y-%m-%d %H:%M'
@@ -376,8 +381,8 @@ def shallow_copy(task: Task) -> Task:
 
 def as_dict(task: Task) -> dict[str, Any]:
     """The task's :data:`TASK_FIELDS`, in that (alphabetical) order, ready for JSON."""
-    return {name: _children_ids(task) if name == 'children' else field_value(task, name)
-            for name in TASK_FIELDS}
+    return {name: _children_ids(task) if name == 'children'
+            else field_value(task, _SAME_AS.get(name, name)) for name in TASK_FIELDS}
 
 
 def _children_ids(task: Task) -> list[str]:

@@ -153,6 +153,18 @@ def _scheduled_task(entry: dict[str, Any]) -> dict[str, Any]:
                 priority=entry.get('priority'))
 
 
+def api_worker_info(info: dict[str, Any]) -> dict[str, Any]:
+    """One worker's inspect replies as ``/api/workers`` gives them, with Flower 2.2's
+    keys: secrets masked, and the broker's ``alternates`` left out of ``stats``."""
+    answer = mask_worker_info(info)
+    stats = answer.get('stats')
+    broker = stats.get('broker') if isinstance(stats, dict) else None
+    if isinstance(broker, dict) and 'alternates' in broker:
+        broker = {key: value for key, value in broker.items() if key != 'alternates'}
+        answer['stats'] = dict(stats, broker=broker)
+    return answer
+
+
 def worker_detail(state: EventsState, inspected_workers: Inspected, name: str) -> dict[str, Any]:
     """Everything the worker page shows about worker ``name``; secrets masked."""
     info = mask_worker_info(inspected_workers.get(name, {}))

@@ -15,8 +15,7 @@ from flower import control
 from flower.api import (
     BaseApiHandler, RequestError, non_negative_float, non_negative_int, positive_int, signal_name,
 )
-from flower.utils.masking import mask_worker_info
-from flower.workers import worker_rows
+from flower.workers import api_worker_info, worker_rows
 
 
 def rate_limit_value(value: str) -> str:
@@ -57,7 +56,7 @@ class ListWorkers(ControlHandler):
             rows = worker_rows(self.application.events.state, self.application.workers)
             info = {row['hostname']: row['status'] for row in rows}
         else:
-            info = {name: mask_worker_info(data) for name, data in self.application.workers.items()}
+            info = {name: api_worker_info(data) for name, data in self.application.workers.items()}
         if workername:
             info = {workername: info.get(workername, {})}
         self.write_json(info)

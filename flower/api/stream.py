@@ -2,7 +2,8 @@
 
 Each message is one change: ``event:`` the Celery event type, ``id:`` its
 number in the :class:`~flower.stream.ChangeFeed`, ``data:`` the task as
-``/api/task/info`` gives it or the worker as the dashboard's JSON row gives it.
+``/api/tasks`` lists it but with its id as ``task-id``, or the worker as the
+dashboard's JSON row gives it.
 A client that reconnects with ``Last-Event-ID`` gets what it missed while the
 feed still holds it, or a ``reset`` event; one that reads too slowly gets a
 ``lagged`` event saying how many changes it skipped, then goes on.
@@ -119,8 +120,14 @@ class EventStream(BaseTaskHandler):
         if task is None or not (self.unfiltered or self.wanted_tasks.matches(task)):
             return None
         if text is None:
-            text = record[3] = _message(kind, self.task_info(task), number)
+            text = record[3] = _message(kind, _streamed_task(self.task_as_dict(task)), number)
         return text
+
+
+def _streamed_task(fields):
+    """A task's fields as the stream has always sent them: the uuid as ``task-id``."""
+    fields['task-id'] = fields.pop('uuid')
+    return dict(sorted(fields.items()))
 
 
 def _message(kind, data, number=None):

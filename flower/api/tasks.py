@@ -28,12 +28,6 @@ class BaseTaskHandler(BaseApiHandler):
         """The task's fields after the configuration's ``format_task``."""
         return as_dict(self.format_task(task))
 
-    def task_info(self, task: Any) -> dict[str, Any]:
-        """What ``/api/task/info`` says of ``task``: its fields, the uuid as ``task-id``."""
-        info = self.task_as_dict(task)
-        info['task-id'] = info.pop('uuid')
-        return dict(sorted(info.items()))
-
 
 class ListTasks(BaseTaskHandler):
     """Large listings are written in chunks, so other requests are served in between."""
@@ -73,7 +67,7 @@ class TaskInfo(BaseTaskHandler):
         task = self.tasks.get(taskid)
         if task is None:
             raise RequestError(404, f"Unknown task '{taskid}'")
-        self.write_json(self.task_info(task))
+        self.write_json(self.task_as_dict(task))
 
 
 class WaitingTaskHandler(BaseTaskHandler):

@@ -178,9 +178,8 @@ def test_task_info(api, ids, setup):
 
     assert response.status_code == 200
     info = response.json()
-    assert set(info) == set(TASK_FIELDS) - {'uuid'} | {'task-id'}
-    assert list(info) == sorted(info)
-    assert info['task-id'] == ids['mul23']
+    assert list(info) == list(TASK_FIELDS)
+    assert info['uuid'] == ids['mul23']
     assert (info['name'], info['state'], info['result']) == ('tasks.mul', 'SUCCESS', '6')
     assert info['worker'] == setup[2].hostname
 

@@ -12,6 +12,7 @@ import redis
 from celery.contrib.abortable import AbortableAsyncResult
 
 from tests.support.api_cluster import Api
+from tests.support.processes import free_port
 from tests.support.waiting import wait_for
 
 
@@ -182,6 +183,9 @@ def test_revoke_puts_the_task_in_the_revoked_list_and_it_never_runs(cluster, api
     wait_for(lambda: result.state == 'REVOKED', what='the task to be REVOKED')
     wait_for(lambda: api.get(f'/api/task/info/{task_id}').json().get('state') == 'REVOKED',
              what='Flower to see the revocation')
+    # As in Flower 2.2: the exception as the result, but no traceback (a failure has one).
+    assert api.get(f'/api/task/result/{task_id}').json() == {
+        'task-id': task_id, 'state': 'REVOKED', 'result': "TaskRevokedError('revoked')"}
 
 
 def test_revoke_with_terminate_kills_the_running_task(cluster, api, worker):
@@ -233,3 +237,22 @@ def test_a_malformed_submission_is_a_400_in_flowers_words_and_nothing_is_sent(
     assert response.status_code == 400
     assert words in response.json()['error']
     assert redis.Redis(port=cluster.redis.port).llen('refused-q') == 0
+
+
+def test_an_unreachable_result_backend_is_a_503_never_a_500(cluster, worker):
+    dead = f'redis://127.0.0.1:{free_port()}/0'
+    capp = cluster.make_app(result_backend=dead, result_backend_transport_options={
+        'retry_policy': {'max_retries': 1, 'interval_start': 0, 'interval_step': 0.1}})
+    api = Api(cluster.start_flower(capp=capp, enable_events=False))
+    calls = [
+        ('post', '/api/task/apply/tasks.add', {'json': {'args': [1, 2]}}),
+        ('post', '/api/task/async-apply/tasks.add', {'json': {'args': [1, 2]}}),
+        ('post', '/api/task/send-task/tasks.add', {'json': {'args': [1, 2]}}),
+        ('get', f'/api/task/result/{uuid.uuid4()}', {}),
+        ('post', f'/api/task/abort/{uuid.uuid4()}', {}),
+    ]
+    for method, path, kwargs in calls:
+        response = getattr(api, method)(path, **kwargs)
+
+        assert response.status_code == 503, (path, response.text)
+        assert 'Connection refused' in response.json()['error'], path

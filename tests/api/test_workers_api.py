@@ -82,6 +82,37 @@ def test_list_workers_of_one_worker_and_status_only(api, a, b):
     assert api.get(f'/api/workers?workername={b.hostname}&status=1').json() == {b.hostname: True}
 
 
+TASK_LISTS = {'active', 'reserved', 'revoked', 'scheduled'}
+
+
+def test_task_lists_come_only_with_a_refresh_of_one_worker(cluster, a, b):
+    api = Api(cluster.start_flower(enable_events=False))
+
+    everyone = api.get('/api/workers?refresh=1').json()
+    cached = api.get('/api/workers').json()
+    one = api.get(f'/api/workers?refresh=1&workername={a.hostname}').json()
+
+    for answer in (everyone, cached):
+        assert {a.hostname, b.hostname} <= set(answer)
+        assert set(answer[a.hostname]) == {'stats', 'active_queues', 'registered', 'conf',
+                                           'timestamp'}
+    assert set(one[a.hostname]) == {'stats', 'active_queues', 'registered', 'conf',
+                                    'timestamp'} | TASK_LISTS
+    assert one[a.hostname]['active'] == []
+    # Kept afterwards, as the latest reply of that worker.
+    assert TASK_LISTS <= set(api.get('/api/workers?refresh=1').json()[a.hostname])
+    assert not TASK_LISTS & set(api.get('/api/workers').json()[b.hostname])
+
+
+def test_worker_stats_show_the_broker_without_its_alternates(cluster, api, a):
+    assert 'alternates' in cluster.stats(a)['broker']
+
+    for path in ('/api/workers?refresh=1', f'/api/workers?refresh=1&workername={a.hostname}'):
+        broker = api.get(path).json()[a.hostname]['stats']['broker']
+        assert 'alternates' not in broker
+        assert broker['transport'] == 'redis' and broker['hostname'] == '127.0.0.1'
+
+
 def test_pool_grow_adds_processes(cluster, api, a):
     before = len(processes(cluster, a))
 
@@ -186,6 +217,18 @@ def test_rate_limit_of_a_task_the_worker_does_not_have_is_404(api, a):
 
     assert response.status_code == 404
     assert 'tasks.nope' in response.json()['error']
+
+
+@pytest.mark.parametrize('path, data', [
+    ('/api/task/rate-limit/tasks.nope', {'ratelimit': '5/s'}),
+    ('/api/task/timeout/tasks.nope', {'soft': '1'}),
+])
+def test_the_error_of_a_task_command_carries_the_workers_own_answer(api, a, path, data):
+    response = api.post(path, data=dict(data, workername=a.hostname))
+
+    assert response.status_code == 404
+    assert response.json() == {
+        'error': f"Unknown task 'tasks.nope' (worker '{a.hostname}' answered: unknown task)"}
 
 
 def test_time_limits_are_applied_by_the_worker(cluster, api, a):

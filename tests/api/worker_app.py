@@ -12,6 +12,7 @@ EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 if EXAMPLES_DIR not in sys.path:
     sys.path.insert(0, EXAMPLES_DIR)
 
+from celery.exceptions import Reject  # noqa: E402
 from tasks import app  # noqa: E402  (needs the sys.path entry above)
 
 if os.environ.get('API_TESTS_POOL_RESTARTS') == 'off':
@@ -21,3 +22,15 @@ if os.environ.get('API_TESTS_POOL_RESTARTS') == 'off':
 @app.task(name='worker_only.repeat')
 def repeat(text, times):
     return text * times
+
+
+@app.task(name='worker_only.reject', acks_late=True)
+def reject():
+    """Reject its own message without requeueing it (a task-rejected event)."""
+    raise Reject('rejected on purpose', requeue=False)
+
+
+@app.task(name='worker_only.spawn', bind=True)
+def spawn(self):
+    """Start a child task (``tasks.add``), so the child has a parent and a root."""
+    return self.app.send_task('tasks.add', (1, 1)).id

@@ -18,12 +18,17 @@ CELERY = [sys.executable, '-m', 'celery']
 
 
 class FlowerProcess:
-    """``flower`` started as a user would, in its own process group."""
+    """``flower`` started as a user would, in its own process group.
+
+    ``env`` adds to this process's environment (less its ``FLOWER_*``
+    variables); a variable set to ``None`` there is left out.
+    """
 
     def __init__(self, argv, log_path, env=None, cwd=None):
         environ = {key: value for key, value in os.environ.items()
                    if not key.startswith('FLOWER_')}
         environ.update(env or {})
+        environ = {key: value for key, value in environ.items() if value is not None}
         self.log_path = log_path
         self._log = open(log_path, 'wb')
         self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,

@@ -5,7 +5,9 @@
 it holds that version). ``start_flower22(broker_url, *flower_args, env=None)``
 (fixture): a Flower 2.2.0 started as its users start it, answering on
 ``.port``, its API open (``FLOWER_UNAUTHENTICATED_API``), killed at teardown.
-Its code is never imported into the test process.
+:func:`launch_flower22` starts one for fixtures of a wider scope (the caller
+stops it). Its code is never imported into the test process, and it runs
+without ``PYTHONPATH``, which would make it import this checkout's ``flower``.
 """
 import os
 import signal
@@ -43,21 +45,35 @@ def flower22_celery() -> str:
     return os.path.join(VENV_DIR, 'bin', 'celery')
 
 
+def launch_flower22(celery_program: str, broker_url: str, log_path: str, *flower_args: str,
+                    celery_args: tuple[str, ...] = (), env: dict | None = None,
+                    cwd: str | None = None) -> FlowerProcess:
+    """A Flower 2.2.0 answering on ``.port`` (``celery_args`` go before ``flower``, as
+    ``-A tasks``); stop it with ``.stop()``."""
+    port = free_port()
+    argv = [celery_program, '-b', broker_url, *celery_args, 'flower', f'--port={port}',
+            '--address=127.0.0.1', *flower_args]
+    process = FlowerProcess(argv, log_path, cwd=cwd, env={
+        'FLOWER_UNAUTHENTICATED_API': 'true', 'PYTHONPATH': None, **(env or {})})
+    process.port = port
+    try:
+        process.wait_http(port)
+    except BaseException:
+        process.stop(signal.SIGKILL)
+        raise
+    return process
+
+
 @pytest.fixture
 def start_flower22(flower22_celery, artifacts_dir):
     started = []
 
     def start(broker_url: str, *flower_args: str, env: dict | None = None,
               cwd: str | None = None) -> FlowerProcess:
-        port = free_port()
-        argv = [flower22_celery, '-b', broker_url, 'flower', f'--port={port}',
-                '--address=127.0.0.1', *flower_args]
         log_path = os.path.join(artifacts_dir, f'flower22-{len(started)}.log')
-        process = FlowerProcess(argv, log_path, cwd=cwd,
-                                env={'FLOWER_UNAUTHENTICATED_API': 'true', **(env or {})})
+        process = launch_flower22(flower22_celery, broker_url, log_path, *flower_args,
+                                  env=env, cwd=cwd)
         started.append(process)
-        process.port = port
-        process.wait_http(port)
         return process
 
     yield start
