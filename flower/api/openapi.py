@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from flower import __version__
+import flower
 from flower.api import BaseApiHandler
 
 DOCUMENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'openapi.json')
@@ -24,7 +24,7 @@ def _document_text() -> str:
 def api_description(url_prefix: str = '') -> dict[str, Any]:
     """The OpenAPI document of the API served below ``url_prefix`` (``'/flower'``, or ``''``)."""
     document = json.loads(_document_text())
-    document['info']['version'] = __version__
+    document['info']['version'] = flower.__version__
     document['servers'][0]['url'] = url_prefix or '/'
     return document
 
