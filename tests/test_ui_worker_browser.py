@@ -445,9 +445,11 @@ def test_without_auto_refresh_pages_change_only_when_reloaded(page, cluster):
     with FlowerServer(cluster.url, auto_refresh=False, unauthenticated_api=True) as flower:
         fetched = []
         page.on('request', lambda request: fetched.append(request.url))
+        page.clock.install()  # the page's timers run when the test moves its clock
         for path in ('/', worker_url(flower, cluster.main)[len(flower.base_url):]):
             fetched.clear()
             page.goto(flower.base_url + path)
-            page.wait_for_timeout(7_000)  # longer than the refresh interval
+            page.clock.run_for(7_000)  # longer than the refresh interval
+            page.wait_for_load_state('networkidle')
             assert fetched.count(flower.base_url + path) == 1, fetched
         assert_no_browser_problems(page)
