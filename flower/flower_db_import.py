@@ -40,8 +40,10 @@ logger = logging.getLogger(__name__)
 
 #: The files ``dbm.dumb`` and ``dbm.ndbm`` write beside (not at) the path they are given.
 SUFFIXED_FORMS = {'dbm.dumb': ('.dat', '.dir', '.bak'), 'dbm.ndbm': ('.db', '.pag', '.dir')}
-#: What ``dbm.gnu`` files start with, in either byte order.
+#: What ``dbm.gnu`` files start with, in either byte order (the same below).
 _GNU_MAGICS = {0x13579ace, 0x13579acd, 0x13579acf}
+#: What Berkeley DB hash and B-tree files (``dbm.ndbm``'s ``.db``) hold at byte 12.
+_BERKELEY_MAGICS = {0x00061561, 0x00053162}
 #: Where the history goes when ``<db>`` itself is the shelve.
 HISTORY_SUFFIX = '.sqlite'
 _BACKEND_MODULES = {'dbm.dumb': None, 'dbm.ndbm': '_dbm', 'dbm.gnu': '_gdbm'}
@@ -51,20 +53,29 @@ class UnreadableShelve(Exception):
     """The shelve at ``--db`` is damaged or not the state of a Flower."""
 
 
+def _dbm_magic(path: str) -> str | None:
+    """``'gnu'`` or ``'berkeley'`` when the file at ``path`` starts as such databases do."""
+    try:
+        with open(path, 'rb') as existing:
+            head = existing.read(16)
+    except OSError:
+        return None
+    if len(head) < 16:
+        return None
+    if {struct.unpack('<I', head[:4])[0], struct.unpack('>I', head[:4])[0]} & _GNU_MAGICS:
+        return 'gnu'
+    if {struct.unpack('<I', head[12:])[0], struct.unpack('>I', head[12:])[0]} & _BERKELEY_MAGICS:
+        return 'berkeley'
+    return None
+
+
 def shelve_kind(db: str) -> str | None:
     """The ``dbm`` module whose files hold a shelve at ``db`` (``'dbm.dumb'``...), or None."""
     if os.path.exists(db + '.dat') and os.path.exists(db + '.dir'):
         return 'dbm.dumb'
-    if os.path.exists(db + '.db') or (os.path.exists(db + '.pag') and os.path.exists(db + '.dir')):
+    if (os.path.exists(db + '.pag') and os.path.exists(db + '.dir')) or _dbm_magic(db + '.db'):
         return 'dbm.ndbm'
-    try:
-        with open(db, 'rb') as existing:
-            head = existing.read(4)
-    except OSError:
-        return None
-    if len(head) == 4 and {struct.unpack('<I', head)[0], struct.unpack('>I', head)[0]} & _GNU_MAGICS:
-        return 'dbm.gnu'
-    return None
+    return 'dbm.gnu' if _dbm_magic(db) == 'gnu' else None
 
 
 def shelve_files(db: str, kind: str) -> list[str]:
@@ -147,7 +158,6 @@ class ShelveUnpickler(pickle.Unpickler):
         ('celery.events.state', 'Worker'): Worker,
         ('collections', 'OrderedDict'): collections.OrderedDict,
         ('collections', 'Counter'): collections.Counter,
-        ('collections', 'defaultdict'): collections.defaultdict,
     }
 
     def find_class(self, module: str, name: str) -> Any:

@@ -249,3 +249,12 @@ def test_a_shelve_this_python_cannot_open_is_refused_and_left_alone(tmp_path, mo
     with pytest.raises(OptionError, match='--db: .*Flower shelve'):
         _validate_history_options()
     assert db.read_bytes() == before and os.listdir(tmp_path) == ['flower.db']
+
+
+def test_a_history_named_like_a_dbm_file_is_not_taken_for_a_shelve(tmp_path):
+    """The default ``--db=flower`` beside a ``flower.db`` history (or any SQLite file)."""
+    sqlite3.connect(tmp_path / 'flower.db').execute('CREATE TABLE notes (text)').connection.close()
+    db = str(tmp_path / 'flower')
+    assert shelve_kind(db) is None
+    check_shelve(db)
+    assert history_file(db) == db
