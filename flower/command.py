@@ -21,6 +21,7 @@ from tornado.options import options
 
 from flower.app import Flower
 from flower.command_help import render_help
+from flower.flower_db_import import check_shelve, history_file
 from flower.options import DEFAULT_CONFIG_FILE, default_options
 from flower.store import NotAHistory, check_history_path
 from flower.utils import abs_path, describe_error, strtobool
@@ -258,7 +259,8 @@ def _validate_history_options():
         if not os.access(directory, os.W_OK):
             raise OptionError(f"--db: directory {directory} is not writable")
         try:
-            check_history_path(abs_path(options.db))
+            check_shelve(abs_path(options.db))
+            check_history_path(history_file(abs_path(options.db)))
         except NotAHistory as exc:
             raise OptionError(f"--db: {exc}; give --db the path of a history file") from None
 
@@ -303,7 +305,7 @@ def print_banner(capp: celery.Celery, ssl: bool) -> None:
     logger.info("Registered tasks: %s",
                 sorted(name for name in capp.tasks if not name.startswith('celery.')))
     if options.persistent:
-        logger.info("Task history: %s", abs_path(options.db))
+        logger.info("Task history: %s", history_file(abs_path(options.db)))
 
 
 def celery_option_arity() -> dict[str, bool]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
+from flower.flower_db_import import prepare_history
 from flower.state import EventsState
 from flower.store import WORKER_FIELDS, TaskStore, row_fields, task_row
 from flower.utils import Throttle, describe_error
@@ -60,7 +61,7 @@ class History:
         ``in_background``: tasks come back a slice per IO loop turn, so requests are
         served meanwhile; ``on_restored`` is called once they are all back.
         """
-        self.store = TaskStore(self.db)
+        self.store = TaskStore(prepare_history(self.db))
         self._restore(in_background)
         self.state.track_changes = True
         self.state.stored_fields = self._stored_fields

@@ -24,7 +24,9 @@ VENV_DIR = os.path.join(REPO_DIR, 'test-artifacts', '_flower22-venv')
 
 
 def _installed_version(python: str) -> str | None:
-    done = subprocess.run([python, '-m', 'pip', 'show', 'flower'], capture_output=True,
+    # -I: neither PYTHONPATH nor the current directory, where a checkout of this project
+    # (and its flower.egg-info) would answer for the venv's flower.
+    done = subprocess.run([python, '-I', '-m', 'pip', 'show', 'flower'], capture_output=True,
                           text=True, timeout=120)
     for line in done.stdout.splitlines():
         if line.startswith('Version:'):
