@@ -12,4 +12,6 @@ bash "$ROOT/scripts/podman-setup.sh" \
     || echo "test.sh: WARNING: scripts/podman-setup.sh failed: the container tests will not run" >&2
 python_venv "[test]"
 cd "$ROOT"
+# Flower 2.2.0, which the parity and history-import tests run beside ours.
+"$VENV/bin/python" -m tests.support.flower22 >/dev/null
 exec "$VENV/bin/python" -m pytest "$@"

@@ -34,8 +34,8 @@ def _installed_version(python: str) -> str | None:
     return None
 
 
-@pytest.fixture(scope='session')
-def flower22_celery() -> str:
+def flower22_venv() -> str:
+    """The ``celery`` program of the Flower 2.2.0 venv, made first if it is missing."""
     python = os.path.join(VENV_DIR, 'bin', 'python')
     if not os.path.exists(python) or _installed_version(python) != FLOWER22_VERSION:
         subprocess.run([sys.executable, '-m', 'venv', '--clear', VENV_DIR], check=True,
@@ -45,6 +45,11 @@ def flower22_celery() -> str:
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stdout + done.stderr
     return os.path.join(VENV_DIR, 'bin', 'celery')
+
+
+@pytest.fixture(scope='session')
+def flower22_celery() -> str:
+    return flower22_venv()
 
 
 def launch_flower22(celery_program: str, broker_url: str, log_path: str, *flower_args: str,
@@ -81,3 +86,7 @@ def start_flower22(flower22_celery, artifacts_dir):
     yield start
     for process in started:
         process.stop(signal.SIGKILL)
+
+
+if __name__ == '__main__':  # scripts/test.sh makes the venv with the other test dependencies
+    print(flower22_venv())
