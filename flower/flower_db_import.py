@@ -35,6 +35,7 @@ from typing import Any
 from celery.events.state import Worker
 
 from flower.store import SQLITE_HEADER, WORKER_FIELDS, NotAHistory, TaskStore, task_row
+from flower.utils import describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def read_shelve(db: str, kind: str) -> tuple[list[SimpleNamespace], list[Worker]
     except UnreadableShelve:
         raise
     except Exception as exc:  # a damaged file fails in any of dbm's or pickle's ways
-        raise UnreadableShelve(f"it cannot be read ({type(exc).__name__}: {exc})") from None
+        raise UnreadableShelve(f"it cannot be read ({describe_error(exc)})") from None
     if state is None:
         return [], [], counters
     if not isinstance(state, _PickledState) or not isinstance(counters, dict):
