@@ -6,7 +6,6 @@ handlers call are answered by :data:`ERROR_STATUS` (an unknown task is a 404,
 a refusal a 403, an unreachable broker or backend a 503), so no handler
 catches them one by one.
 """
-import datetime
 import logging
 from collections.abc import Callable
 from types import TracebackType
@@ -252,9 +251,12 @@ class BaseHandler(tornado.web.RequestHandler):
             raise RequestError(400, f"Invalid value for argument '{name}': {value!r} ({exc})") \
                 from None
 
-    def get_search_argument(self, name: str) -> str | None:
-        """The search in argument ``name``, ``None`` if empty (:meth:`task_filter` parses it)."""
-        return self.get_argument(name, '').strip() or None
+    def get_optional_argument(self, name: str, type: Callable[[str], Any] = str,
+                              default: Any = None) -> Any:
+        """``get_argument`` where a missing or empty value gives ``default``."""
+        if not self.get_argument(name, ''):
+            return default
+        return self.get_argument(name, type=type)
 
     def task_filter(self, worker_argument: str = 'workername',
                     search_argument: str | None = 'search') -> TaskFilter:
@@ -265,18 +267,13 @@ class BaseHandler(tornado.web.RequestHandler):
         task name is ``taskname``; the worker is ``workername`` in the API and
         ``worker`` on the tasks page.
         """
-        def text(name: str) -> str | None:
-            return self.get_argument(name, '') or None
-
-        def moment(name: str) -> datetime.datetime | None:
-            return self.get_argument(name, type=parse_date) if text(name) else None
-
+        argument = self.get_optional_argument
         filters = dict(
-            name=text('taskname'), worker=text(worker_argument), state=text('state'),
-            received_start=moment('received_start'), received_end=moment('received_end'),
-            started_start=moment('started_start'), started_end=moment('started_end'),
+            name=argument('taskname'), worker=argument(worker_argument), state=argument('state'),
+            **{bound: argument(bound, type=parse_date) for bound in (
+                'received_start', 'received_end', 'started_start', 'started_end')},
         )
-        search = self.get_search_argument(search_argument) if search_argument else None
+        search = argument(search_argument) if search_argument else None
         try:
             return TaskFilter(**filters, search=search)
         except (SearchTooLarge, QuerySyntaxError) as exc:

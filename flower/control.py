@@ -13,12 +13,12 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import kombu.exceptions
 from celery import Celery, states
 from celery.backends.base import DisabledBackend
 from celery.contrib.abortable import AbortableAsyncResult
 from celery.result import AsyncResult
 
+from flower.utils.blocking import CONNECTION_ERRORS
 from flower.utils.broker import DetachedPool, broadcast_connection, run_detached
 
 #: The longest ``timeout`` a request may wait for a task's result, in seconds.
@@ -63,7 +63,7 @@ async def _in_executor(function: Callable[..., Any], *args: Any, **kwargs: Any) 
 def _connection_errors(capp: Celery) -> tuple[type[BaseException], ...]:
     """What the broker's and the result backend's clients raise when unreachable."""
     connection = capp.connection_for_write()
-    return ((OSError, kombu.exceptions.OperationalError)
+    return (CONNECTION_ERRORS
             + tuple(connection.connection_errors) + tuple(connection.channel_errors)
             + tuple(getattr(capp.backend, 'connection_errors', ())))
 

@@ -14,7 +14,6 @@ configured, the XSRF token a browser form carries).
 import json
 import re
 import signal
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -141,13 +140,6 @@ class BaseApiHandler(BaseHandler):
         """Answer ``data`` as JSON; values JSON cannot encode are sent as text."""
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         self.finish(json_text(data))
-
-    def get_optional_argument(self, name: str, type: Callable[[str], Any] = str,
-                              default: Any = None) -> Any:
-        """``get_argument`` where a missing or empty value gives ``default``."""
-        if not self.get_argument(name, ''):
-            return default
-        return self.get_argument(name, type=type)
 
     def is_worker(self, workername: str) -> bool:
         """True if Flower has seen ``workername``, through events or inspection."""
