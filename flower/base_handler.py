@@ -202,6 +202,7 @@ class BaseHandler(tornado.web.RequestHandler):
             broker_error=self.application.events.broker_error if self.may_see_broker() else None,
             session_email=self.current_user and self.session_email,
             active_page=None,
+            live_since=self.application.events.changes.last_id,
         )
         return namespace
 

@@ -55,7 +55,8 @@ def outcomes_over_time(tasks: Iterable[Task], now: float, window: float,
 
 
 def runtime_distribution(tasks: Iterable[Task], buckets: Iterable[float]) -> dict[str, list]:
-    """How many finished tasks took at most each bucket's seconds (and more than the previous)."""
+    """How many finished tasks took at most each bucket's seconds (and more than the previous);
+    ``edges`` are those seconds, for a page that counts new tasks itself."""
     edges = sorted(buckets)
     counts = [0] * (len(edges) + 1)
     for task in tasks:
@@ -63,7 +64,7 @@ def runtime_distribution(tasks: Iterable[Task], buckets: Iterable[float]) -> dic
         if runtime is not None and not math.isnan(runtime):
             counts[bisect.bisect_left(edges, runtime)] += 1
     labels = [f'≤ {edge:g} s' for edge in edges] + [f'> {edges[-1]:g} s' if edges else 'all']
-    return {'buckets': labels, 'counts': counts}
+    return {'buckets': labels, 'counts': counts, 'edges': edges}
 
 
 class TaskStatistics:

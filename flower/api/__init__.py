@@ -94,7 +94,8 @@ class BaseApiHandler(BaseHandler):
     def prepare(self) -> None:
         if self.page_access:
             super().prepare()
-            if self.application.options.read_only:
+            # Reading (the pages' change stream) stays open to read-only Flowers.
+            if self.application.options.read_only and self.request.method not in ('GET', 'HEAD'):
                 raise RequestError(403, "Flower runs in read-only mode (--read_only): control "
                                         "commands are refused")
             return

@@ -4,6 +4,9 @@ Each message is one change: ``event:`` the Celery event type, ``id:`` its
 number in the :class:`~flower.stream.ChangeFeed`, ``data:`` the task as
 ``/api/tasks`` lists it but with its id as ``task-id``, or the worker as the
 dashboard's JSON row gives it.
+Besides the task filters of ``/api/tasks``, ``task_id`` keeps the changes of
+one task and of its children (the task page follows them), and ``types``
+keeps some event types only (the dashboard follows ``worker-*`` ones).
 A client that reconnects with ``Last-Event-ID`` gets what it missed while the
 feed still holds it, or a ``reset`` event; one that reads too slowly gets a
 ``lagged`` event saying how many changes it skipped, then goes on.
@@ -17,6 +20,18 @@ from tornado.iostream import StreamClosedError
 from flower.api import RequestError, json_text, non_negative_int
 from flower.api.tasks import BaseTaskHandler
 from flower.workers import worker_row
+
+#: The prefixes of the event types a ``types`` filter may name.
+EVENT_KINDS = ('task-', 'worker-')
+
+
+def event_types(value: str) -> frozenset[str]:
+    """``'task-failed,worker-offline'`` → the set of event types; others are a ``ValueError``."""
+    kinds = frozenset(kind.strip() for kind in value.split(',') if kind.strip())
+    unknown = sorted(kind for kind in kinds if not kind.startswith(EVENT_KINDS))
+    if unknown or not kinds:
+        raise ValueError(f"not task-* or worker-* event types: {', '.join(unknown) or value!r}")
+    return kinds
 
 
 class EventStream(BaseTaskHandler):
@@ -34,9 +49,13 @@ class EventStream(BaseTaskHandler):
 
     async def get(self) -> None:
         self.wanted_tasks = self.task_filter()
-        self.unfiltered = self.wanted_tasks.is_empty
+        self.task_id = self.get_optional_argument('task_id')
+        self.kinds = self.get_optional_argument('types', type=event_types)
+        self.unfiltered = (self.wanted_tasks.is_empty and self.task_id is None
+                           and self.kinds is None)
         # Task filters other than the worker say the client wants tasks: no worker news.
-        self.workers_wanted = dataclasses.replace(self.wanted_tasks, worker=None).is_empty
+        self.workers_wanted = (dataclasses.replace(self.wanted_tasks, worker=None).is_empty
+                               and self.task_id is None)
         feed = self.application.events.changes
         resume_from = self._last_event_id()
 
@@ -107,6 +126,8 @@ class EventStream(BaseTaskHandler):
     def _message_of(self, record):
         """The message of one change for this client, or ``None`` if it does not match."""
         number, kind, key, text = record
+        if self.kinds is not None and kind not in self.kinds:
+            return None
         if kind.startswith('worker-'):
             if not self.workers_wanted or (self.wanted_tasks.worker not in (None, key)):
                 return None
@@ -117,11 +138,17 @@ class EventStream(BaseTaskHandler):
         if self.unfiltered and text is not None:
             return text
         task = self.tasks.get(key)
-        if task is None or not (self.unfiltered or self.wanted_tasks.matches(task)):
+        if task is None or not (self.unfiltered or self._wanted(key, task)):
             return None
         if text is None:
             text = record[3] = _message(kind, _streamed_task(self.task_as_dict(task)), number)
         return text
+
+    def _wanted(self, key, task):
+        """The task matches this client's ``task_id`` (itself or its parent) and filters."""
+        if self.task_id is not None and self.task_id not in (key, getattr(task, 'parent_id', None)):
+            return False
+        return self.wanted_tasks.is_empty or self.wanted_tasks.matches(task)
 
 
 def _streamed_task(fields):

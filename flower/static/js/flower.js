@@ -107,6 +107,7 @@
         if (ticket !== latestRefresh) { return; }
         var fresh = new DOMParser().parseFromString(text, 'text/html');
         var selector = kind ? '[data-refresh="' + kind + '"]' : '[data-refresh]';
+        if (fresh.body && fresh.body.dataset.liveSince) { body.dataset.liveSince = fresh.body.dataset.liveSince; }
         document.querySelectorAll(selector).forEach(function (old) {
           var replacement = old.id && fresh.getElementById(old.id);
           if (replacement) { old.replaceWith(document.importNode(replacement, true)); }
@@ -118,6 +119,106 @@
       .catch(function () { body.classList.add('stale'); });
   }
   flower.refresh = refreshRegions;
+
+  /* -- live pages: following the change stream ---------------------------- */
+
+  var LIVE_LABELS = {
+    connecting: 'connecting', open: 'live', retrying: 'reconnecting', closed: 'closed',
+    paused: 'paused', polling: 'polling', off: 'not refreshed'
+  };
+
+  /* Follow the server's change stream (/tasks/live, the pages' twin of /api/events)
+     from the change the page was rendered at (the body's data-live-since), so no
+     change is missed between the page and the stream. `options`:
+       query     the stream's filters (an object or URLSearchParams);
+       handlers  {event type: function (data)}, called with each change's JSON;
+       resync    reloads what the page shows and returns a promise: used after a
+                 pause, and when the stream says changes were missed (reset, lagged);
+       poll      what polling calls instead of resync (optional).
+     The page's #live-control says where things stand (data-state: connecting, open,
+     retrying, closed, paused, or without EventSource polling or off) and its box
+     pauses: the stream is closed until it is ticked again. Without EventSource,
+     poll is called every refreshInterval ms while --auto_refresh is on. Returns
+     {reload()}: resync now, and follow the stream from there. */
+  flower.live = function (options) {
+    var control = document.getElementById('live-control');
+    var box = document.getElementById('live-toggle');
+    var source = null;
+    var paused = false;
+    var streaming = typeof window.EventSource === 'function';
+
+    function show(state) {
+      control.dataset.state = state;
+      document.getElementById('live-state').textContent = LIVE_LABELS[state];
+    }
+
+    function dispatch(handler) {
+      return function (event) {
+        var data;
+        try { data = JSON.parse(event.data); } catch (e) { return; }
+        handler(data);
+      };
+    }
+
+    function close() {
+      if (source) { source.close(); source = null; }
+    }
+
+    function open() {
+      var params = new URLSearchParams(options.query);
+      params.set('last_event_id', body.dataset.liveSince || '0');
+      close();
+      show('connecting');
+      var opened = source = new window.EventSource(flower.url('/tasks/live') + '?' + params.toString());
+      opened.addEventListener('open', function () { show('open'); });
+      opened.addEventListener('error', function () {
+        show(opened.readyState === window.EventSource.CLOSED ? 'closed' : 'retrying');
+      });
+      Object.keys(options.handlers).forEach(function (type) {
+        opened.addEventListener(type, dispatch(options.handlers[type]));
+      });
+      opened.addEventListener('reset', restart);
+      opened.addEventListener('lagged', restart);
+    }
+
+    /* Reload what the page shows, then follow the stream from there. */
+    function restart() {
+      close();
+      show('connecting');
+      return Promise.resolve(options.resync()).catch(function () { body.classList.add('stale'); })
+        .then(function () { if (!paused) { open(); } });
+    }
+
+    box.addEventListener('change', function () {
+      paused = !box.checked;
+      if (!streaming) {
+        show(paused ? 'paused' : flower.autoRefresh ? 'polling' : 'off');
+      } else if (paused) {
+        close();
+        show('paused');
+      } else {
+        restart();
+      }
+    });
+
+    /* Reload what the page shows (its options changed), then follow on from there. */
+    function reload() {
+      return streaming && !paused ? restart() : Promise.resolve(options.resync());
+    }
+
+    if (streaming) {
+      open();
+    } else if (flower.autoRefresh) {
+      show('polling');
+      var poll = options.poll || options.resync;
+      flower.every(flower.refreshInterval, function () {
+        if (!paused) { return poll(); }
+      });
+    } else {
+      show('off');
+    }
+    return {reload: reload};
+  };
 
   /* -- the dashboard's filter box ---------------------------------------- */
 
@@ -191,6 +292,7 @@
     if (event.target.id === 'worker-filter') { applyWorkerFilter(); }
   });
   document.addEventListener('flower:refreshed', applyWorkerFilter);
+  document.addEventListener('flower:live', applyWorkerFilter);
   document.addEventListener('click', function (event) {
     var tab = event.target.closest && event.target.closest('.tabs [data-tab]');
     if (tab) {

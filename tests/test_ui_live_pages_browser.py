@@ -1,0 +1,178 @@
+"""The dashboard, a worker's page, a task's page and the graphs follow the change
+stream in headless Chromium, without reloading.
+
+One private Redis, one worker and a Flower with ``--auto_refresh=false`` (so no
+polling could be what changes a page) are shared by the module. Each test marks
+its page after loading it (``window.loadedOnce``): a reload would drop the mark.
+"""
+import os
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.api_cluster import Cluster
+from tests.support.browser import assert_no_browser_problems
+from tests.support.processes import REPO_DIR
+from tests.support.waiting import wait_for
+
+ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'ui-live-pages-browser')
+
+
+@pytest.fixture(scope='module')
+def live():
+    with Cluster(ARTIFACTS) as cluster:
+        [cluster.worker] = cluster.start_workers({
+            'name': f'live-pages-{uuid.uuid4().hex[:6]}@localhost', 'pool': 'threads',
+            'concurrency': 4})
+        cluster.flower = cluster.start_flower(auto_refresh=False)
+        cluster.wait_known(cluster.flower, cluster.worker)
+        yield cluster
+
+
+def open_live(page, url):
+    """Load ``url`` once, mark it, and wait until its stream is open."""
+    page.goto(url)
+    page.evaluate('window.loadedOnce = true')
+    expect(page.locator('#live-control')).to_have_attribute('data-state', 'open')
+
+
+def assert_not_reloaded(page):
+    assert page.evaluate('window.loadedOnce') is True
+
+
+def worker_row(page, hostname):
+    return page.locator(f'#workers-table tbody tr[data-worker="{hostname}"]')
+
+
+def cell(row, column):
+    return row.locator(f'[data-column="{column}"]')
+
+
+def number(locator):
+    return int(locator.inner_text())
+
+
+def known_to_flower(live, task_id):
+    flower = live.flower
+    return flower.call(lambda: task_id in flower.app.events.state.tasks)
+
+
+def test_dashboard_rows_change_in_place_new_workers_appear_and_go_offline(page, live):
+    open_live(page, live.flower.base_url + '/')
+    row = worker_row(page, live.worker.hostname)
+    processed = number(cell(row, 'processed'))
+    total = number(page.locator('#workers-table tfoot [data-total="processed"]'))
+
+    live.client.send_task('tasks.add', (1, 2)).get(timeout=30)
+    # The counters come with the worker's next heartbeat (every 2 s).
+    expect(cell(row, 'processed')).to_have_text(str(processed + 1))
+    expect(cell(row, 'succeeded')).not_to_have_text('0')
+    expect(page.locator('#workers-table tfoot [data-total="processed"]')).to_have_text(
+        str(total + 1))
+
+    [newcomer] = live.start_workers({'name': f'live-new-{uuid.uuid4().hex[:6]}@localhost',
+                                     'pool': 'solo'})
+    expect(cell(worker_row(page, newcomer.hostname), 'status')).to_have_text('Online')
+    expect(worker_row(page, newcomer.hostname).locator('a')).to_have_text(newcomer.hostname)
+    newcomer.stop()
+    expect(cell(worker_row(page, newcomer.hostname), 'status')).to_have_text('Offline')
+    assert_not_reloaded(page)
+    assert_no_browser_problems(page)
+
+
+def test_worker_page_shows_a_task_running_then_finished(page, live):
+    name = live.worker.hostname
+    open_live(page, live.flower.base_url + '/worker/' + name)
+    page.locator('#tab-tasks').click()
+    succeeded = number(page.locator('#worker-counters [data-column="succeeded"]'))
+
+    result = live.client.send_task('tasks.sleep', (2,))
+    running = page.locator(f'#active-table tr[data-task="{result.id}"]')
+    expect(running).to_be_visible()
+    expect(running.locator('a')).to_have_attribute('href', f'/task/{result.id}')
+    expect(page.locator('#processed-table tr[data-task-name="tasks.sleep"]')).to_be_visible()
+    result.get(timeout=30)
+    expect(running).to_have_count(0)
+    expect(page.locator('#worker-counters [data-column="succeeded"]')).to_have_text(
+        str(succeeded + 1))
+    expect(page.locator('#worker-status .status')).to_have_text('Online')
+    assert_not_reloaded(page)
+    assert_no_browser_problems(page)
+
+
+def test_task_page_follows_its_task_and_children_and_pause_holds_it(page, live):
+    result = live.client.send_task('worker_only.spawn', countdown=4)
+    wait_for(lambda: known_to_flower(live, result.id), what='Flower to know the task')
+    url = f'{live.flower.base_url}/task/{result.id}'
+    paused = page.context.new_page()
+    open_live(paused, url)
+    paused.locator('#live-toggle').uncheck()
+    expect(paused.locator('#live-control')).to_have_attribute('data-state', 'paused')
+    open_live(page, url)
+    expect(page.locator('#field-state')).to_have_text('RECEIVED')
+
+    child_id = result.get(timeout=30)
+    expect(page.locator('#field-state')).to_have_text('SUCCESS')
+    expect(page.locator('#field-result')).to_contain_text(child_id)
+    expect(page.locator(f'#field-children a[href="/task/{child_id}"]')).to_be_visible()
+    expect(page.locator('#field-worker a')).to_have_text(live.worker.hostname)
+    expect(page.locator('#field-runtime')).to_have_text(re.compile(r'^\d+\.\d{3} s$'))
+    assert_not_reloaded(page)
+
+    # The paused page has not moved, though the other one shows every change.
+    expect(paused.locator('#field-state')).to_have_text('RECEIVED')
+    paused.locator('#live-toggle').check()
+    expect(paused.locator('#field-state')).to_have_text('SUCCESS')
+    expect(paused.locator('#live-control')).to_have_attribute('data-state', 'open')
+    assert_not_reloaded(paused)
+    assert_no_browser_problems(page)
+
+
+def graph_total(page, graph, series):
+    return page.evaluate(
+        """([graph, series]) => [...document.querySelectorAll(
+               `#graph-${graph} g[data-series="${series}"] circle`)]
+             .reduce((sum, dot) => sum + Number(dot.dataset.value), 0)""", [graph, series])
+
+
+def runtime_total(page):
+    return page.evaluate("""() => [...document.querySelectorAll('#graph-runtime rect.bar')]
+                             .reduce((sum, bar) => sum + Number(bar.dataset.count), 0)""")
+
+
+def test_monitor_counts_finished_tasks_from_the_stream(page, live):
+    open_live(page, live.flower.base_url + '/monitor')
+    before = graph_total(page, 'succeeded', 'tasks.mul')
+    runtimes = runtime_total(page)
+
+    live.client.send_task('tasks.mul', (6, 7)).get(timeout=30)
+    wait_for(lambda: graph_total(page, 'succeeded', 'tasks.mul') == before + 1,
+             what='the graph to count the task')
+    wait_for(lambda: runtime_total(page) == runtimes + 1, what='the runtime bars')
+    live.client.send_task('tasks.error', ('on purpose',)).get(timeout=30, propagate=False)
+    wait_for(lambda: graph_total(page, 'failed', 'tasks.error') >= 1,
+             what='the failed graph to count the task')
+    assert_not_reloaded(page)
+
+    # Grouped by worker, the counts come from the server again, then from the stream.
+    page.locator('#monitor-group-by').select_option('worker')
+    expect(page.locator(f'#graph-succeeded g[data-series="{live.worker.hostname}"]')).to_have_count(1)
+    expect(page.locator('#live-control')).to_have_attribute('data-state', 'open')
+    assert_no_browser_problems(page)
+
+
+def test_without_event_source_the_pages_poll(page, live):
+    flower = live.start_flower(auto_refresh=True)
+    page.add_init_script('delete window.EventSource')
+    page.goto(flower.base_url + '/')
+    page.evaluate('window.loadedOnce = true')
+    expect(page.locator('#live-state')).to_have_text('polling')
+    row = worker_row(page, live.worker.hostname)
+    processed = number(cell(row, 'processed'))
+
+    live.client.send_task('tasks.add', (3, 4)).get(timeout=30)
+    expect(cell(row, 'processed')).to_have_text(str(processed + 1), timeout=20_000)
+    assert_not_reloaded(page)
+    assert_no_browser_problems(page)
