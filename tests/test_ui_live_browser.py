@@ -42,6 +42,7 @@ def open_tasks_page(page, flower):
 def wait_streaming(page):
     """Changes made from now on reach the page: its stream is open."""
     expect(page.locator('#tasks-table')).to_have_attribute('data-live', 'open')
+    expect(page.locator('#tasks-live-state')).to_have_text('live')
 
 
 def run(live, name, *args):

@@ -99,6 +99,45 @@ def test_filters_are_those_of_api_tasks(broker_url, flower_factory, publisher, s
         ('task-received', 'plain-00001'), ('task-succeeded', 'plain-00001')]
 
 
+def test_task_id_follows_one_task_and_its_children_and_types_keep_some_events(
+        broker_url, flower_factory, publisher, stream):
+    flower = flower_factory(broker_url, enable_events=False)
+    subscribed(flower, publisher)
+    family = stream(flower, '/api/events?task_id=parent-1')
+    outcomes = stream(flower, '/api/events?types=task-failed,worker-heartbeat')
+    send = publisher.dispatcher.send
+
+    send('task-received', uuid='parent-1', name='worker_only.spawn', args='()', kwargs='{}')
+    send('task-received', uuid='other-1', name='tasks.add', args='(1, 1)', kwargs='{}')
+    send('task-received', uuid='child-1', name='tasks.add', args='(1, 1)', kwargs='{}',
+         parent_id='parent-1', root_id='parent-1')
+    send('task-failed', uuid='other-1', exception="ValueError('x')", traceback='Traceback')
+    send('task-succeeded', uuid='parent-1', result="'child-1'", runtime=0.1)
+    publisher.dispatcher.flush()
+
+    followed = family.events_until(lambda m: m['event'] == 'task-succeeded')
+    assert [(m['event'], m['data']['task-id']) for m in followed] == [
+        ('task-received', 'parent-1'), ('task-received', 'child-1'),
+        ('task-succeeded', 'parent-1')]
+    assert followed[-1]['data']['children'] == ['child-1']
+    assert not [m for m in followed if m['event'].startswith('worker-')]
+    failed = outcomes.events_until(lambda m: m['event'] == 'task-failed')
+    assert [(m['event'], m['data'].get('task-id')) for m in failed] == [('task-failed', 'other-1')]
+
+
+@pytest.mark.parametrize('types', ['task-failed,bogus', 'heartbeat', ','])
+def test_types_that_are_not_event_types_are_a_400(broker_url, flower_factory, stream, types):
+    flower = flower_factory(broker_url, enable_events=False)
+    answer = stream(flower, f'/api/events?types={types}')
+    assert answer.status == 400
+    assert "'types'" in answer.read_rest()
+
+
+def test_the_pages_stream_stays_open_to_a_read_only_flower(broker_url, flower_factory, stream):
+    flower = flower_factory(broker_url, enable_events=False, read_only=True)
+    assert stream(flower, '/tasks/live?types=worker-heartbeat').status == 200
+
+
 def test_a_client_reconnecting_with_last_event_id_gets_exactly_what_it_missed(
         broker_url, flower_factory, publisher, stream):
     flower = flower_factory(broker_url, enable_events=False)

@@ -287,13 +287,23 @@
     return params;
   }
 
-  /* The table's data-live says whether the stream is open: connecting, open, retrying. */
+  /* The table's data-live says whether the stream is open: connecting, open, retrying;
+     #tasks-live-state shows it. */
+  var LIVE_TEXT = {connecting: 'connecting', open: 'live', retrying: 'reconnecting'};
+  function showLive(state) {
+    table.dataset.live = state;
+    var shown = document.getElementById('tasks-live-state');
+    shown.textContent = LIVE_TEXT[state];
+    shown.dataset.state = state;
+    shown.hidden = false;
+  }
+
   function listen() {
     if (live.source) { live.source.close(); }
-    table.dataset.live = 'connecting';
+    showLive('connecting');
     live.source = new window.EventSource(flower.url('/tasks/live') + '?' + liveQuery().toString());
-    live.source.addEventListener('open', function () { table.dataset.live = 'open'; });
-    live.source.addEventListener('error', function () { table.dataset.live = 'retrying'; });
+    live.source.addEventListener('open', function () { showLive('open'); });
+    live.source.addEventListener('error', function () { showLive('retrying'); });
     ['task-sent', 'task-received', 'task-started', 'task-succeeded', 'task-failed',
      'task-rejected', 'task-revoked', 'task-retried'].forEach(function (kind) {
       live.source.addEventListener(kind, onTaskChange);
