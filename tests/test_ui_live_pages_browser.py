@@ -5,6 +5,7 @@ One private Redis, one worker and a Flower with ``--auto_refresh=false`` (so no
 polling could be what changes a page) are shared by the module. Each test marks
 its page after loading it (``window.loadedOnce``): a reload would drop the mark.
 """
+import json
 import os
 import re
 import uuid
@@ -88,16 +89,21 @@ def test_worker_page_shows_a_task_running_then_finished(page, live):
     page.locator('#tab-tasks').click()
     succeeded = number(page.locator('#worker-counters [data-column="succeeded"]'))
 
-    result = live.client.send_task('tasks.sleep', (2,))
+    hostile = '<img src=x onerror="window.injected=1">'
+    result = live.client.send_task('tasks.sleep_with_args', (2, hostile))
     running = page.locator(f'#active-table tr[data-task="{result.id}"]')
     expect(running).to_be_visible()
     expect(running.locator('a')).to_have_attribute('href', f'/task/{result.id}')
-    expect(page.locator('#processed-table tr[data-task-name="tasks.sleep"]')).to_be_visible()
+    expect(running.locator('.task-args')).to_contain_text(hostile)  # as text, not markup
+    assert page.locator('#active-table img').count() == 0
+    expect(page.locator('#processed-table tr[data-task-name="tasks.sleep_with_args"]')
+           ).to_be_visible()
     result.get(timeout=30)
     expect(running).to_have_count(0)
     expect(page.locator('#worker-counters [data-column="succeeded"]')).to_have_text(
         str(succeeded + 1))
     expect(page.locator('#worker-status .status')).to_have_text('Online')
+    assert page.evaluate('window.injected') is None
     assert_not_reloaded(page)
     assert_no_browser_problems(page)
 
@@ -155,6 +161,9 @@ def test_monitor_counts_finished_tasks_from_the_stream(page, live):
     wait_for(lambda: graph_total(page, 'failed', 'tasks.error') >= 1,
              what='the failed graph to count the task')
     assert_not_reloaded(page)
+
+    status, body = live.flower.get('/monitor/data?parts=queues')
+    assert status == 200 and list(json.loads(body)) == ['queues']
 
     # Grouped by worker, the counts come from the server again, then from the stream.
     page.locator('#monitor-group-by').select_option('worker')

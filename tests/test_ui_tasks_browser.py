@@ -323,6 +323,7 @@ def test_graph_labels_carrying_markup_are_text(page, history):
     ('/monitor/data?window=7', "'window' must be one of"),
     ('/monitor/data?window=abc', "Invalid value for argument 'window'"),
     ('/monitor/data?group_by=queue', "'group_by' must be one of"),
+    ('/monitor/data?parts=all', "'parts' must be 'queues'"),
 ])
 def test_the_pages_json_answers_bad_parameters_with_a_json_400(history, path, message):
     status, body = history.flower.get(path)
