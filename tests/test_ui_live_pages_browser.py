@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.api_cluster import Cluster
-from tests.support.browser import assert_no_browser_problems
+from tests.support.browser import assert_no_browser_problems, save_screenshot
 from tests.support.processes import REPO_DIR
 from tests.support.waiting import wait_for
 
@@ -79,6 +79,7 @@ def test_dashboard_rows_change_in_place_new_workers_appear_and_go_offline(page, 
     expect(worker_row(page, newcomer.hostname).locator('a')).to_have_text(newcomer.hostname)
     newcomer.stop()
     expect(cell(worker_row(page, newcomer.hostname), 'status')).to_have_text('Offline')
+    save_screenshot(page, ARTIFACTS, 'dashboard-live')
     assert_not_reloaded(page)
     assert_no_browser_problems(page)
 
@@ -95,6 +96,7 @@ def test_worker_page_shows_a_task_running_then_finished(page, live):
     expect(running).to_be_visible()
     expect(running.locator('a')).to_have_attribute('href', f'/task/{result.id}')
     expect(running.locator('.task-args')).to_contain_text(hostile)  # as text, not markup
+    save_screenshot(page, ARTIFACTS, 'worker-live')
     assert page.locator('#active-table img').count() == 0
     expect(page.locator('#processed-table tr[data-task-name="tasks.sleep_with_args"]')
            ).to_be_visible()
@@ -110,8 +112,12 @@ def test_worker_page_shows_a_task_running_then_finished(page, live):
 
 def test_task_page_follows_its_task_and_children_and_pause_holds_it(page, live):
     result = live.client.send_task('worker_only.spawn', countdown=4)
-    wait_for(lambda: known_to_flower(live, result.id), what='Flower to know the task')
+    failing = live.client.send_task('tasks.error', ('<b>on purpose</b>',), countdown=4)
+    wait_for(lambda: known_to_flower(live, result.id) and known_to_flower(live, failing.id),
+             what='Flower to know the tasks')
     url = f'{live.flower.base_url}/task/{result.id}'
+    failure = page.context.new_page()
+    open_live(failure, f'{live.flower.base_url}/task/{failing.id}')
     paused = page.context.new_page()
     open_live(paused, url)
     paused.locator('#live-toggle').uncheck()
@@ -125,7 +131,14 @@ def test_task_page_follows_its_task_and_children_and_pause_holds_it(page, live):
     expect(page.locator(f'#field-children a[href="/task/{child_id}"]')).to_be_visible()
     expect(page.locator('#field-worker a')).to_have_text(live.worker.hostname)
     expect(page.locator('#field-runtime')).to_have_text(re.compile(r'^\d+\.\d{3} s$'))
+    save_screenshot(page, ARTIFACTS, 'task-live')
     assert_not_reloaded(page)
+
+    expect(failure.locator('#field-state')).to_have_text('FAILURE')
+    expect(failure.locator('#field-exception')).to_contain_text('<b>on purpose</b>')
+    expect(failure.locator('#field-traceback')).to_contain_text('Traceback')
+    assert failure.locator('#task-fields b').count() == 0
+    assert_not_reloaded(failure)
 
     # The paused page has not moved, though the other one shows every change.
     expect(paused.locator('#field-state')).to_have_text('RECEIVED')
@@ -160,6 +173,7 @@ def test_monitor_counts_finished_tasks_from_the_stream(page, live):
     live.client.send_task('tasks.error', ('on purpose',)).get(timeout=30, propagate=False)
     wait_for(lambda: graph_total(page, 'failed', 'tasks.error') >= 1,
              what='the failed graph to count the task')
+    save_screenshot(page, ARTIFACTS, 'monitor-live')
     assert_not_reloaded(page)
 
     status, body = live.flower.get('/monitor/data?parts=queues')

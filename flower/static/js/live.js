@@ -251,10 +251,12 @@
     });
     if (task.exception) { add('Exception', 'exception', code(task.exception)); }
     if (task.traceback) {
+      /* The id is the <pre>'s, as the server renders it. */
       var pre = element('pre', task.traceback, 'traceback');
+      var tracebackCell = element('td');
       pre.id = 'field-traceback';
-      rows.push(['Traceback', element('td')]);
-      rows[rows.length - 1][1].appendChild(pre);
+      tracebackCell.appendChild(pre);
+      rows.push(['Traceback', tracebackCell]);
     }
     [['parent_id', 'Parent'], ['root_id', 'Root']].forEach(function (pair) {
       if (task[pair[0]]) { add(pair[1], pair[0], link('/task/' + encodeURIComponent(task[pair[0]]), task[pair[0]])); }
