@@ -23,7 +23,7 @@ from flower.history import History
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 from flower.state import CompactTask, EventsState, NoTaskHeap, TaskCache, stored_task
 from flower.store import TaskStore
-from flower.stream import ChangeFeed
+from flower.stream import ChangeFeed, HeartbeatWatch
 from flower.utils import Throttle, describe_error
 from flower.utils.broker import broadcast_connection, run_detached
 
@@ -40,6 +40,7 @@ class Events(threading.Thread):
     events_enable_interval = 5000  # milliseconds between enable_events broadcasts
     batch_size = 5000  # events applied per IO loop turn before yielding to requests
     max_pending = 1_000_000  # events waiting to be applied beyond which new ones are dropped
+    heartbeat_check_interval = 2000  # milliseconds between looks for workers gone silent
 
     def __init__(self, capp: celery.Celery, io_loop: IOLoop, db: str | None = None,
                  persistent: bool = False, enable_events: bool = True,
@@ -54,6 +55,9 @@ class Events(threading.Thread):
         self.state = EventsState(**kwargs)
         #: Every applied task and worker event, numbered, for ``/api/events``.
         self.changes = ChangeFeed(stream_buffer)
+        self._heartbeats = HeartbeatWatch()
+        self._silence_timer = PeriodicCallback(self.publish_silent_workers,
+                                               self.heartbeat_check_interval)
         self.history = None
         if persistent:
             self.history = History(self.state, io_loop, db, flush_interval=state_save_interval,
@@ -132,10 +136,12 @@ class Events(threading.Thread):
         if self.persistent:
             self.open_history(in_background=True)
         super().start()
+        self._silence_timer.start()
         if self._timer is not None:
             self._timer.start()
 
     def stop(self) -> None:
+        self._silence_timer.stop()
         if self._timer is not None:
             self._timer.stop()
         self._stopping.set()
@@ -288,6 +294,12 @@ class Events(threading.Thread):
         if pending and not self._drain_scheduled:
             self._drain_scheduled = True
             self.io_loop.add_callback(self._apply_pending)
+
+    def publish_silent_workers(self) -> None:
+        """A ``worker-offline`` change for each worker whose heartbeats stopped without
+        a goodbye, so that live pages and ``/api/events`` clients learn it died."""
+        self.changes.publish([('worker-offline', name)
+                              for name in self._heartbeats.went_silent(self.state.workers)])
 
     def _send_enable_events(self):
         with broadcast_connection(self.capp) as connection:

@@ -6,8 +6,14 @@ Clients do not get a queue each: each remembers the last id it sent and reads
 the ring from there at its own pace, so publishing costs the same whatever
 the number of clients, and a client that stops reading slows nobody. One
 that falls a whole ring behind is told how many changes it missed.
+
+A worker that dies says no goodbye: Celery sends no event when its heartbeats
+stop. :class:`HeartbeatWatch` finds such workers, so that the feed tells its
+clients with a ``worker-offline`` change of its own.
 """
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from tornado.locks import Condition
 
@@ -58,3 +64,20 @@ class ChangeFeed:
     async def wait(self, timeout: float) -> bool:
         """Wait for new changes; ``False`` if ``timeout`` seconds passed without any."""
         return await self._changed.wait(timeout=timedelta(seconds=timeout))
+
+
+class HeartbeatWatch:
+    """Which workers went silent since the last look: alive then, their heartbeats now
+    expired, and no ``worker-offline`` event of their own (that one is in the feed already)."""
+
+    def __init__(self) -> None:
+        self._alive = set()
+
+    def went_silent(self, workers: Mapping[str, Any]) -> list[str]:
+        """The names of the workers that went silent since the last call, sorted."""
+        now = dict(list(workers.items()))
+        alive = {name for name, worker in now.items() if worker.alive}
+        silent = sorted(name for name in self._alive - alive if name in now
+                        and getattr(now[name], 'type', None) != 'worker-offline')
+        self._alive = alive
+        return silent

@@ -72,6 +72,21 @@ def test_a_real_workers_task_streams_received_started_succeeded(
     assert heartbeat['data']['status'] is True
 
 
+def test_a_worker_that_dies_without_a_goodbye_is_streamed_offline(
+        broker_url, flower_factory, worker_factory, stream):
+    worker = worker_factory(broker_url, pool='solo')
+    flower = flower_factory(broker_url)
+    client = stream(flower, '/api/events?types=worker-heartbeat,worker-offline')
+    client.events_until(lambda m: m['data']['hostname'] == worker.hostname, timeout=30)
+
+    worker.kill()  # no worker-offline of its own: its heartbeats stop
+    offline = client.events_until(lambda m: m['event'] == 'worker-offline', timeout=30)[-1]
+    assert offline['data']['hostname'] == worker.hostname
+    assert offline['data']['status'] is False
+    with pytest.raises(TimeoutError):  # said once
+        client.events_until(lambda m: m['event'] == 'worker-offline', timeout=5)
+
+
 def test_filters_are_those_of_api_tasks(broker_url, flower_factory, publisher, stream):
     flower = flower_factory(broker_url, enable_events=False)
     subscribed(flower, publisher)

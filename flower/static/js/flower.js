@@ -93,10 +93,13 @@
 
   /* Fetch this page again and swap in its regions marked data-refresh
      (all of them, or only those whose data-refresh is `kind`). Only the
-     answer to the latest request is used, so an older one never undoes it. */
-  var latestRefresh = 0;
+     answer to the latest request for the same regions is used, so an older one
+     never undoes it. Swapping the live regions also moves the body's
+     data-live-since on to the change the fresh page was drawn from. */
+  var latestRefresh = {};
   function refreshRegions(kind) {
-    var ticket = ++latestRefresh;
+    var regions = kind || '*';
+    var ticket = latestRefresh[regions] = (latestRefresh[regions] || 0) + 1;
     return fetch(window.location.pathname + window.location.search,
                  {credentials: 'same-origin', headers: {'Accept': 'text/html'}})
       .then(function (response) {
@@ -104,10 +107,12 @@
         return response.text();
       })
       .then(function (text) {
-        if (ticket !== latestRefresh) { return; }
+        if (ticket !== latestRefresh[regions]) { return; }
         var fresh = new DOMParser().parseFromString(text, 'text/html');
         var selector = kind ? '[data-refresh="' + kind + '"]' : '[data-refresh]';
-        if (fresh.body && fresh.body.dataset.liveSince) { body.dataset.liveSince = fresh.body.dataset.liveSince; }
+        if ((regions === '*' || regions === 'live') && fresh.body.dataset.liveSince) {
+          body.dataset.liveSince = fresh.body.dataset.liveSince;
+        }
         document.querySelectorAll(selector).forEach(function (old) {
           var replacement = old.id && fresh.getElementById(old.id);
           if (replacement) { old.replaceWith(document.importNode(replacement, true)); }
