@@ -9,10 +9,9 @@ cheap; workers and the per-worker event counters are kept beside them.
 A file that looks like a damaged history (an SQLite database that is not a
 readable history of this format, or unreadable binary data) is renamed
 ``PATH.unreadable-<time>`` with one warning, and a new history is started.
-Anything that is clearly not a history is left alone and refused
-(:func:`check_history_path`): a directory or other non-regular file, a text
-file, an executable, a file of another user. A new history is created
-readable by its owner only (mode 0600).
+Anything clearly not a history is left alone and refused (:func:`check_history_path`):
+a directory or other non-regular file, a text file, an executable, a file of
+another user. A new history is created readable by its owner only (mode 0600).
 """
 import json
 import logging
@@ -25,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from flower.store_links import LINK_INDEXES, LinkQueries
 from flower.utils import encodable
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def _create_private(path: str) -> None:
     os.close(descriptor)
 
 
-class HistoryQueries:
+class HistoryQueries(LinkQueries):
     """The listing queries of a history, on the connection ``self._reader``."""
 
     _reader = None
@@ -273,7 +273,7 @@ class TaskStore(HistoryQueries):
             if existed:
                 self._check_format()
             connection = self._connect()
-            connection.executescript(_SCHEMA)
+            connection.executescript(_SCHEMA + LINK_INDEXES)
             connection.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?), ('version', ?)",
                                (FORMAT_NAME, FORMAT_VERSION))
         except sqlite3.DatabaseError as exc:

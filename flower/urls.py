@@ -14,6 +14,7 @@ from flower.api import control as api_control
 from flower.api import openapi as api_openapi
 from flower.api import stream as api_stream
 from flower.api import tasks as api_tasks
+from flower.api import workflow as api_workflow
 from flower.options import default_options
 from flower.utils import gen_cookie_secret
 from flower.views import StaticFiles
@@ -25,6 +26,7 @@ from flower.views.statistics import MonitorData, MonitorView
 from flower.views.tasks import TasksDataTable, TasksView, TaskView
 from flower.views.worker import WorkerView
 from flower.views.workers import WorkersView
+from flower.views.workflow import WorkflowData, WorkflowView
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -58,6 +60,8 @@ def routes(options: OptionParser = default_options) -> list:
         url(r"/tasks", TasksView, name='tasks'),
         url(r"/tasks/datatable", TasksDataTable, name='tasks-datatable'),
         url(r"/task/(.+)", TaskView, name='task'),
+        url(r"/workflow/(.+)", WorkflowView, name='workflow'),
+        url(r"/workflow-data/(.+)", WorkflowData, name='workflow-data'),
         url(r"/monitor", MonitorView, name='monitor'),
         url(r"/monitor/data", MonitorData, name='monitor-data'),
         url(r"/login", login, name='login'),
@@ -77,6 +81,7 @@ def routes(options: OptionParser = default_options) -> list:
         (r"/api/task/result/(.+)", api_tasks.TaskResult),
         (r"/api/task/abort/(.+)", api_tasks.TaskAbort),
         (r"/api/events/?", api_stream.EventStream),
+        (r"/api/workflow/(.+)", api_workflow.WorkflowInfo),
         (r"/api/openapi\.json", api_openapi.OpenApiDocument),
         (r"/api(?:/.*)?", ApiNotFound),
         *[(r"/control" + path, handler, {'access': 'page'}) for path, handler in CONTROL_ENDPOINTS],

@@ -1,0 +1,172 @@
+"""Finding the tasks of a workflow: in memory, in the ``--persistent`` history, and
+the group each belongs to in the Celery app's result backend.
+
+The walk follows the links events give (a task's parent, its children, the
+tasks with it as their root) through the tasks in memory and, for those no
+longer there, through the history. Group membership is not in events (see
+:mod:`flower.workflow`): it is read from the result backend's record of each
+task (``group_id``), which a task has once it finished (or started, with
+``task_track_started``). Members of a group that no task links, such as a
+group or a chord header sent by a client, each start a workflow of their own:
+they are found among the tasks in memory without a parent that were sent
+within :data:`GROUP_WINDOW` seconds of a member, by their records' group id.
+Without a result backend, or when it cannot be reached, the workflow is what
+the events link (``groups_known`` is false).
+"""
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from celery import Celery
+from celery.backends.base import DisabledBackend
+
+from flower.state import stored_task
+from flower.store import TASK_COLUMNS
+from flower.tasks import Tasks
+from flower.utils import describe_error
+from flower.utils.broker import DetachedPool
+from flower.workflow import build_workflow
+
+logger = logging.getLogger(__name__)
+
+#: The most tasks one workflow shows; a larger one is cut (``truncated``).
+MAX_TASKS = 1000
+#: Seconds around a group member's sending in which its unlinked siblings are looked for.
+GROUP_WINDOW = 30.0
+#: The most tasks in memory whose backend records are read to find unlinked siblings.
+MAX_CANDIDATES = 2000
+#: Rounds of "walk the links, then read groups" before the answer is given as it is.
+MAX_ROUNDS = 4
+
+_BACKEND_CALLS = DetachedPool(size=2, name='flower-workflow')
+
+
+def _linked_ids(task: Any) -> Iterable[str]:
+    fields = task.__dict__
+    yield from (fields.get('parent_id'), fields.get('root_id'))
+    if hasattr(type(task), 'child_ids'):
+        yield from task.child_ids
+
+
+def walk(tasks: Tasks, start: Iterable[str], found: dict[str, Any]) -> bool:
+    """Add to ``found`` the tasks linked to ``start`` (and to each other); ``True`` if
+    :data:`MAX_TASKS` cut the walk short."""
+    memory = tasks.state.tasks.data
+    history = tasks.history
+    wanted = [uuid for uuid in dict.fromkeys(start) if uuid]
+    while wanted:
+        new = []
+        for uuid in wanted:
+            if uuid in found:
+                continue
+            task = memory.get(uuid)
+            if task is not None:
+                found[uuid] = task
+                new.append(uuid)
+        if history is not None and wanted:
+            for row in history.linked_tasks(wanted, ', '.join(TASK_COLUMNS), MAX_TASKS + 1):
+                if row[0] not in found:
+                    task = memory.get(row[0])
+                    found[row[0]] = task if task is not None else stored_task(row)
+                    new.append(row[0])
+        if len(found) > MAX_TASKS:
+            for uuid in list(found)[MAX_TASKS:]:
+                del found[uuid]
+            return True
+        wanted = [uuid for uuid in dict.fromkeys(
+            linked for uuid in new for linked in _linked_ids(found[uuid]))
+            if uuid and uuid not in found]
+    return False
+
+
+def _sending_time(task: Any) -> float | None:
+    fields = task.__dict__
+    return fields.get('sent') or fields.get('received')
+
+
+def unlinked_candidates(tasks: Tasks, found: dict[str, Any], group_ids: dict[str, str],
+                        asked: set[str]) -> list[str]:
+    """Tasks in memory, neither in ``found`` nor ``asked`` already, that may be unlinked
+    siblings of a root of ``found`` in a group: without a parent, sent close to one."""
+    moments = [_sending_time(task) for uuid, task in found.items()
+               if uuid in group_ids and not task.__dict__.get('parent_id')]
+    moments = [moment for moment in moments if moment]
+    if not moments:
+        return []
+    low, high = min(moments) - GROUP_WINDOW, max(moments) + GROUP_WINDOW
+    candidates = []
+    for uuid, task in list(tasks.state.tasks.data.items()):
+        if uuid in found or uuid in asked or task.__dict__.get('parent_id'):
+            continue
+        moment = _sending_time(task)
+        if moment is not None and low <= moment <= high:
+            candidates.append((abs(moment - moments[0]), uuid))
+    candidates.sort()
+    return [uuid for _, uuid in candidates[:MAX_CANDIDATES]]
+
+
+def read_group_ids(capp: Celery, uuids: list[str]) -> dict[str, str]:
+    """``{task id: group id}`` from the result backend's records (blocking: run it in
+    a thread). A key-value backend (Redis...) is read in one round trip per chunk."""
+    backend = capp.backend
+    found = {}
+    if hasattr(backend, 'mget') and hasattr(backend, 'get_key_for_task'):
+        for start in range(0, len(uuids), 500):
+            chunk = uuids[start:start + 500]
+            values = backend.mget([backend.get_key_for_task(uuid) for uuid in chunk])
+            for uuid, value in zip(chunk, values):
+                meta = backend.decode_result(value) if value else None
+                if isinstance(meta, dict) and meta.get('group_id'):
+                    found[uuid] = str(meta['group_id'])
+        return found
+    for uuid in uuids:
+        meta = backend.get_task_meta(uuid, cache=False)
+        if isinstance(meta, dict) and meta.get('group_id'):
+            found[uuid] = str(meta['group_id'])
+    return found
+
+
+async def find_workflow(tasks: Tasks, capp: Celery, task_id: str) -> dict[str, Any] | None:
+    """The workflow of ``task_id`` (see :func:`flower.workflow.build_workflow`), or
+    ``None`` if no such task is known."""
+    start = tasks.get(task_id)
+    if start is None:
+        return None
+    found = {task_id: start}
+    truncated = walk(tasks, _linked_ids(start), found)
+    backend_ok = not isinstance(capp.backend, DisabledBackend)
+    group_ids: dict[str, str] = {}
+    asked: set[str] = set()
+    for _ in range(MAX_ROUNDS if backend_ok else 0):
+        try:
+            unread = [uuid for uuid in found if uuid not in asked]
+            asked.update(unread)
+            group_ids.update(await _BACKEND_CALLS.run(read_group_ids, capp, unread))
+            candidates = unlinked_candidates(tasks, found, group_ids, asked)
+            asked.update(candidates)
+            siblings = await _BACKEND_CALLS.run(read_group_ids, capp, candidates)
+        except Exception as exc:  # any backend failure: the workflow the events link
+            logger.warning("Reading the groups of workflow %s from the result backend "
+                           "failed: %s", task_id, describe_error(exc))
+            backend_ok = False
+            break
+        groups = set(group_ids.values())
+        joining = [uuid for uuid, group in siblings.items() if group in groups]
+        group_ids.update((uuid, siblings[uuid]) for uuid in joining)
+        if not joining or truncated:
+            break
+        truncated = walk(tasks, joining, found)
+    return build_workflow(task_id, found, group_ids, truncated=truncated,
+                          groups_known=backend_ok)
+
+
+async def group_of(capp: Celery, task_id: str) -> str | None:
+    """The group ``task_id`` belongs to, by its result backend record; ``None`` if it
+    has none, or there is no backend, or it cannot be read."""
+    if isinstance(capp.backend, DisabledBackend):
+        return None
+    try:
+        return (await _BACKEND_CALLS.run(read_group_ids, capp, [task_id])).get(task_id)
+    except Exception as exc:  # the task page is shown anyway, without the group
+        logger.debug("Reading the group of task %s failed: %s", task_id, describe_error(exc))
+        return None
