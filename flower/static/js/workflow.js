@@ -2,7 +2,8 @@
    a chord's callback after its header) and a timeline of its tasks, drawn in SVG
    from /workflow-data/<id>. Every name and id is inserted as text.
    Live: a task event of the stream (/tasks/live) that concerns the workflow loads
-   it again; without EventSource (or once the stream is refused) it is polled. */
+   it again; without EventSource (or once the stream is refused) it is polled,
+   unless --auto_refresh is off. */
 (function () {
   'use strict';
 
@@ -233,7 +234,7 @@
 
   var polling = false;
   function poll() {
-    if (polling) { return; }
+    if (polling || !flower.autoRefresh) { return; }
     polling = true;
     flower.every(flower.refreshInterval, function () { return state.paused ? null : load(); });
   }
