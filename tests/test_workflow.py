@@ -8,6 +8,7 @@ import os
 import uuid
 
 import pytest
+import requests
 from celery import chain, chord, group
 
 from tests.support.api_cluster import Api, Cluster
@@ -202,3 +203,24 @@ def test_tasks_evicted_from_memory_come_from_the_history(cluster, tmp_path):
     assert all(node['state'] == 'SUCCESS' for node in workflow['nodes'])
     # Asked from a task that left memory, too.
     assert api.get(f'/api/workflow/{chain_ids[0]}').json()['nodes'] == workflow['nodes']
+
+
+def test_the_page_and_its_data_follow_the_pages_access_rules(cluster, monkeypatch):
+    result = chain(add(cluster, 1, 1), add(cluster, 2)).apply_async()
+    assert result.get(timeout=30) == 4
+    workflow_when(cluster, result.id, all_succeeded(2))
+    flower = cluster.flower
+    monkeypatch.setattr(flower.options, 'basic_auth', ['alice:secret'])
+    monkeypatch.delenv('FLOWER_UNAUTHENTICATED_API')
+    session = requests.Session()
+    for path in (f'/workflow/{result.id}', f'/workflow-data/{result.id}',
+                 f'/api/workflow/{result.id}'):
+        assert session.get(flower.base_url + path).status_code == 401, path
+        assert session.get(flower.base_url + path, auth=('alice', 'secret')).status_code == 200
+    monkeypatch.setattr(flower.options, 'read_only', True)
+    data = session.get(f'{flower.base_url}/workflow-data/{result.id}', auth=('alice', 'secret'))
+    assert len(data.json()['nodes']) == 2
+    missing = session.get(f'{flower.base_url}/workflow-data/no-such-task', auth=('alice', 'secret'))
+    assert (missing.status_code, missing.json()) == (404, {'error': "Unknown task 'no-such-task'"})
+    page = session.get(f'{flower.base_url}/workflow/no-such-task', auth=('alice', 'secret'))
+    assert page.status_code == 404 and 'no-such-task' in page.text

@@ -69,6 +69,7 @@ def test_api_is_closed_without_authentication_or_opt_in(api, monkeypatch):
 
     assert_json_error(api.get('/api/workers'), 401, 'FLOWER_UNAUTHENTICATED_API', '--basic_auth')
     assert_json_error(api.post('/api/task/send-task/tasks.add'), 401)
+    assert_json_error(api.get('/api/workflow/some-task'), 401)
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'no')
     assert_json_error(api.get('/api/tasks'), 401)
 
@@ -152,6 +153,7 @@ def test_read_only_mode_refuses_every_control_and_apply_endpoint(
     assert_json_error(api.post(path, json={'args': [1, 2]}), 403, 'read-only')
     assert queue_length('celery') == 0
     assert api.get('/api/tasks').status_code == 200
+    assert_json_error(api.get('/api/workflow/no-such-task'), 404)  # read, not refused
 
 
 # -- 404 --------------------------------------------------------------------
@@ -164,6 +166,8 @@ def test_unknown_worker_is_404(api, method, path):
 def test_unknown_task_id_is_404(api):
     assert_json_error(api.get('/api/task/info/no-such-task'), 404, 'no-such-task')
     assert_json_error(api.get('/api/task/info/'), 404)
+    assert_json_error(api.get('/api/workflow/no-such-task'), 404, 'no-such-task')
+    assert_json_error(api.get('/api/workflow/'), 404)
 
 
 @pytest.mark.parametrize('endpoint', ['apply', 'async-apply'])
