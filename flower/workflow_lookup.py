@@ -21,8 +21,8 @@ from celery import Celery
 from celery.backends.base import DisabledBackend
 
 from flower.state import stored_task
-from flower.store import TASK_COLUMNS
-from flower.tasks import Tasks
+from flower.store import TASK_COLUMNS, row_fields
+from flower.tasks import Tasks, shallow_copy
 from flower.utils import describe_error
 from flower.utils.broker import DetachedPool
 from flower.workflow import build_workflow
@@ -48,6 +48,19 @@ def _linked_ids(task: Any) -> Iterable[str]:
         yield from task.child_ids
 
 
+def _with_stored_fields(task: Any, row: tuple) -> Any:
+    """``task`` (from memory) with the fields it lacks taken from its stored ``row``: a
+    task seen again after it left memory may come back with only its last event's."""
+    stored = row_fields(row)
+    stored.pop('worker', None)
+    missing = {name: value for name, value in stored.items() if task.__dict__.get(name) is None}
+    if not missing:
+        return task
+    task = shallow_copy(task)
+    task.__dict__.update(missing)
+    return task
+
+
 def walk(tasks: Tasks, start: Iterable[str], found: dict[str, Any]) -> bool:
     """Add to ``found`` the tasks linked to ``start`` (and to each other); ``True`` if
     :data:`MAX_TASKS` cut the walk short."""
@@ -65,10 +78,11 @@ def walk(tasks: Tasks, start: Iterable[str], found: dict[str, Any]) -> bool:
                 new.append(uuid)
         if history is not None and wanted:
             for row in history.linked_tasks(wanted, ', '.join(TASK_COLUMNS), MAX_TASKS + 1):
-                if row[0] not in found:
-                    task = memory.get(row[0])
-                    found[row[0]] = task if task is not None else stored_task(row)
-                    new.append(row[0])
+                uuid = row[0]
+                task = found.get(uuid, memory.get(uuid))
+                if uuid not in found:
+                    new.append(uuid)
+                found[uuid] = stored_task(row) if task is None else _with_stored_fields(task, row)
         if len(found) > MAX_TASKS:
             for uuid in list(found)[MAX_TASKS:]:
                 del found[uuid]
@@ -84,25 +98,36 @@ def _sending_time(task: Any) -> float | None:
     return fields.get('sent') or fields.get('received')
 
 
-def unlinked_candidates(tasks: Tasks, found: dict[str, Any], group_ids: dict[str, str],
-                        asked: set[str]) -> list[str]:
-    """Tasks in memory, neither in ``found`` nor ``asked`` already, that may be unlinked
-    siblings of a root of ``found`` in a group: without a parent, sent close to one."""
+def group_root_moments(found: dict[str, Any], group_ids: dict[str, str]) -> list[float]:
+    """When the roots of ``found`` that are in a group were sent (or received)."""
     moments = [_sending_time(task) for uuid, task in found.items()
                if uuid in group_ids and not task.__dict__.get('parent_id')]
-    moments = [moment for moment in moments if moment]
-    if not moments:
-        return []
+    return [moment for moment in moments if moment]
+
+
+def unlinked_candidates(in_memory: list[tuple[str, Any]], moments: list[float],
+                        excluded: set[str]) -> list[str]:
+    """Tasks of ``in_memory`` (``(uuid, task)`` pairs) not ``excluded`` that may be
+    unlinked members of a group whose roots were sent at ``moments``: without a
+    parent, sent close to one, the closest first."""
     low, high = min(moments) - GROUP_WINDOW, max(moments) + GROUP_WINDOW
     candidates = []
-    for uuid, task in list(tasks.state.tasks.data.items()):
-        if uuid in found or uuid in asked or task.__dict__.get('parent_id'):
+    for uuid, task in in_memory:
+        if uuid in excluded or task.__dict__.get('parent_id'):
             continue
         moment = _sending_time(task)
         if moment is not None and low <= moment <= high:
             candidates.append((abs(moment - moments[0]), uuid))
     candidates.sort()
     return [uuid for _, uuid in candidates[:MAX_CANDIDATES]]
+
+
+def read_siblings(capp: Celery, in_memory: list[tuple[str, Any]], moments: list[float],
+                  excluded: set[str]) -> tuple[list[str], dict[str, str]]:
+    """``(candidates, {candidate: group id})``: :func:`unlinked_candidates` and their
+    groups, in one call for a thread (scanning a large state takes a while)."""
+    candidates = unlinked_candidates(in_memory, moments, excluded)
+    return candidates, read_group_ids(capp, candidates)
 
 
 def read_group_ids(capp: Celery, uuids: list[str]) -> dict[str, str]:
@@ -142,9 +167,13 @@ async def find_workflow(tasks: Tasks, capp: Celery, task_id: str) -> dict[str, A
             unread = [uuid for uuid in found if uuid not in asked]
             asked.update(unread)
             group_ids.update(await _BACKEND_CALLS.run(read_group_ids, capp, unread))
-            candidates = unlinked_candidates(tasks, found, group_ids, asked)
+            moments = group_root_moments(found, group_ids)
+            if not moments:
+                break
+            candidates, siblings = await _BACKEND_CALLS.run(
+                read_siblings, capp, list(tasks.state.tasks.data.items()), moments,
+                asked | set(found))
             asked.update(candidates)
-            siblings = await _BACKEND_CALLS.run(read_group_ids, capp, candidates)
         except Exception as exc:  # any backend failure: the workflow the events link
             logger.warning("Reading the groups of workflow %s from the result backend "
                            "failed: %s", task_id, describe_error(exc))

@@ -194,7 +194,14 @@ def test_tasks_evicted_from_memory_come_from_the_history(cluster, tmp_path):
         return len(in_memory) == 3 and chain_ids[0] not in in_memory
 
     wait_for(evicted, what='the first tasks of the chain leaving memory')
-    workflow = api.get(f'/api/workflow/{chain_ids[-1]}').json()
+
+    def whole():
+        answer = api.get(f'/api/workflow/{chain_ids[-1]}').json()
+        return all_succeeded(6)(answer) and answer
+
+    # The history is written a batch at a time: the tasks that left memory come in.
+    workflow = wait_for(whole, what='the whole chain from memory and the history')
+    assert chain_ids[0] not in flower.call(lambda: set(flower.app.events.state.tasks.data))
 
     assert [node['id'] for node in workflow['nodes']] == chain_ids
     assert [node['column'] for node in workflow['nodes']] == list(range(6))
