@@ -13,7 +13,7 @@
 
   var SVG = 'http://www.w3.org/2000/svg';
   var NODE = {width: 190, height: 46, columnGap: 70, rowGap: 18, margin: 16};
-  var TIMELINE = {label: 220, row: 22, top: 24, right: 16, width: 900};
+  var TIMELINE = {label: 220, row: 22, top: 24, right: 16, width: 600};  /* width: at least */
   var RELOAD_DELAY = 250;
   var state = {workflow: null, ids: {}, unlinkedGroups: false, paused: false, timer: null, source: null};
 
@@ -139,13 +139,14 @@
       end = Math.max(end, node.finished || (node.started ? now : firstTime(node)));
     });
     var span = Math.max(end - start, 0.001);
-    var plot = TIMELINE.width - TIMELINE.label - TIMELINE.right;
+    var width = Math.max(TIMELINE.width, svg.parentNode.clientWidth - 2);
+    var plot = width - TIMELINE.label - TIMELINE.right;
     var height = TIMELINE.top + nodes.length * TIMELINE.row + 8;
     function x(moment) { return TIMELINE.label + (moment - start) / span * plot; }
     svg.replaceChildren();
-    svg.setAttribute('width', TIMELINE.width);
+    svg.setAttribute('width', width);
     svg.setAttribute('height', height);
-    svg.setAttribute('viewBox', '0 0 ' + TIMELINE.width + ' ' + height);
+    svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
     if (!nodes.length) {
       svg.appendChild(svgElement('text', {x: 8, y: 16}, 'No task has been received yet.'));
       return;
@@ -184,11 +185,14 @@
     box.hidden = !message;
   }
 
+  function count(number, what) { return number + ' ' + what + (number === 1 ? '' : 's'); }
+
   function summary(workflow) {
     var done = workflow.nodes.filter(function (node) { return node.finished; }).length;
-    var text = workflow.nodes.length + ' tasks, ' + done + ' finished, ' + workflow.edges.length + ' links';
-    if (workflow.groups.length) { text += ', ' + workflow.groups.length + ' groups'; }
-    if (!workflow.groups_known) { text += ' (no result backend: groups not shown)'; }
+    var text = count(workflow.nodes.length, 'task') + ', ' + done + ' finished, ' +
+      count(workflow.edges.length, 'link');
+    if (workflow.groups.length) { text += ', ' + count(workflow.groups.length, 'group'); }
+    if (!workflow.groups_known) { text += ' (groups unknown: no result backend, or it could not be read)'; }
     if (workflow.truncated) { text += ' (too many tasks: some are left out)'; }
     return text;
   }
