@@ -13,8 +13,9 @@ within :data:`GROUP_WINDOW` seconds of a member, by their records' group id.
 Without a result backend, or when it cannot be reached, the workflow is what
 the events link (``groups_known`` is false).
 """
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from celery import Celery
@@ -38,7 +39,18 @@ MAX_CANDIDATES = 2000
 #: Rounds of "walk the links, then read groups" before the answer is given as it is.
 MAX_ROUNDS = 4
 
+#: Seconds a workflow waits for the result backend before it is answered without groups,
+#: and a task page before it is shown without asking whether the task is in a group.
+BACKEND_TIMEOUT = 5.0
+PAGE_BACKEND_TIMEOUT = 1.0
+
 _BACKEND_CALLS = DetachedPool(size=2, name='flower-workflow')
+
+
+async def _backend(timeout: float, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a thread, given up after ``timeout`` seconds (a backend
+    behind a dropped connection can take minutes to fail)."""
+    return await asyncio.wait_for(_BACKEND_CALLS.run(function, *args), timeout)
 
 
 def _linked_ids(task: Any) -> Iterable[str]:
@@ -166,12 +178,12 @@ async def find_workflow(tasks: Tasks, capp: Celery, task_id: str) -> dict[str, A
         try:
             unread = [uuid for uuid in found if uuid not in asked]
             asked.update(unread)
-            group_ids.update(await _BACKEND_CALLS.run(read_group_ids, capp, unread))
+            group_ids.update(await _backend(BACKEND_TIMEOUT, read_group_ids, capp, unread))
             moments = group_root_moments(found, group_ids)
             if not moments:
                 break
-            candidates, siblings = await _BACKEND_CALLS.run(
-                read_siblings, capp, list(tasks.state.tasks.data.items()), moments,
+            candidates, siblings = await _backend(
+                BACKEND_TIMEOUT, read_siblings, capp, list(tasks.state.tasks.data.items()), moments,
                 asked | set(found))
             asked.update(candidates)
         except Exception as exc:  # any backend failure: the workflow the events link
@@ -195,7 +207,7 @@ async def group_of(capp: Celery, task_id: str) -> str | None:
     if isinstance(capp.backend, DisabledBackend):
         return None
     try:
-        return (await _BACKEND_CALLS.run(read_group_ids, capp, [task_id])).get(task_id)
+        return (await _backend(PAGE_BACKEND_TIMEOUT, read_group_ids, capp, [task_id])).get(task_id)
     except Exception as exc:  # the task page is shown anyway, without the group
         logger.debug("Reading the group of task %s failed: %s", task_id, describe_error(exc))
         return None

@@ -12,7 +12,7 @@ import requests
 from celery import chain, chord, group
 
 from tests.support.api_cluster import Api, Cluster
-from tests.support.processes import REPO_DIR
+from tests.support.processes import REPO_DIR, free_port
 from tests.support.waiting import wait_for
 
 ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'workflow')
@@ -231,3 +231,28 @@ def test_the_page_and_its_data_follow_the_pages_access_rules(cluster, monkeypatc
     assert (missing.status_code, missing.json()) == (404, {'error': "Unknown task 'no-such-task'"})
     page = session.get(f'{flower.base_url}/workflow/no-such-task', auth=('alice', 'secret'))
     assert page.status_code == 404 and 'no-such-task' in page.text
+
+
+def test_an_unreachable_result_backend_leaves_the_links_of_events(cluster):
+    unreachable = f'redis://127.0.0.1:{free_port()}/0'
+    flower = cluster.start_flower(capp=cluster.make_app(result_backend=unreachable))
+    cluster.wait_known(flower, cluster.worker)
+    result = chain(add(cluster, 1, 1), add(cluster, 2)).apply_async()
+    assert result.get(timeout=30) == 4
+    first, second = ids_of(result)
+    api = Api(flower)
+
+    def linked():
+        response = api.get(f'/api/workflow/{second}')
+        return response.status_code == 200 and len(response.json()['nodes']) == 2
+
+    wait_for(linked, what='the chain seen by the Flower with an unreachable backend')
+    workflow = api.get(f'/api/workflow/{second}').json()
+    assert workflow['groups_known'] is False
+    assert edges(workflow) == [(first, second, 'parent')]
+    lone = cluster.client.send_task('tasks.add', (2, 2))
+    assert lone.get(timeout=30) == 4
+    wait_for(lambda: api.get(f'/api/task/info/{lone.id}').status_code == 200,
+             what='the lone task seen')
+    page = requests.get(f'{flower.base_url}/task/{lone.id}', timeout=30)
+    assert page.status_code == 200 and 'workflow-link' not in page.text
