@@ -24,7 +24,7 @@ from celery.backends.base import DisabledBackend
 from flower.state import stored_task
 from flower.store import TASK_COLUMNS, row_fields
 from flower.tasks import Tasks, shallow_copy
-from flower.utils import describe_error
+from flower.utils import Throttle, describe_error
 from flower.utils.broker import DetachedPool
 from flower.workflow import build_workflow
 
@@ -45,6 +45,8 @@ BACKEND_TIMEOUT = 5.0
 PAGE_BACKEND_TIMEOUT = 1.0
 
 _BACKEND_CALLS = DetachedPool(size=2, name='flower-workflow')
+#: Live pages ask again on every change: a backend outage is logged once a minute.
+_FAILURE_WARNINGS = Throttle(60.0)
 
 
 async def _backend(timeout: float, function: Callable[..., Any], *args: Any) -> Any:
@@ -187,8 +189,10 @@ async def find_workflow(tasks: Tasks, capp: Celery, task_id: str) -> dict[str, A
                 asked | set(found))
             asked.update(candidates)
         except Exception as exc:  # any backend failure: the workflow the events link
-            logger.warning("Reading the groups of workflow %s from the result backend "
-                           "failed: %s", task_id, describe_error(exc))
+            if _FAILURE_WARNINGS.ready():
+                logger.warning("Reading the groups of workflow %s from the result backend "
+                               "failed: %s; workflows are shown without groups meanwhile",
+                               task_id, describe_error(exc))
             backend_ok = False
             break
         groups = set(group_ids.values())
