@@ -211,10 +211,18 @@
     root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1);
   }
 
+  /* One request at a time: changes made meanwhile load it once more afterwards. */
+  var loading = false, again = false;
   function load() {
+    if (loading) { again = true; return Promise.resolve(); }
+    loading = true;
     return flower.getJSON(root.dataset.source)
       .then(function (workflow) { showError(''); show(workflow); document.body.classList.remove('stale'); })
-      .catch(function (error) { showError('Could not load the workflow: ' + error.message); });
+      .catch(function (error) { showError('Could not load the workflow: ' + error.message); })
+      .finally(function () {
+        loading = false;
+        if (again) { again = false; reloadSoon(); }
+      });
   }
 
   function reloadSoon() {
