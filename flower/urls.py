@@ -11,12 +11,15 @@ from tornado.web import url
 
 from flower.api import ApiNotFound
 from flower.api import control as api_control
+from flower.api import audit as api_audit
 from flower.api import openapi as api_openapi
+from flower.api import queues as api_queues
 from flower.api import stream as api_stream
 from flower.api import tasks as api_tasks
 from flower.options import default_options
 from flower.utils import gen_cookie_secret
 from flower.views import StaticFiles
+from flower.views.audit import AuditView
 from flower.views.auth import DEFAULT_PROVIDER, LoginHandler, LogoutHandler, load_provider
 from flower.views.broker import BrokerView
 from flower.views.error import NotFoundErrorHandler
@@ -28,7 +31,7 @@ from flower.views.workers import WorkersView
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
-#: The endpoints that change something on the workers. Each is served twice by
+#: The endpoints that change something on the workers or the broker. Each is served twice by
 #: the same handler: under ``/api`` for scripts, and under ``/control`` for the
 #: pages' buttons, with the pages' access rules (``access='page'``).
 CONTROL_ENDPOINTS = [
@@ -42,6 +45,7 @@ CONTROL_ENDPOINTS = [
     (r"/task/revoke/(.+)", api_control.TaskRevoke),
     (r"/task/timeout/(.+)", api_control.TaskTimeout),
     (r"/task/rate-limit/(.+)", api_control.TaskRateLimit),
+    (r"/queues/purge/(.+)", api_queues.QueuePurge),
 ]
 
 
@@ -59,6 +63,7 @@ def routes(options: OptionParser = default_options) -> list:
         url(r"/tasks/datatable", TasksDataTable, name='tasks-datatable'),
         url(r"/task/(.+)", TaskView, name='task'),
         url(r"/monitor", MonitorView, name='monitor'),
+        url(r"/audit", AuditView, name='audit'),
         url(r"/monitor/data", MonitorData, name='monitor-data'),
         url(r"/login", login, name='login'),
         url(r"/logout", LogoutHandler, name='logout'),
@@ -76,6 +81,7 @@ def routes(options: OptionParser = default_options) -> list:
         (r"/api/task/send-task/(.+)", api_tasks.TaskSend),
         (r"/api/task/result/(.+)", api_tasks.TaskResult),
         (r"/api/task/abort/(.+)", api_tasks.TaskAbort),
+        (r"/api/audit/?", api_audit.AuditListing),
         (r"/api/events/?", api_stream.EventStream),
         (r"/api/openapi\.json", api_openapi.OpenApiDocument),
         (r"/api(?:/.*)?", ApiNotFound),
