@@ -14,6 +14,7 @@ from kombu import Queue
 
 from tests.support.api_cluster import Api
 from tests.support.flower import FlowerServer
+from tests.support.processes import celery_client
 from tests.support.waiting import wait_for
 
 BACKLOG = 'backlog'
@@ -249,3 +250,19 @@ def test_the_trail_outlives_a_restart_with_persistent(cluster, tmp_path):
         newest = api.get('/api/audit?limit=1').json()
         assert newest['total'] == 3
         assert newest['records'][0]['targets'] == [BACKLOG]
+
+
+# -- an unreachable broker ---------------------------------------------------------------
+
+def test_a_purge_with_the_broker_down_is_503_and_audited(redis_server, audit_lines):
+    capp = celery_client(redis_server.url)
+    capp.conf.task_queues = [Queue(BACKLOG)]
+    with FlowerServer(redis_server.url, capp=capp, enable_events=False) as flower:
+        redis_server.stop()
+
+        response = Api(flower).post(f'/api/queues/purge/{BACKLOG}')
+
+        assert response.status_code == 503
+        assert f"Cannot purge queue '{BACKLOG}'" in response.json()['error']
+        [record] = [line for line in audit_lines if line['action'] == 'queue.purge']
+        assert record['status'] == 503 and record['targets'] == [BACKLOG]
