@@ -185,6 +185,21 @@ def test_a_refused_input_and_an_unknown_api_url_are_audited(api, audit_lines):
     assert_audited(api, audit_lines, 'api.not-found', ['/api/no/such/thing'], 404)
 
 
+def test_a_page_button_without_its_xsrf_token_is_refused_and_audited(flower, broker,
+                                                                    cluster, audit_lines):
+    publish(cluster, BACKLOG, [None])
+    api = Api(flower)
+    api.session.cookies.set('_xsrf', 'made-up')
+
+    response = api.post(f'/control/queues/purge/{BACKLOG}')
+
+    assert response.status_code == 403
+    assert broker.llen(BACKLOG) == 1
+    record = assert_audited(api, audit_lines, 'queue.purge', [BACKLOG], 403)
+    assert '_xsrf' in record['outcome']['error']
+    broker.delete(BACKLOG)
+
+
 def test_reading_is_not_audited(api, audit_lines):
     before = api.get('/api/audit').json()['total']
 
@@ -201,8 +216,8 @@ def test_the_trail_is_paged_newest_first_and_filtered(api):
 
     page = api.get('/api/audit', params={'action': 'task.timeout', 'limit': 2}).json()
     assert page['total'] >= 3 and page['limit'] == 2 and page['offset'] == 0
-    assert [record['targets'][0] for record in page['records']] == ['tasks.third',
-                                                                    'tasks.second']
+    assert [record['targets'] for record in page['records']] == [
+        ['tasks.third', 'nobody@nowhere'], ['tasks.second', 'nobody@nowhere']]
     older = api.get('/api/audit', params={'action': 'task.timeout', 'limit': 2,
                                           'offset': 2}).json()
     assert older['records'][0]['targets'][0] == 'tasks.first'
