@@ -30,6 +30,8 @@ audit_logger = logging.getLogger('flower.audit')
 _ROUTE_ROOTS = ('api', 'control')
 #: Longest text kept of a target or of an outcome's value.
 MAX_TEXT = 200
+#: Most targets kept in a record; a bulk action on more says how many more there were.
+MAX_TARGETS = 100
 
 
 def action_of(path: str, path_args: Sequence[str], url_prefix: str = '') -> str:
@@ -52,6 +54,13 @@ def short(value: Any) -> Any:
         return value
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + '…'
+
+
+def _kept_targets(targets: Sequence[Any]) -> list[str]:
+    kept = [short(str(target)) for target in targets[:MAX_TARGETS]]
+    if len(targets) > MAX_TARGETS:
+        kept.append(f"… and {len(targets) - MAX_TARGETS} more")
+    return kept
 
 
 def utc_now() -> str:
@@ -84,7 +93,7 @@ class AuditTrail:
         """Record one action (on the IO loop) and return its record."""
         entry = {
             'time': utc_now(), 'user': user, 'address': address, 'action': action,
-            'targets': [short(str(target)) for target in targets], 'status': status,
+            'targets': _kept_targets(targets), 'status': status,
             'outcome': {str(key): short(value) for key, value in outcome.items()},
         }
         audit_logger.info(json.dumps(entry, ensure_ascii=False))
