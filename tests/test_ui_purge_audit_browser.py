@@ -182,4 +182,12 @@ def test_read_only_disables_the_purge_buttons(page, redis):
         expect(buttons).to_have_count(3)
         for index in range(3):
             expect(buttons.nth(index)).to_be_disabled()
-        assert_no_browser_problems(page)
+        # A purge posted anyway is refused, and the refusal recorded.
+        publish(redis, BACKLOG, [None])
+        assert post_purge(page, BACKLOG) == 403
+        assert waiting(redis, BACKLOG) == 1
+        page.goto(flower.base_url + '/audit')
+        expect(page.locator('#audit-table tbody tr .status')).to_have_text(['403'])
+        expect(page.locator('#audit-table tbody tr .outcome')).to_contain_text(['read-only'])
+        assert_no_browser_problems(
+            page, allow_failed=[f'{flower.base_url}/control/queues/purge/{BACKLOG}'])
