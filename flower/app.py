@@ -17,6 +17,7 @@ from tornado.netutil import bind_unix_socket
 from tornado.options import OptionParser
 
 from flower import urls
+from flower.audit import AuditTrail
 from flower.control import InspectionFailed
 from flower.events import Events
 from flower.inspector import Inspection, Inspector
@@ -146,6 +147,8 @@ class Flower(tornado.web.Application):
         self.started = False
         self._servers = []
         self.sessions = Sessions(lambda: self.events.store)
+        #: Who changed what (see :mod:`flower.audit`), in the history with ``--persistent``.
+        self.audit = AuditTrail(lambda: self.events.history, self.options.max_audit_records)
         self.allowed_hosts = allowed_host_names(self.options)
 
     def find_handler(self, request: HTTPServerRequest,

@@ -21,6 +21,7 @@ from flower.utils import encodable, strtobool, template
 from flower.utils.authentication import authenticate, basic_auth_user
 from flower.utils.blocking import ServiceUnavailable
 from flower.utils.broker import BrokerError, active_queue_names
+from flower.utils.purge import UnknownQueue
 from flower.tasks import TaskFilter, Tasks, parse_date, shallow_copy
 from flower.utils.search import QuerySyntaxError, SearchTooLarge
 from flower.security import (
@@ -58,6 +59,7 @@ class RequestError(tornado.web.HTTPError):
 #: takes the status of the first of its classes (most derived first) found here.
 ERROR_STATUS: dict[type[Exception], int] = {
     control.UnknownTask: 404,
+    UnknownQueue: 404,
     control.CommandRefused: 403,
     control.ControlError: 503,
     BrokerError: 503,

@@ -59,6 +59,9 @@ define("read_only", type=bool, default=False,
 define("unauthenticated_api", type=bool, default=False,
        help="without authentication, still open the API and the control buttons to anyone",
        group=AUTH)
+define("max_audit_records", type=int, default=1000,
+       help="audit records kept in memory (the newest); --persistent keeps every one in --db",
+       group=AUTH)
 define("revoke_sessions", type=bool, default=False,
        help="end every OAuth session at start (kept in the history with --persistent)", group=AUTH)
 

@@ -17,10 +17,10 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / 'flower'
 LAYERS = {
     'foundation: helpers, options, the broker edge, the store': [
         'flower', 'flower.options', 'flower.utils', 'flower.utils.template',
-        'flower.utils.search', 'flower.utils.masking', 'flower.utils.broker',
+        'flower.utils.search', 'flower.utils.masking', 'flower.utils.broker', 'flower.utils.purge',
         'flower.utils.authentication', 'flower.utils.blocking',
-        'flower.utils.task_index', 'flower.store', 'flower.store_links', 'flower.flower_db_import',
-        'flower.metrics',
+        'flower.utils.task_index', 'flower.history_file', 'flower.store', 'flower.store_links',
+        'flower.audit_store', 'flower.flower_db_import', 'flower.metrics',
         'flower.capture',
         'flower.queue_history', 'flower.task_stats',
     ],
@@ -28,7 +28,7 @@ LAYERS = {
     'capture, history, queries and worker control over the state': [
         'flower.events', 'flower.history', 'flower.stream', 'flower.tasks', 'flower.utils.tasks',
         'flower.control', 'flower.inspector', 'flower.workers', 'flower.workflow',
-        'flower.workflow_lookup',
+        'flower.workflow_lookup', 'flower.audit',
     ],
     'HTTP: pages and API handlers': [
         'flower.security', 'flower.base_handler',

@@ -52,6 +52,7 @@ EXPECTED_DEFAULTS = {
     'allowed_hosts': [],
     'max_body_size': 10 * 1024 * 1024,
     'revoke_sessions': False,
+    'max_audit_records': 1000,
     'unauthenticated_metrics': False,
     'logging': 'info',
     'log_file_prefix': None,
@@ -231,6 +232,7 @@ def run_flower(args, cwd, env=None):
     (['--db_max_tasks=-1'], {}, {}, '--db_max_tasks'),
     (['--db_max_age=-60'], {}, {}, '--db_max_age'),
     (['--state_save_interval=-1'], {}, {}, '--state_save_interval'),
+    (['--max_audit_records=0'], {}, {}, '--max_audit_records'),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_option(tmp_path, args, files, env, named):
     for name, text in files.items():

@@ -27,6 +27,7 @@ POST_ENDPOINTS = [
     '/api/task/revoke/0b7cbd38-4a8a-4ab4-a3c4-8a9f2d9d7f6e',
     f'/api/task/timeout/tasks.add?workername={UNKNOWN_WORKER}&soft=1',
     f'/api/task/rate-limit/tasks.add?workername={UNKNOWN_WORKER}&ratelimit=1/s',
+    '/api/queues/purge/celery',
 ]
 
 #: Endpoints naming a worker, answered 404 when Flower has never seen it.
@@ -70,6 +71,8 @@ def test_api_is_closed_without_authentication_or_opt_in(api, monkeypatch):
     assert_json_error(api.get('/api/workers'), 401, 'FLOWER_UNAUTHENTICATED_API', '--basic_auth')
     assert_json_error(api.post('/api/task/send-task/tasks.add'), 401)
     assert_json_error(api.get('/api/workflow/some-task'), 401)
+    assert_json_error(api.post('/api/queues/purge/celery'), 401)
+    assert_json_error(api.get('/api/audit'), 401)
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'no')
     assert_json_error(api.get('/api/tasks'), 401)
 
@@ -199,6 +202,9 @@ def test_unknown_api_url_and_wrong_method_answer_json(api):
     ('post', f'/api/worker/pool/autoscale/{UNKNOWN_WORKER}?min=5&max=3', None, ['min', 'max']),
     ('post', f'/api/worker/queue/add-consumer/{UNKNOWN_WORKER}', None, ['queue']),
     ('get', '/api/tasks?limit=ten', None, ["'limit'", 'not an integer']),
+    ('get', '/api/audit?limit=0', None, ["'limit'", 'at least 1']),
+    ('get', '/api/audit?limit=5000', None, ["'limit'", 'at most 1000']),
+    ('get', '/api/audit?offset=x', None, ["'offset'", 'not an integer']),
     ('get', '/api/tasks?offset=-1', None, ["'offset'", 'negative']),
     ('get', '/api/tasks?sort_by=colour', None, ["'sort_by'", 'colour']),
     ('get', '/api/tasks?received_start=yesterday', None, ["'received_start'"]),

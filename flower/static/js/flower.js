@@ -160,6 +160,8 @@
     reply.hidden = false;
   }
 
+  flower.showReply = showReply;
+
   function submitControl(form) {
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { return; }
     var data = new URLSearchParams();
