@@ -26,7 +26,7 @@ LAYERS = {
     'state: the model the IO loop changes': ['flower.state'],
     'capture, history, queries and worker control over the state': [
         'flower.events', 'flower.history', 'flower.stream', 'flower.tasks', 'flower.utils.tasks',
-        'flower.control', 'flower.inspector', 'flower.workers',
+        'flower.control', 'flower.inspector', 'flower.workers', 'flower.retry', 'flower.bulk',
     ],
     'HTTP: pages and API handlers': [
         'flower.security', 'flower.base_handler',
