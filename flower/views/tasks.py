@@ -78,4 +78,6 @@ class TaskView(BaseHandler):
         task = self.tasks.get(task_id)
         if task is None:
             raise RequestError(404, f"Unknown task '{task_id}'")
-        self.render('task.html', task=as_dict(self.format_task(task)), active_page='tasks')
+        links = self.application.retry_links
+        self.render('task.html', task=as_dict(self.format_task(task)), active_page='tasks',
+                    retry_of=links.original_of(task_id), retries=links.retries_of(task_id))
