@@ -168,6 +168,7 @@
     reply.className = 'control-reply ' + (ok ? 'ok' : 'error');
     reply.hidden = false;
   }
+  flower.showReply = showReply;
 
   function submitControl(form) {
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { return; }
