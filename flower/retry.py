@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery, states
+from celery.backends.rpc import RPCBackend
 from celery.events.state import Task
 from celery.utils.saferepr import saferepr
 
@@ -135,7 +136,7 @@ def from_events(capp: Celery, task: Task) -> tuple[list[Any], dict[str, Any]]:
 
 def _extended_meta(capp: Celery, task_id: str) -> dict[str, Any] | None:
     """The backend's record of the task with name and arguments, or ``None``."""
-    meta = capp.backend.get_task_meta(task_id, cache=False)
+    meta = capp.backend.get_task_meta(task_id)
     if meta.get('name') and isinstance(meta.get('args'), (list, tuple)) \
             and isinstance(meta.get('kwargs'), dict):
         return meta
@@ -163,7 +164,8 @@ async def plan(capp: Celery, task: Task, changes: Mapping[str, Any] | None = Non
     check_state(capp, task)
     changes = changes or {}
     meta = None
-    if control.has_result_backend(capp):
+    # The rpc:// backend sends results to the client that sent the task: flower has none.
+    if control.has_result_backend(capp) and not isinstance(capp.backend, RPCBackend):
         meta = await control.backend_call(capp, _extended_meta, capp, task.uuid)
     if meta is not None:
         call = TaskCall(meta['name'], list(meta['args']), dict(meta['kwargs']),
