@@ -7,6 +7,7 @@ from the worker itself (``inspect().revoked()``), on Redis and on RabbitMQ.
 import uuid
 
 import pytest
+import requests
 from celery import Celery
 
 from tests.support.api_cluster import Api
@@ -147,6 +148,23 @@ def test_a_bulk_retry_retries_the_failed_tasks_and_refuses_the_others(
     wait_states(flower, retries, 'FAILURE')
     assert [cluster.client.AsyncResult(task_id).args for task_id in retries] == [
         [f'{tag}-0'], [f'{tag}-1']]
+
+
+def test_the_pages_twins_want_the_xsrf_token(cluster, flower, worker, tag):
+    queued = cluster.client.send_task('tasks.echo', (tag,), countdown=3600).id
+    url = f'{flower.base_url}/control/tasks/revoke'
+    try:
+        refused = requests.post(url, json={'ids': [queued]}, timeout=30)
+
+        assert refused.status_code == 403 and '_xsrf' in refused.json()['error']
+        assert queued not in revoked(cluster.client, worker)
+        accepted = requests.post(url, json={'ids': [queued]}, timeout=30,
+                                 headers={'X-XSRFToken': 'token-of-the-page'},
+                                 cookies={'_xsrf': 'token-of-the-page'})
+        assert accepted.status_code == 200, accepted.text
+        assert queued in revoked(cluster.client, worker)
+    finally:
+        cluster.client.control.revoke(queued)
 
 
 def test_a_bulk_revoke_by_search_on_rabbitmq(vhost, worker_factory, tag):
