@@ -71,16 +71,20 @@ async def retry_all(capp: Celery, tasks: Tasks, links: retry.RetryLinks, ids: li
     """Retry each of ``ids`` in turn; a task that cannot be retried is refused on its own,
     with the reason, and the others go on."""
     outcomes = []
-    for task_id in ids:
-        try:
-            if dry_run:
-                await retry.plan(capp, retry.find(tasks, task_id))
-                outcomes.append(_described(tasks, task_id, 'would be retried'))
-            else:
-                new_id = await retry.retry(capp, tasks, links, task_id)
-                outcomes.append(_described(tasks, task_id, 'retried', retry=new_id))
-        except (retry.RetryRefused, retry.UnknownTaskId) as exc:
-            outcomes.append(_described(tasks, task_id, 'refused', error=str(exc)))
+    try:
+        for task_id in ids:
+            try:
+                if dry_run:
+                    await retry.plan(capp, retry.find(tasks, task_id))
+                    outcomes.append(_described(tasks, task_id, 'would be retried'))
+                else:
+                    new_id = await retry.retry(capp, tasks, links, task_id, save=False)
+                    outcomes.append(_described(tasks, task_id, 'retried', retry=new_id))
+            except (retry.RetryRefused, retry.UnknownTaskId) as exc:
+                outcomes.append(_described(tasks, task_id, 'refused', error=str(exc)))
+    finally:
+        if not dry_run and outcomes:
+            links.save()
     return outcomes
 
 

@@ -9,7 +9,8 @@ refused with the reason and nothing is sent. See docs/retry.rst.
 import ast
 import collections
 import dataclasses
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery import Celery, states
@@ -18,6 +19,7 @@ from celery.events.state import Task
 from celery.utils.saferepr import saferepr
 
 from flower import control
+from flower.store import TaskStore
 from flower.tasks import Tasks
 
 #: States a task may be retried from; RETRY too, once its retries are exhausted.
@@ -210,23 +212,51 @@ def find(tasks: Tasks, task_id: str) -> Task:
 
 
 async def retry(capp: Celery, tasks: Tasks, links: 'RetryLinks', task_id: str,
-                changes: Mapping[str, Any] | None = None) -> str:
-    """Retry the task ``task_id`` (see :func:`plan`), remember the link; the new task's id."""
+                changes: Mapping[str, Any] | None = None, save: bool = True) -> str:
+    """Retry the task ``task_id`` (see :func:`plan`), remember the link (``save``: in the
+    history too, at once); the new task's id."""
     call = await plan(capp, find(tasks, task_id), changes)
     new_id = await send(capp, call)
-    links.add(task_id, new_id)
+    links.add(task_id, new_id, save=save)
     return new_id
 
 
 class RetryLinks:
-    """Which task is a retry of which, both ways, in memory (the newest ``limit`` retries)."""
+    """Which task is a retry of which, both ways, for the newest ``limit`` retries.
 
-    def __init__(self, limit: int = 100_000) -> None:
+    With ``--persistent`` they are kept beside the history (a setting of
+    the store, as the session generations are), so a restart keeps them.
+    """
+
+    setting_name = 'retry_links'
+
+    def __init__(self, store_getter: Callable[[], TaskStore | None] = lambda: None,
+                 limit: int = 10_000) -> None:
         self.limit = limit
-        self._original = collections.OrderedDict()
+        self._store = store_getter
+        self._original: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._retries: dict[str, list[str]] = {}
 
-    def add(self, original: str, retry: str) -> None:
+    def load(self) -> None:
+        """Read the links kept in the history, if there is one."""
+        store = self._store()
+        saved = store.load_setting(self.setting_name) if store is not None else None
+        for retry, original in json.loads(saved) if saved else ():
+            self._link(original, retry)
+
+    def add(self, original: str, retry: str, save: bool = True) -> None:
+        """Link ``retry`` to ``original``; ``save=False`` leaves the history to :meth:`save`."""
+        self._link(original, retry)
+        if save:
+            self.save()
+
+    def save(self) -> None:
+        """Write the links to the history, if there is one."""
+        store = self._store()
+        if store is not None:
+            store.save_setting(self.setting_name, json.dumps(list(self._original.items())))
+
+    def _link(self, original: str, retry: str) -> None:
         self._original[retry] = original
         self._retries.setdefault(original, []).append(retry)
         while len(self._original) > self.limit:

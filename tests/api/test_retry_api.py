@@ -214,3 +214,21 @@ def test_the_pages_link_a_retry_and_its_original(cluster, flower, api):
     status, page = flower.get(f'/task/{original}')
     retried_as = page.split('id="field-retried-as"')[1].split('</td>')[0]
     assert retried_as.index(first) < retried_as.index(second)
+
+
+def test_with_persistent_the_links_survive_a_restart(cluster, workers, tmp_path):
+    db = str(tmp_path / 'history')
+    first = cluster.start_flower(persistent=True, db=db)
+    cluster.wait_known(first, workers['extended'])
+    original = failed(cluster, first, 'kept across restarts')
+    new_id = Api(first).post(f'/api/task/retry/{original}').json()['task-id']
+    seen(first, new_id, 'FAILURE')
+    first.stop()
+
+    second = cluster.start_flower(persistent=True, db=db)
+
+    status, page = second.get(f'/task/{new_id}')
+    assert status == 200
+    assert original in page.split('id="field-retry-of"')[1].split('</td>')[0]
+    status, page = second.get(f'/task/{original}')
+    assert new_id in page.split('id="field-retried-as"')[1].split('</td>')[0]
