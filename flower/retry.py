@@ -50,9 +50,6 @@ class TaskCall:
     args: list[Any]
     kwargs: dict[str, Any]
     options: dict[str, Any]
-    #: Where the arguments came from: ``'result backend'``, ``'events'``, or ``'request'``
-    #: when the retry's body gave them.
-    source: str
 
 
 def check_state(capp: Celery, task: Task) -> None:
@@ -171,15 +168,15 @@ async def plan(capp: Celery, task: Task, changes: Mapping[str, Any] | None = Non
         meta = await control.backend_call(capp, _extended_meta, capp, task.uuid)
     if meta is not None:
         call = TaskCall(meta['name'], list(meta['args']), dict(meta['kwargs']),
-                        _routing(task, meta.get('queue')), 'result backend')
+                        _routing(task, meta.get('queue')))
     elif not task.name:
         raise RetryRefused(f"Cannot retry task '{task.uuid}': its name is unknown (no event "
                            "carried it, and the result backend does not keep it)")
     elif 'args' in changes and 'kwargs' in changes:
-        call = TaskCall(task.name, [], {}, _routing(task, None), 'request')
+        call = TaskCall(task.name, [], {}, _routing(task, None))
     else:
         args, kwargs = from_events(capp, task)
-        call = TaskCall(task.name, args, kwargs, _routing(task, None), 'events')
+        call = TaskCall(task.name, args, kwargs, _routing(task, None))
     return override(call, changes) if changes else call
 
 
@@ -193,7 +190,7 @@ def override(call: TaskCall, changes: Mapping[str, Any]) -> TaskCall:
         if name in changes:
             options[name] = changes[name]
     return TaskCall(call.name, list(changes.get('args', call.args)),
-                    dict(changes.get('kwargs', call.kwargs)), options, call.source)
+                    dict(changes.get('kwargs', call.kwargs)), options)
 
 
 async def send(capp: Celery, call: TaskCall) -> str:

@@ -65,6 +65,9 @@
       }
       row.appendChild(th);
     });
+    var actions = document.createElement('th');
+    actions.className = 'row-actions';
+    row.appendChild(actions);
   }
 
   table.tHead.addEventListener('click', function (event) {
