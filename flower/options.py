@@ -84,6 +84,8 @@ define("format_task", type=types.FunctionType, default=None,
 define("natural_time", type=bool, default=True, help="show time relative to the refresh time", group=TASKS)
 define("stream_buffer", type=int, default=10000,
        help="task and worker changes /api/events keeps for clients that reconnect", group=TASKS)
+define("bulk_action_limit", type=int, default=10000,
+       help="most tasks one bulk revoke, terminate or retry may act on", group=TASKS)
 define("tasks_columns", type=str, default=DEFAULT_TASKS_COLUMNS,
        help="comma separated list of columns on the tasks page ('all' for every column)", group=TASKS)
 

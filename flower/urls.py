@@ -10,6 +10,7 @@ from tornado.options import OptionParser
 from tornado.web import url
 
 from flower.api import ApiNotFound
+from flower.api import actions as api_actions
 from flower.api import control as api_control
 from flower.api import audit as api_audit
 from flower.api import openapi as api_openapi
@@ -48,6 +49,10 @@ CONTROL_ENDPOINTS = [
     (r"/task/timeout/(.+)", api_control.TaskTimeout),
     (r"/task/rate-limit/(.+)", api_control.TaskRateLimit),
     (r"/queues/purge/(.+)", api_queues.QueuePurge),
+    (r"/task/retry/(.+)", api_actions.TaskRetry),
+    (r"/tasks/revoke", api_actions.BulkRevoke),
+    (r"/tasks/terminate", api_actions.BulkTerminate),
+    (r"/tasks/retry", api_actions.BulkRetry),
 ]
 
 

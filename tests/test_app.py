@@ -4,7 +4,7 @@ import types
 
 import tornado.web
 
-from flower import control, urls
+from flower import control, retry, urls
 from flower.base_handler import error_message, error_status
 from flower.events import Events, EventsState
 from flower.inspector import Inspector
@@ -87,14 +87,16 @@ def test_each_control_endpoint_is_served_for_scripts_and_for_the_pages_by_one_ha
            if pattern.startswith('/api/')}
     pages = {pattern[len('/control'):]: (handler, kwargs) for pattern, handler, kwargs in
              (route for route in routes if route[0].startswith('/control/'))}
-    assert len(pages) == len(urls.CONTROL_ENDPOINTS) >= 11
-    assert '/queues/purge/(.+)' in pages
+    assert len(pages) == len(urls.CONTROL_ENDPOINTS) == 15
+    assert {'/queues/purge/(.+)', '/task/retry/(.+)', '/tasks/revoke'} <= set(pages)
     for path, (handler, kwargs) in pages.items():
         assert api[path] is handler and kwargs == {'access': 'page'}
 
 
 def test_the_failures_of_operations_are_answered_by_one_table():
     assert error_status(control.UnknownTask("no such task")) == 404
+    assert error_status(retry.UnknownTaskId("never seen")) == 404
+    assert error_status(retry.RetryRefused("truncated")) == 409
     assert error_status(control.CommandRefused("refused")) == 403
     assert error_status(control.NoReply("silence")) == 503
     assert error_status(control.InspectionFailed("down")) == 503

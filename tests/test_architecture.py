@@ -28,7 +28,7 @@ LAYERS = {
     'capture, history, queries and worker control over the state': [
         'flower.events', 'flower.history', 'flower.stream', 'flower.tasks', 'flower.utils.tasks',
         'flower.control', 'flower.inspector', 'flower.workers', 'flower.workflow',
-        'flower.workflow_lookup', 'flower.audit',
+        'flower.workflow_lookup', 'flower.audit', 'flower.retry', 'flower.bulk',
     ],
     'HTTP: pages and API handlers': [
         'flower.security', 'flower.base_handler',

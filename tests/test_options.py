@@ -43,6 +43,7 @@ EXPECTED_DEFAULTS = {
     'format_task': None,
     'natural_time': True,
     'stream_buffer': 10000,
+    'bulk_action_limit': 10000,
     'tasks_columns': 'name,uuid,state,args,kwargs,result,received,started,runtime,worker',
     'url_prefix': '',
     'task_runtime_metric_buckets': [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,

@@ -84,4 +84,6 @@ class TaskView(BaseHandler):
             fields['root_id'] not in (None, task_id)
         # A group is only in the result backend's record: asked only when nothing else says.
         in_workflow = bool(linked) or await group_of(self.capp, task_id) is not None
-        self.render('task.html', task=fields, in_workflow=in_workflow, active_page='tasks')
+        links = self.application.retry_links
+        self.render('task.html', task=fields, in_workflow=in_workflow, active_page='tasks',
+                    retry_of=links.original_of(task_id), retries=links.retries_of(task_id))

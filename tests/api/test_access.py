@@ -28,6 +28,10 @@ POST_ENDPOINTS = [
     f'/api/task/timeout/tasks.add?workername={UNKNOWN_WORKER}&soft=1',
     f'/api/task/rate-limit/tasks.add?workername={UNKNOWN_WORKER}&ratelimit=1/s',
     '/api/queues/purge/celery',
+    '/api/task/retry/0b7cbd38-4a8a-4ab4-a3c4-8a9f2d9d7f6e',
+    '/api/tasks/revoke',
+    '/api/tasks/terminate',
+    '/api/tasks/retry',
 ]
 
 #: Endpoints naming a worker, answered 404 when Flower has never seen it.
@@ -229,6 +233,16 @@ def test_unknown_api_url_and_wrong_method_answer_json(api):
     ('post', '/api/task/async-apply/tasks.add', b'{"countdown": "10"}', ["'countdown'"]),
     ('post', '/api/task/send-task/tasks.add', b'[1, 2]', ['object']),
     ('post', '/api/task/send-task/tasks.add', b'\xff\xfe', ['Malformed JSON']),
+    ('post', '/api/task/retry/some-id', b'{"args": 1}', ["'args'", 'list']),
+    ('post', '/api/tasks/revoke', b'{}', ["'ids'", 'filters']),
+    ('post', '/api/tasks/revoke', b'{"ids": "some-id"}', ["'ids'", 'list']),
+    ('post', '/api/tasks/revoke', b'{"ids": ["a"], "state": "FAILURE"}', ['not both']),
+    ('post', '/api/tasks/revoke', b'{"state": 5}', ["'state'", 'string']),
+    ('post', '/api/tasks/revoke', b'{"received_start": "yesterday"}', ["'received_start'"]),
+    ('post', '/api/tasks/revoke', b'{"search": "name:\\"open"}', ["'search'", 'never closed']),
+    ('post', '/api/tasks/revoke', b'{"ids": ["a"], "colour": 1}', ['colour']),
+    ('post', '/api/tasks/retry', b'{"ids": ["a"], "dry_run": "yes"}', ["'dry_run'"]),
+    ('post', '/api/tasks/terminate', b'{"ids": ["a"], "signal": "SIGBOGUS"}', ["'signal'"]),
 ])
 def test_bad_input_is_400_naming_the_parameter(api, queue_length, method, path, body, words):
     response = getattr(api, method)(path, data=body)
