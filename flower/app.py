@@ -17,12 +17,14 @@ from tornado.netutil import bind_unix_socket
 from tornado.options import OptionParser
 
 from flower import urls
+from flower.audit import AuditTrail
 from flower.control import InspectionFailed
 from flower.events import Events
 from flower.inspector import Inspection, Inspector
 from flower.metrics import PrometheusMetrics
 from flower.options import default_options
 from flower.queue_history import QueueHistory
+from flower.retry import RetryLinks
 from flower.task_stats import TaskStatistics
 from flower.utils import describe_error
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
@@ -140,12 +142,16 @@ class Flower(tornado.web.Application):
         )
         self.queue_history = QueueHistory()
         self.task_stats = TaskStatistics(self.events, self.options.task_runtime_metric_buckets)
+        #: Which task is a retry of which (see :mod:`flower.retry`).
+        self.retry_links = RetryLinks(lambda: self.events.store)
         self._queue_sampler = None
         self._sampling_queues = False
         self._purger = None
         self.started = False
         self._servers = []
         self.sessions = Sessions(lambda: self.events.store)
+        #: Who changed what (see :mod:`flower.audit`), in the history with ``--persistent``.
+        self.audit = AuditTrail(lambda: self.events.history, self.options.max_audit_records)
         self.allowed_hosts = allowed_host_names(self.options)
 
     def find_handler(self, request: HTTPServerRequest,
@@ -190,6 +196,7 @@ class Flower(tornado.web.Application):
         self.listen_for_requests()
         self.events.start()
         self.sessions.load()
+        self.retry_links.load()
         if self.options.revoke_sessions:
             self.sessions.revoke_all()
             logger.info("Every OAuth session was ended (--revoke_sessions)")

@@ -16,11 +16,12 @@ import celery
 
 import tornado.web
 
-from flower import control
+from flower import control, retry
 from flower.utils import encodable, strtobool, template
 from flower.utils.authentication import authenticate, basic_auth_user
 from flower.utils.blocking import ServiceUnavailable
 from flower.utils.broker import BrokerError, active_queue_names
+from flower.utils.purge import UnknownQueue
 from flower.tasks import TaskFilter, Tasks, parse_date, shallow_copy
 from flower.utils.search import QuerySyntaxError, SearchTooLarge
 from flower.security import (
@@ -58,6 +59,9 @@ class RequestError(tornado.web.HTTPError):
 #: takes the status of the first of its classes (most derived first) found here.
 ERROR_STATUS: dict[type[Exception], int] = {
     control.UnknownTask: 404,
+    UnknownQueue: 404,
+    retry.UnknownTaskId: 404,
+    retry.RetryRefused: 409,
     control.CommandRefused: 403,
     control.ControlError: 503,
     BrokerError: 503,
@@ -268,18 +272,23 @@ class BaseHandler(tornado.web.RequestHandler):
         task name is ``taskname``; the worker is ``workername`` in the API and
         ``worker`` on the tasks page.
         """
-        argument = self.get_optional_argument
+        return self.make_task_filter(self.get_optional_argument, worker_argument,
+                                     search_argument, 'argument ')
+
+    def make_task_filter(self, argument: Callable[..., Any], worker_key: str = 'workername',
+                         search_key: str | None = 'search', kind: str = '') -> TaskFilter:
+        """A task filter from ``argument(name, type=...)``, which gives a value or ``None``
+        (a query string's arguments, or a JSON body's keys); ``kind`` names them in errors."""
         filters = dict(
-            name=argument('taskname'), worker=argument(worker_argument), state=argument('state'),
+            name=argument('taskname'), worker=argument(worker_key), state=argument('state'),
             **{bound: argument(bound, type=parse_date) for bound in (
                 'received_start', 'received_end', 'started_start', 'started_end')},
         )
-        search = argument(search_argument) if search_argument else None
+        search = argument(search_key) if search_key else None
         try:
             return TaskFilter(**filters, search=search)
         except (SearchTooLarge, QuerySyntaxError) as exc:
-            raise RequestError(400, f"Invalid value for argument '{search_argument}': {exc}") \
-                from None
+            raise RequestError(400, f"Invalid value for {kind}'{search_key}': {exc}") from None
 
     @property
     def tasks(self) -> Tasks:

@@ -23,7 +23,7 @@ from flower.app import Flower
 from flower.command_help import render_help
 from flower.flower_db_import import check_shelve, history_file
 from flower.options import DEFAULT_CONFIG_FILE, default_options
-from flower.store import NotAHistory, check_history_path
+from flower.history_file import NotAHistory, check_history_path
 from flower.utils import abs_path, describe_error, strtobool
 from flower.utils.broker import validate_broker_api
 from flower.views.auth import DEFAULT_PROVIDER, load_provider, validate_auth_option
@@ -240,6 +240,9 @@ def _validate_auth_options():
 def _validate_request_options():
     if options.max_body_size < 1:
         raise OptionError(f"--max_body_size: must be at least 1 byte, not {options.max_body_size}")
+    if options.max_audit_records < 1:
+        raise OptionError("--max_audit_records: must be at least 1, not "
+                          f"{options.max_audit_records}")
     for name in options.allowed_hosts:
         if not name.strip() or '/' in name or ' ' in name.strip():
             raise OptionError(f"--allowed_hosts: {name!r} is not a host name "

@@ -219,6 +219,12 @@ def _backend_call(capp: Celery, function: Callable[..., Any], *args: Any) -> Any
             f"The result backend cannot be reached: {exc.__cause__}") from exc
 
 
+async def backend_call(capp: Celery, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)``, a blocking call to the broker or result backend, off the IO loop;
+    an unreachable one is a :class:`BrokerUnavailable`."""
+    return await _in_executor(_backend_call, capp, function, *args)
+
+
 # -- task submission ----------------------------------------------------------
 
 def _number(name: str, value: Any) -> float:

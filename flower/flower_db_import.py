@@ -34,7 +34,8 @@ from typing import Any
 
 from celery.events.state import Worker
 
-from flower.store import SQLITE_HEADER, WORKER_FIELDS, NotAHistory, TaskStore, task_row
+from flower.history_file import SQLITE_HEADER, NotAHistory
+from flower.store import WORKER_FIELDS, TaskStore, task_row
 from flower.utils import describe_error
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def pending_import(db: str) -> str | None:
 
 
 def check_shelve(db: str) -> None:
-    """Raise :class:`~flower.store.NotAHistory` if ``db`` is a shelve to import that
+    """Raise :class:`~flower.history_file.NotAHistory` if ``db`` is a shelve to import that
     this Python cannot open (its ``dbm`` module is missing): nothing is touched then."""
     kind = pending_import(db)
     if kind is not None and not backend_available(kind):

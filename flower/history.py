@@ -233,6 +233,12 @@ class History:
             self._keep_for_next_write(tasks, workers)
             raise
 
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        """Run ``function(*args)`` on the writer thread, after what was handed to it
+        before: other tables of the file (the audit trail) are written and read there,
+        off the IO loop, in order with the task batches."""
+        return self._writer.submit(function, *args)
+
     def _apply_retention_in_memory(self):
         keep = self.max_tasks or None
         before = time.time() - self.max_age if self.max_age else None

@@ -59,6 +59,9 @@ define("read_only", type=bool, default=False,
 define("unauthenticated_api", type=bool, default=False,
        help="without authentication, still open the API and the control buttons to anyone",
        group=AUTH)
+define("max_audit_records", type=int, default=1000,
+       help="audit records kept in memory (the newest); --persistent keeps every one in --db",
+       group=AUTH)
 define("revoke_sessions", type=bool, default=False,
        help="end every OAuth session at start (kept in the history with --persistent)", group=AUTH)
 
@@ -81,6 +84,8 @@ define("format_task", type=types.FunctionType, default=None,
 define("natural_time", type=bool, default=True, help="show time relative to the refresh time", group=TASKS)
 define("stream_buffer", type=int, default=10000,
        help="task and worker changes /api/events keeps for clients that reconnect", group=TASKS)
+define("bulk_action_limit", type=int, default=10000,
+       help="most tasks one bulk revoke, terminate or retry may act on", group=TASKS)
 define("tasks_columns", type=str, default=DEFAULT_TASKS_COLUMNS,
        help="comma separated list of columns on the tasks page ('all' for every column)", group=TASKS)
 

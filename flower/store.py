@@ -10,21 +10,23 @@ A file that looks like a damaged history (an SQLite database that is not a
 readable history of this format, or unreadable binary data) is renamed
 ``PATH.unreadable-<time>`` with one warning, and a new history is started.
 Anything that is clearly not a history is left alone and refused
-(:func:`check_history_path`): a directory or other non-regular file, a text
-file, an executable, a file of another user. A new history is created
-readable by its owner only (mode 0600).
+(:func:`flower.history_file.check_history_path`): a directory or other
+non-regular file, a text file, an executable, a file of another user. A new
+history is created readable by its owner only (mode 0600).
 """
+import contextlib
 import json
 import logging
 import os
 import pathlib
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from flower.history_file import check_history_path, create_private
+from flower.store_links import LINK_INDEXES, LinkQueries
 from flower.utils import encodable
 
 logger = logging.getLogger(__name__)
@@ -97,74 +99,11 @@ def task_row(task: Any, seq: int) -> list[Any]:
     return row
 
 
-#: The first bytes of every SQLite database file.
-SQLITE_HEADER = b'SQLite format 3\x00'
-#: How much of a file is read to tell text from binary data.
-_SNIFF_SIZE = 4096
-
-
 class UnreadableHistory(Exception):
     """The file at the history path is not a readable history of this format."""
 
 
-class NotAHistory(Exception):
-    """The history path holds something that is not a history; it is left alone."""
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if b'\x00' in head:
-        return False
-    try:
-        head.decode('utf-8')
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the end of the sample is still text.
-        return exc.start >= len(head) - 3 and len(head) == _SNIFF_SIZE
-    return True
-
-
-def check_history_path(path: str) -> None:
-    """Raise :class:`NotAHistory` if ``path`` holds something Flower must not touch.
-
-    A missing or empty file is fine (a new history starts there), and so is
-    any SQLite database or unreadable binary data: those may be a damaged
-    history, which Flower moves aside. Refused: anything but a regular file
-    (a directory such as the ``flower`` package of a source checkout, a
-    FIFO, a device), a text file, an executable, a file owned by another user.
-    """
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(info.st_mode):
-        raise NotAHistory(f"{path} is a directory, not a task history file")
-    if not stat.S_ISREG(info.st_mode):
-        raise NotAHistory(f"{path} is not a regular file")
-    if info.st_size == 0:
-        return
-    if info.st_uid != os.geteuid():
-        raise NotAHistory(f"{path} belongs to another user; it is not a task history "
-                          "Flower created")
-    if info.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH):
-        raise NotAHistory(f"{path} is executable; it is not a task history")
-    with open(path, 'rb') as existing:
-        head = existing.read(_SNIFF_SIZE)
-    if not head.startswith(SQLITE_HEADER) and _looks_like_text(head):
-        raise NotAHistory(f"{path} is a text file, not a task history")
-
-
-def _create_private(path: str) -> None:
-    """Create ``path`` empty, readable and writable by its owner only, if it is missing.
-
-    SQLite gives its ``-wal`` and ``-shm`` files the database's permissions.
-    """
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.close(descriptor)
-
-
-class HistoryQueries:
+class HistoryQueries(LinkQueries):
     """The listing queries of a history, on the connection ``self._reader``."""
 
     _reader = None
@@ -268,12 +207,12 @@ class TaskStore(HistoryQueries):
     def _open_checked(self) -> sqlite3.Connection:
         """Open the file, creating a new history if there is none; check its format."""
         existed = os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        _create_private(self.path)
+        create_private(self.path)
         try:
             if existed:
                 self._check_format()
             connection = self._connect()
-            connection.executescript(_SCHEMA)
+            connection.executescript(_SCHEMA + LINK_INDEXES)
             connection.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?), ('version', ?)",
                                (FORMAT_NAME, FORMAT_VERSION))
         except sqlite3.DatabaseError as exc:
@@ -325,15 +264,23 @@ class TaskStore(HistoryQueries):
         ``(hostname, fields)`` pairs and ``counters`` ``(hostname, event type,
         count)`` triples. Returns the number of tasks retention removed.
         """
+        with self.transaction() as connection:
+            connection.executemany(_UPSERT, tasks)
+            connection.executemany('INSERT OR REPLACE INTO workers VALUES (?, ?)',
+                                   [(name, json.dumps(fields)) for name, fields in workers])
+            connection.executemany('INSERT OR REPLACE INTO counters VALUES (?, ?, ?)', counters)
+            return self._apply_retention(connection, max_tasks, max_age)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The write connection, one writer at a time, in one transaction: committed
+        at the end of the block, rolled back if it raises. For other tables of the
+        file too (see :mod:`flower.audit_store`)."""
         with self._write_lock:
             connection = self._writer
             connection.execute('BEGIN')
             try:
-                connection.executemany(_UPSERT, tasks)
-                connection.executemany('INSERT OR REPLACE INTO workers VALUES (?, ?)',
-                                       [(name, json.dumps(fields)) for name, fields in workers])
-                connection.executemany('INSERT OR REPLACE INTO counters VALUES (?, ?, ?)', counters)
-                removed = self._apply_retention(connection, max_tasks, max_age)
+                yield connection
                 connection.execute('COMMIT')
             except BaseException:
                 # SQLite may have rolled back already (a full disk does): a ROLLBACK
@@ -341,7 +288,6 @@ class TaskStore(HistoryQueries):
                 if connection.in_transaction:
                     connection.execute('ROLLBACK')
                 raise
-        return removed
 
     @staticmethod
     def _apply_retention(connection: sqlite3.Connection, max_tasks: int, max_age: float) -> int:

@@ -10,13 +10,18 @@ from tornado.options import OptionParser
 from tornado.web import url
 
 from flower.api import ApiNotFound
+from flower.api import actions as api_actions
 from flower.api import control as api_control
+from flower.api import audit as api_audit
 from flower.api import openapi as api_openapi
+from flower.api import queues as api_queues
 from flower.api import stream as api_stream
 from flower.api import tasks as api_tasks
+from flower.api import workflow as api_workflow
 from flower.options import default_options
 from flower.utils import gen_cookie_secret
 from flower.views import StaticFiles
+from flower.views.audit import AuditView
 from flower.views.auth import DEFAULT_PROVIDER, LoginHandler, LogoutHandler, load_provider
 from flower.views.broker import BrokerView
 from flower.views.error import NotFoundErrorHandler
@@ -25,10 +30,11 @@ from flower.views.statistics import MonitorData, MonitorView
 from flower.views.tasks import TasksDataTable, TasksView, TaskView
 from flower.views.worker import WorkerView
 from flower.views.workers import WorkersView
+from flower.views.workflow import WorkflowData, WorkflowView
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
-#: The endpoints that change something on the workers. Each is served twice by
+#: The endpoints that change something on the workers or the broker. Each is served twice by
 #: the same handler: under ``/api`` for scripts, and under ``/control`` for the
 #: pages' buttons, with the pages' access rules (``access='page'``).
 CONTROL_ENDPOINTS = [
@@ -42,6 +48,11 @@ CONTROL_ENDPOINTS = [
     (r"/task/revoke/(.+)", api_control.TaskRevoke),
     (r"/task/timeout/(.+)", api_control.TaskTimeout),
     (r"/task/rate-limit/(.+)", api_control.TaskRateLimit),
+    (r"/queues/purge/(.+)", api_queues.QueuePurge),
+    (r"/task/retry/(.+)", api_actions.TaskRetry),
+    (r"/tasks/revoke", api_actions.BulkRevoke),
+    (r"/tasks/terminate", api_actions.BulkTerminate),
+    (r"/tasks/retry", api_actions.BulkRetry),
 ]
 
 
@@ -58,7 +69,10 @@ def routes(options: OptionParser = default_options) -> list:
         url(r"/tasks", TasksView, name='tasks'),
         url(r"/tasks/datatable", TasksDataTable, name='tasks-datatable'),
         url(r"/task/(.+)", TaskView, name='task'),
+        url(r"/workflow/(.+)", WorkflowView, name='workflow'),
+        url(r"/workflow-data/(.+)", WorkflowData, name='workflow-data'),
         url(r"/monitor", MonitorView, name='monitor'),
+        url(r"/audit", AuditView, name='audit'),
         url(r"/monitor/data", MonitorData, name='monitor-data'),
         url(r"/login", login, name='login'),
         url(r"/logout", LogoutHandler, name='logout'),
@@ -76,7 +90,9 @@ def routes(options: OptionParser = default_options) -> list:
         (r"/api/task/send-task/(.+)", api_tasks.TaskSend),
         (r"/api/task/result/(.+)", api_tasks.TaskResult),
         (r"/api/task/abort/(.+)", api_tasks.TaskAbort),
+        (r"/api/audit/?", api_audit.AuditListing),
         (r"/api/events/?", api_stream.EventStream),
+        (r"/api/workflow/(.+)", api_workflow.WorkflowInfo),
         (r"/api/openapi\.json", api_openapi.OpenApiDocument),
         (r"/api(?:/.*)?", ApiNotFound),
         *[(r"/control" + path, handler, {'access': 'page'}) for path, handler in CONTROL_ENDPOINTS],

@@ -4,11 +4,12 @@ import types
 
 import tornado.web
 
-from flower import control, urls
+from flower import control, retry, urls
 from flower.base_handler import error_message, error_status
 from flower.events import Events, EventsState
 from flower.inspector import Inspector
 from flower.utils.broker import BrokerError
+from flower.utils.purge import UnknownQueue
 from flower.views.auth import GithubLoginHandler, GoogleAuth2LoginHandler, LoginHandler
 from tests.support.waiting import wait_for
 
@@ -86,17 +87,21 @@ def test_each_control_endpoint_is_served_for_scripts_and_for_the_pages_by_one_ha
            if pattern.startswith('/api/')}
     pages = {pattern[len('/control'):]: (handler, kwargs) for pattern, handler, kwargs in
              (route for route in routes if route[0].startswith('/control/'))}
-    assert len(pages) == 10
+    assert len(pages) == len(urls.CONTROL_ENDPOINTS) == 15
+    assert {'/queues/purge/(.+)', '/task/retry/(.+)', '/tasks/revoke'} <= set(pages)
     for path, (handler, kwargs) in pages.items():
         assert api[path] is handler and kwargs == {'access': 'page'}
 
 
 def test_the_failures_of_operations_are_answered_by_one_table():
     assert error_status(control.UnknownTask("no such task")) == 404
+    assert error_status(retry.UnknownTaskId("never seen")) == 404
+    assert error_status(retry.RetryRefused("truncated")) == 409
     assert error_status(control.CommandRefused("refused")) == 403
     assert error_status(control.NoReply("silence")) == 503
     assert error_status(control.InspectionFailed("down")) == 503
     assert error_status(BrokerError("down")) == 503
+    assert error_status(UnknownQueue("no such queue")) == 404
     assert error_status(ValueError("a bug")) is None
     assert error_message(control.NoReply("No worker replied"), 503, 'Service Unavailable') == \
         "No worker replied"

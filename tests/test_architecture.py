@@ -17,16 +17,18 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / 'flower'
 LAYERS = {
     'foundation: helpers, options, the broker edge, the store': [
         'flower', 'flower.options', 'flower.utils', 'flower.utils.template',
-        'flower.utils.search', 'flower.utils.masking', 'flower.utils.broker',
+        'flower.utils.search', 'flower.utils.masking', 'flower.utils.broker', 'flower.utils.purge',
         'flower.utils.authentication', 'flower.utils.blocking',
-        'flower.utils.task_index', 'flower.store', 'flower.flower_db_import', 'flower.metrics',
+        'flower.utils.task_index', 'flower.history_file', 'flower.store', 'flower.store_links',
+        'flower.audit_store', 'flower.flower_db_import', 'flower.metrics',
         'flower.capture',
         'flower.queue_history', 'flower.task_stats',
     ],
     'state: the model the IO loop changes': ['flower.state'],
     'capture, history, queries and worker control over the state': [
         'flower.events', 'flower.history', 'flower.stream', 'flower.tasks', 'flower.utils.tasks',
-        'flower.control', 'flower.inspector', 'flower.workers',
+        'flower.control', 'flower.inspector', 'flower.workers', 'flower.workflow',
+        'flower.workflow_lookup', 'flower.audit', 'flower.retry', 'flower.bulk',
     ],
     'HTTP: pages and API handlers': [
         'flower.security', 'flower.base_handler',

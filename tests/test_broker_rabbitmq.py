@@ -7,6 +7,8 @@ queue statistics every few seconds, hence the polling.
 """
 import asyncio
 import html
+import json
+import logging
 import re
 import ssl
 import threading
@@ -171,6 +173,57 @@ def test_a_consumer_splits_ready_and_unacknowledged(vhost, flowers, worker_facto
     assert broker_page_rows(flower)['celery'] == {
         'queue-name': 'celery', 'messages': '4', 'messages_ready': '3',
         'messages_unacknowledged': '1', 'consumers': '1'}
+    client.close()
+
+
+def ready_messages(app, queue):
+    """The queue's ready messages, as RabbitMQ itself says over AMQP."""
+    with app.connection_for_write() as connection:
+        return connection.default_channel.queue_declare(queue, passive=True).message_count
+
+
+@pytest.fixture
+def audit_lines():
+    """The records the ``flower.audit`` logger writes during the test."""
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(json.loads(record.getMessage()))
+    logger = logging.getLogger('flower.audit')
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_purge_empties_a_queue_over_amqp_and_is_audited(vhost, flowers, audit_lines):
+    url = amqp_url(vhost)
+    client = celery_app(url)
+    flower = flowers(url, capp=celery_app(
+        url, task_queues=[Queue('celery'), Queue('reports'), Queue('never-declared')]))
+    send(client, 4, 'reports')
+    send(client, 2, 'celery')
+    wait_for(lambda: ready_messages(client, 'reports') == 4, what='4 messages in reports')
+    api = Api(flower)
+
+    response = api.post('/api/queues/purge/reports')
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {'queue': 'reports', 'purged': 4}
+    assert ready_messages(client, 'reports') == 0
+    assert ready_messages(client, 'celery') == 2
+    [record] = api.get('/api/audit').json()['records']
+    assert (record['action'], record['targets'], record['status'], record['outcome']) == (
+        'queue.purge', ['reports'], 200, {'queue': 'reports', 'purged': 4})
+    assert audit_lines == [record]
+
+    # Configured but never declared on the broker: RabbitMQ answers NOT_FOUND.
+    missing = api.post('/api/queues/purge/never-declared')
+    assert missing.status_code == 404
+    assert "Unknown queue 'never-declared'" in missing.json()['error']
+    assert api.get('/api/audit?limit=1').json()['records'][0]['status'] == 404
+    assert api.post('/api/queues/purge/celery').json() == {'queue': 'celery', 'purged': 2}
     client.close()
 
 

@@ -27,7 +27,7 @@ from flower.command import OptionError, _validate_history_options
 from flower.events import Events
 from flower.flower_db_import import check_shelve, history_file, shelve_kind
 from flower.metrics import PrometheusMetrics
-from flower.store import NotAHistory
+from flower.history_file import NotAHistory
 from flower.utils.tasks import count_tasks
 from tests.support.api_cluster import ARTIFACTS_ROOT, Api, Cluster
 from tests.support.flower22 import launch_flower22

@@ -43,6 +43,7 @@ EXPECTED_DEFAULTS = {
     'format_task': None,
     'natural_time': True,
     'stream_buffer': 10000,
+    'bulk_action_limit': 10000,
     'tasks_columns': 'name,uuid,state,args,kwargs,result,received,started,runtime,worker',
     'url_prefix': '',
     'task_runtime_metric_buckets': [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
@@ -52,6 +53,7 @@ EXPECTED_DEFAULTS = {
     'allowed_hosts': [],
     'max_body_size': 10 * 1024 * 1024,
     'revoke_sessions': False,
+    'max_audit_records': 1000,
     'unauthenticated_metrics': False,
     'logging': 'info',
     'log_file_prefix': None,
@@ -231,6 +233,7 @@ def run_flower(args, cwd, env=None):
     (['--db_max_tasks=-1'], {}, {}, '--db_max_tasks'),
     (['--db_max_age=-60'], {}, {}, '--db_max_age'),
     (['--state_save_interval=-1'], {}, {}, '--state_save_interval'),
+    (['--max_audit_records=0'], {}, {}, '--max_audit_records'),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_option(tmp_path, args, files, env, named):
     for name, text in files.items():

@@ -6,6 +6,10 @@ or ``--unauthenticated_api`` (``FLOWER_UNAUTHENTICATED_API``) is true, refuses
 cross-site browser requests and every ``POST`` in read-only mode, and parses
 parameters and JSON bodies into 400 errors naming what is wrong.
 
+Every request that may change something (any method but GET, HEAD and
+OPTIONS) is recorded in the audit trail when it finishes, refused or not
+(:meth:`BaseApiHandler.on_finish`, :mod:`flower.audit`).
+
 The control endpoints are also the pages' buttons, at ``/control/...``
 (see :func:`flower.urls.routes`): the same handler, routed with
 ``access='page'``, follows the pages' rules instead (page authentication when
@@ -17,11 +21,17 @@ import signal
 from typing import Any
 from urllib.parse import urlsplit
 
+from flower.audit import action_of
 from flower.base_handler import MAX_INTEGER, BaseHandler, RequestError
 from flower.control import parse_apply_options
 from flower.security import UNAUTHENTICATED_API_ENV, unauthenticated_control_allowed
 
 _DEFAULT_PORTS = {'http': 80, 'https': 443}
+
+#: The methods that change nothing; requests with any other are audited.
+SAFE_METHODS = ('GET', 'HEAD', 'OPTIONS')
+#: The members of a JSON answer that the audit trail keeps as its outcome.
+OUTCOME_KEYS = ('message', 'error', 'task-id', 'retry-of', 'state', 'queue', 'purged')
 
 
 def _integer(value: str) -> int:
@@ -85,6 +95,13 @@ class BaseApiHandler(BaseHandler):
 
     #: True when routed as a page's button (``access='page'``) rather than for scripts.
     page_access = False
+    #: What the audit trail records of a mutating request. A handler sets them where the
+    #: defaults do not say enough: the action its route names (``task.revoke``), the
+    #: URL's path arguments, and the answer's :data:`OUTCOME_KEYS`.
+    audit_action: str | None = None
+    audit_targets: list[str] | None = None
+    audit_outcome: dict[str, Any] | None = None
+    _answer_summary: dict[str, Any] | None = None
 
     def initialize(self, access: str = 'api') -> None:
         if access not in ('api', 'page'):
@@ -139,8 +156,32 @@ class BaseApiHandler(BaseHandler):
 
     def write_json(self, data: Any) -> None:
         """Answer ``data`` as JSON; values JSON cannot encode are sent as text."""
+        if isinstance(data, dict):
+            self._answer_summary = {key: data[key] for key in OUTCOME_KEYS if key in data}
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         self.finish(json_text(data))
+
+    def on_finish(self) -> None:
+        """Audit a request that may have changed something, whatever its answer.
+
+        401s are not recorded: no one is known, and anyone could fill the trail
+        with them (the access log has them).
+        """
+        status = self.get_status()
+        if self.request.method in SAFE_METHODS or status == 401:
+            return
+        path_args = getattr(self, 'path_args', None) or []  # unset when the method is unknown
+        action = self.audit_action or action_of(self.request.path, path_args,
+                                                self.application.url_prefix)
+        targets = self.audit_targets
+        if targets is None:
+            targets = [*path_args, *(getattr(self, 'path_kwargs', None) or {}).values()]
+        outcome = self.audit_outcome
+        if outcome is None:
+            outcome = self._answer_summary or {}
+        self.application.audit.record(
+            user=self.current_user or 'anonymous', address=self.request.remote_ip,
+            action=action, targets=targets, status=status, outcome=outcome)
 
     def is_worker(self, workername: str) -> bool:
         """True if Flower has seen ``workername``, through events or inspection."""
@@ -194,6 +235,9 @@ class BaseApiHandler(BaseHandler):
 class ApiNotFound(BaseApiHandler):
     """Any ``/api/`` URL no endpoint matches: a JSON 404, not the HTML page."""
 
+    audit_action = 'api.not-found'
+
     def prepare(self) -> None:
+        self.audit_targets = [self.request.path]
         super().prepare()
         raise RequestError(404, f"No API endpoint at {self.request.path}")

@@ -142,6 +142,7 @@ class TaskRevoke(ControlHandler):
 class TaskTimeout(ControlHandler):
     async def post(self, taskname: str) -> None:
         workername = self.get_argument('workername')
+        self.audit_targets = [taskname, workername]
         soft = self.get_optional_argument('soft', type=non_negative_float)
         hard = self.get_optional_argument('hard', type=non_negative_float)
         self.require_worker(workername)
@@ -156,6 +157,7 @@ TaskTimout = TaskTimeout
 class TaskRateLimit(ControlHandler):
     async def post(self, taskname: str) -> None:
         workername = self.get_argument('workername')
+        self.audit_targets = [taskname, workername]
         ratelimit = self.get_argument('ratelimit', type=rate_limit_value)
         self.require_worker(workername)
         reply = await self.control(control.rate_limit, workername, taskname, ratelimit)

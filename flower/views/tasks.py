@@ -3,6 +3,7 @@
 from flower.options import DEFAULT_TASKS_COLUMNS
 from flower.tasks import SORT_FIELDS, TaskFilter, as_dict
 from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
+from flower.workflow_lookup import group_of
 
 #: Every column the table can show, in the default order of ``--tasks_columns=all``.
 ALL_COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started',
@@ -74,8 +75,15 @@ class TasksDataTable(JsonPageHandler):
 
 
 class TaskView(BaseHandler):
-    def get(self, task_id: str) -> None:
+    async def get(self, task_id: str) -> None:
         task = self.tasks.get(task_id)
         if task is None:
             raise RequestError(404, f"Unknown task '{task_id}'")
-        self.render('task.html', task=as_dict(self.format_task(task)), active_page='tasks')
+        fields = as_dict(self.format_task(task))
+        linked = fields['parent_id'] or fields['children'] or \
+            fields['root_id'] not in (None, task_id)
+        # A group is only in the result backend's record: asked only when nothing else says.
+        in_workflow = bool(linked) or await group_of(self.capp, task_id) is not None
+        links = self.application.retry_links
+        self.render('task.html', task=fields, in_workflow=in_workflow, active_page='tasks',
+                    retry_of=links.original_of(task_id), retries=links.retries_of(task_id))

@@ -27,6 +27,11 @@ POST_ENDPOINTS = [
     '/api/task/revoke/0b7cbd38-4a8a-4ab4-a3c4-8a9f2d9d7f6e',
     f'/api/task/timeout/tasks.add?workername={UNKNOWN_WORKER}&soft=1',
     f'/api/task/rate-limit/tasks.add?workername={UNKNOWN_WORKER}&ratelimit=1/s',
+    '/api/queues/purge/celery',
+    '/api/task/retry/0b7cbd38-4a8a-4ab4-a3c4-8a9f2d9d7f6e',
+    '/api/tasks/revoke',
+    '/api/tasks/terminate',
+    '/api/tasks/retry',
 ]
 
 #: Endpoints naming a worker, answered 404 when Flower has never seen it.
@@ -69,6 +74,9 @@ def test_api_is_closed_without_authentication_or_opt_in(api, monkeypatch):
 
     assert_json_error(api.get('/api/workers'), 401, 'FLOWER_UNAUTHENTICATED_API', '--basic_auth')
     assert_json_error(api.post('/api/task/send-task/tasks.add'), 401)
+    assert_json_error(api.get('/api/workflow/some-task'), 401)
+    assert_json_error(api.post('/api/queues/purge/celery'), 401)
+    assert_json_error(api.get('/api/audit'), 401)
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'no')
     assert_json_error(api.get('/api/tasks'), 401)
 
@@ -152,6 +160,7 @@ def test_read_only_mode_refuses_every_control_and_apply_endpoint(
     assert_json_error(api.post(path, json={'args': [1, 2]}), 403, 'read-only')
     assert queue_length('celery') == 0
     assert api.get('/api/tasks').status_code == 200
+    assert_json_error(api.get('/api/workflow/no-such-task'), 404)  # read, not refused
 
 
 # -- 404 --------------------------------------------------------------------
@@ -164,6 +173,8 @@ def test_unknown_worker_is_404(api, method, path):
 def test_unknown_task_id_is_404(api):
     assert_json_error(api.get('/api/task/info/no-such-task'), 404, 'no-such-task')
     assert_json_error(api.get('/api/task/info/'), 404)
+    assert_json_error(api.get('/api/workflow/no-such-task'), 404, 'no-such-task')
+    assert_json_error(api.get('/api/workflow/'), 404)
 
 
 @pytest.mark.parametrize('endpoint', ['apply', 'async-apply'])
@@ -195,6 +206,9 @@ def test_unknown_api_url_and_wrong_method_answer_json(api):
     ('post', f'/api/worker/pool/autoscale/{UNKNOWN_WORKER}?min=5&max=3', None, ['min', 'max']),
     ('post', f'/api/worker/queue/add-consumer/{UNKNOWN_WORKER}', None, ['queue']),
     ('get', '/api/tasks?limit=ten', None, ["'limit'", 'not an integer']),
+    ('get', '/api/audit?limit=0', None, ["'limit'", 'at least 1']),
+    ('get', '/api/audit?limit=5000', None, ["'limit'", 'at most 1000']),
+    ('get', '/api/audit?offset=x', None, ["'offset'", 'not an integer']),
     ('get', '/api/tasks?offset=-1', None, ["'offset'", 'negative']),
     ('get', '/api/tasks?sort_by=colour', None, ["'sort_by'", 'colour']),
     ('get', '/api/tasks?received_start=yesterday', None, ["'received_start'"]),
@@ -219,6 +233,16 @@ def test_unknown_api_url_and_wrong_method_answer_json(api):
     ('post', '/api/task/async-apply/tasks.add', b'{"countdown": "10"}', ["'countdown'"]),
     ('post', '/api/task/send-task/tasks.add', b'[1, 2]', ['object']),
     ('post', '/api/task/send-task/tasks.add', b'\xff\xfe', ['Malformed JSON']),
+    ('post', '/api/task/retry/some-id', b'{"args": 1}', ["'args'", 'list']),
+    ('post', '/api/tasks/revoke', b'{}', ["'ids'", 'filters']),
+    ('post', '/api/tasks/revoke', b'{"ids": "some-id"}', ["'ids'", 'list']),
+    ('post', '/api/tasks/revoke', b'{"ids": ["a"], "state": "FAILURE"}', ['not both']),
+    ('post', '/api/tasks/revoke', b'{"state": 5}', ["'state'", 'string']),
+    ('post', '/api/tasks/revoke', b'{"received_start": "yesterday"}', ["'received_start'"]),
+    ('post', '/api/tasks/revoke', b'{"search": "name:\\"open"}', ["'search'", 'never closed']),
+    ('post', '/api/tasks/revoke', b'{"ids": ["a"], "colour": 1}', ['colour']),
+    ('post', '/api/tasks/retry', b'{"ids": ["a"], "dry_run": "yes"}', ["'dry_run'"]),
+    ('post', '/api/tasks/terminate', b'{"ids": ["a"], "signal": "SIGBOGUS"}', ["'signal'"]),
 ])
 def test_bad_input_is_400_naming_the_parameter(api, queue_length, method, path, body, words):
     response = getattr(api, method)(path, data=body)

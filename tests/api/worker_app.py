@@ -2,7 +2,8 @@
 workers have (Flower's process never imports this module).
 
 ``API_TESTS_POOL_RESTARTS=off`` in the worker's environment turns pool restarts
-off, to see a worker refuse them.
+off, to see a worker refuse them; ``API_TESTS_RESULT_EXTENDED=off`` keeps task
+names and arguments out of the result backend (``result_extended``).
 """
 import os
 import sys
@@ -17,6 +18,8 @@ from tasks import app  # noqa: E402  (needs the sys.path entry above)
 
 if os.environ.get('API_TESTS_POOL_RESTARTS') == 'off':
     app.conf.worker_pool_restarts = False
+if os.environ.get('API_TESTS_RESULT_EXTENDED') == 'off':
+    app.conf.result_extended = False
 
 
 @app.task(name='worker_only.repeat')

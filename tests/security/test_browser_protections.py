@@ -116,7 +116,7 @@ def test_item16_csp_every_page_works_in_chromium_without_violations(page, cluste
     page.add_init_script(RECORD_VIOLATIONS)
     worker = urllib.parse.quote(flower.worker.hostname)
     paths = ['/', '/workers', f'/worker/{worker}', '/tasks', f'/task/{flower.task_id}',
-             '/broker', '/monitor', '/logout', '/no-such-page']
+             f'/workflow/{flower.task_id}', '/broker', '/monitor', '/logout', '/no-such-page']
     for path in paths:
         response = page.goto(flower.base_url + path)
         assert response.headers['content-security-policy'] == CSP, path
@@ -126,6 +126,8 @@ def test_item16_csp_every_page_works_in_chromium_without_violations(page, cluste
                 tab.click()
         if path == '/tasks':
             page.locator('#tasks-table tbody tr').first.wait_for()
+        if path.startswith('/workflow/'):
+            page.locator('#workflow-graph .wf-node').first.wait_for()
         assert page.evaluate('window.__cspViolations') == [], path
     assert_no_browser_problems(page, allow_failed=[flower.base_url + '/no-such-page'])
 

@@ -34,6 +34,9 @@ def send(flower, method, path, headers=None, body=None):
     '/control/task/revoke/0b9a7b0e-0000-4000-8000-000000000000?terminate=true',
     '/control/task/rate-limit/tasks.add',
     '/control/worker/queue/add-consumer/somebody@somewhere',
+    '/control/task/retry/0b9a7b0e-0000-4000-8000-000000000000',
+    '/control/tasks/revoke',
+    '/control/tasks/retry',
 ])
 def test_item03_no_auth_control_twins_refuse_a_forged_xsrf_post(
         broker_url, flower_factory, monkeypatch, path):

@@ -259,12 +259,24 @@
 
   /* -- control forms: POST with fetch, show the worker's reply ----------- */
 
-  function showReply(text, ok) {
+  /* `link` ({href, text}), if any, follows the text: a retry's new task. */
+  function showReply(text, ok, link) {
     var reply = document.getElementById('control-reply');
     reply.textContent = text;
+    if (link) {
+      var anchor = document.createElement('a');
+      anchor.href = link.href;
+      anchor.textContent = link.text;
+      anchor.className = 'reply-link';
+      reply.appendChild(document.createTextNode(' '));
+      reply.appendChild(anchor);
+    }
     reply.className = 'control-reply ' + (ok ? 'ok' : 'error');
     reply.hidden = false;
   }
+  flower.showReply = showReply;
+
+  flower.showReply = showReply;
 
   function submitControl(form) {
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { return; }
@@ -277,7 +289,14 @@
     flower.getJSON(form.action, {method: 'POST', body: data})
       .then(function (answer) {
         /* Show the reply once the page shows the command's effect. */
-        return flower.refresh().then(function () { showReply((answer && answer.message) || 'Done', true); });
+        var retry = answer && answer['retry-of'] && answer['task-id'];
+        return flower.refresh().then(function () {
+          if (retry) {
+            showReply('Retried as', true, {href: flower.url('/task/' + encodeURIComponent(retry)), text: retry});
+          } else {
+            showReply((answer && answer.message) || 'Done', true);
+          }
+        });
       }, function (error) {
         showReply(error.status ? error.message : 'Request failed: ' + error.message, false);
       })

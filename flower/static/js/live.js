@@ -277,8 +277,13 @@
     return list;
   }
 
+  /* Rows that events do not carry (a retry's links) stay, before the children. */
+  var KEPT_ROWS = ['field-retry-of', 'field-retried-as'];
+
   function showTask(task) {
     var tbody = document.querySelector('#task-table tbody');
+    var kept = KEPT_ROWS.map(function (id) { return document.getElementById(id); })
+      .filter(Boolean).map(function (cell) { return cell.closest('tr'); });
     tbody.textContent = '';
     taskRows(task).forEach(function (pair) {
       var tr = element('tr');
@@ -286,6 +291,8 @@
       tr.appendChild(pair[1]);
       tbody.appendChild(tr);
     });
+    var children = document.getElementById('field-children');
+    kept.forEach(function (tr) { tbody.insertBefore(tr, children ? children.closest('tr') : null); });
     var title = document.getElementById('task-title');
     title.firstChild.textContent = (task.name || 'Unknown task') + ' ';
     flower.formatTimes(tbody);

@@ -1,7 +1,8 @@
 /* The tasks table: pages, sorting, filters and search are done by the server
    (/tasks/datatable); this file asks for one page at a time and shows it.
    Every value is inserted as text. The column order is the user's, kept in
-   localStorage. */
+   localStorage. Rows can be selected, one by one or as "all N matching" (the
+   current filters and search), for the bulk actions. */
 (function () {
   'use strict';
 
@@ -48,6 +49,10 @@
   function renderHeader() {
     var row = table.tHead.rows[0];
     row.textContent = '';
+    var all = document.createElement('th');
+    all.className = 'select';
+    all.appendChild(checkbox('select-page', 'Select the tasks of this page'));
+    row.appendChild(all);
     view.columns.forEach(function (name) {
       var th = document.createElement('th');
       th.textContent = TITLES[name] || name;
@@ -60,11 +65,14 @@
       }
       row.appendChild(th);
     });
+    var actions = document.createElement('th');
+    actions.className = 'row-actions';
+    row.appendChild(actions);
   }
 
   table.tHead.addEventListener('click', function (event) {
     var th = event.target.closest('th');
-    if (!th) { return; }
+    if (!th || !th.dataset.column) { return; }
     var name = th.dataset.column;
     var dir = view.sort && view.sort.column === name && view.sort.dir === 'asc' ? 'desc' : 'asc';
     view.sort = {column: name, dir: dir};
@@ -83,7 +91,7 @@
   table.tHead.addEventListener('drop', function (event) {
     var th = event.target.closest('th');
     event.preventDefault();
-    if (!dragged || !th || th.dataset.column === dragged) { dragged = null; return; }
+    if (!dragged || !th || !th.dataset.column || th.dataset.column === dragged) { dragged = null; return; }
     /* Moving right lands after the target, moving left before it. */
     var to = view.columns.indexOf(th.dataset.column);
     view.columns.splice(view.columns.indexOf(dragged), 1);
@@ -136,6 +144,31 @@
     return td;
   }
 
+  function checkbox(className, label) {
+    var input = document.createElement('input');
+    input.type = 'checkbox';
+    input.className = className;
+    input.setAttribute('aria-label', label);
+    return input;
+  }
+
+  var RETRYABLE = {FAILURE: true, REVOKED: true, REJECTED: true};
+
+  /* The row's own actions: Retry, for the states a task may be retried from. */
+  function actionsCell(task) {
+    var td = document.createElement('td');
+    td.className = 'row-actions';
+    if (RETRYABLE[task.state]) {
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'button small row-retry';
+      button.textContent = 'Retry';
+      button.disabled = selection.readOnly;
+      td.appendChild(button);
+    }
+    return td;
+  }
+
   function renderRows(rows) {
     lastRows = rows;
     var body = table.tBodies[0];
@@ -143,14 +176,22 @@
     rows.forEach(function (task) {
       var tr = document.createElement('tr');
       tr.dataset.uuid = task.uuid;
+      var select = document.createElement('td');
+      select.className = 'select';
+      var box = checkbox('select-row', 'Select task ' + task.uuid);
+      box.checked = selection.matching || selection.ids.hasOwnProperty(task.uuid);
+      select.appendChild(box);
+      tr.appendChild(select);
       view.columns.forEach(function (name) { tr.appendChild(cell(task, name)); });
+      tr.appendChild(actionsCell(task));
       body.appendChild(tr);
     });
+    showSelection();
     if (!rows.length) {
       var tr = document.createElement('tr');
       var td = document.createElement('td');
       tr.className = 'empty';
-      td.colSpan = view.columns.length;
+      td.colSpan = view.columns.length + 2;
       td.textContent = 'No tasks match.';
       tr.appendChild(td);
       body.appendChild(tr);
@@ -159,6 +200,8 @@
   }
 
   function renderInfo(filtered, total) {
+    selection.filtered = filtered;
+    showSelection();
     var info = document.getElementById('tasks-info');
     var first = filtered ? view.start + 1 : 0;
     var last = Math.min(view.start + view.length, filtered);
@@ -327,12 +370,161 @@
     });
   }
 
+  /* -- selection and bulk actions ------------------------------------------ */
+
+  /* Selected ids (kept across pages and reloads), or every task matching the
+     filters ("matching": the server selects them again when acting). */
+  var bulkForm = document.getElementById('tasks-bulk');
+  var selection = {
+    ids: {}, matching: false, filtered: 0,
+    readOnly: bulkForm.dataset.readOnly === 'true'
+  };
+
+  function selectedCount() {
+    return selection.matching ? selection.filtered : Object.keys(selection.ids).length;
+  }
+
+  function plural(count) { return count === 1 ? '1 task' : count + ' tasks'; }
+
+  function showSelection() {
+    var count = selectedCount();
+    document.getElementById('bulk-selection').textContent = selection.matching
+      ? 'All ' + plural(count) + ' matching the filters selected'
+      : (count ? plural(count) + ' selected' : 'No task selected');
+    var matchAll = document.getElementById('bulk-select-matching');
+    matchAll.hidden = !selection.filtered;
+    matchAll.textContent = selection.matching ? 'Clear selection'
+      : 'Select all ' + selection.filtered + ' matching';
+    bulkForm.querySelectorAll('button[data-action]').forEach(function (button) {
+      button.disabled = selection.readOnly || !count;
+    });
+    var boxes = table.tBodies[0].querySelectorAll('input.select-row');
+    var page = table.tHead.querySelector('input.select-page');
+    if (page) {
+      page.checked = boxes.length > 0 && Array.prototype.every.call(boxes, function (box) { return box.checked; });
+    }
+  }
+
+  function clearSelection() {
+    selection.ids = {};
+    selection.matching = false;
+    table.tBodies[0].querySelectorAll('input.select-row').forEach(function (box) { box.checked = false; });
+    showSelection();
+  }
+
+  function selectRow(box, on) {
+    var uuid = box.closest('tr').dataset.uuid;
+    box.checked = on;
+    if (on) { selection.ids[uuid] = true; } else { delete selection.ids[uuid]; }
+  }
+
+  table.addEventListener('change', function (event) {
+    var box = event.target;
+    if (!box.matches('input.select-row, input.select-page')) { return; }
+    if (selection.matching) {
+      /* Leaving "all matching": keep this page's rows, as they are shown. */
+      selection.matching = false;
+      selection.ids = {};
+      table.tBodies[0].querySelectorAll('input.select-row').forEach(function (row) {
+        if (row !== box) { selectRow(row, true); }
+      });
+    }
+    if (box.matches('input.select-page')) {
+      table.tBodies[0].querySelectorAll('input.select-row').forEach(function (row) {
+        selectRow(row, box.checked);
+      });
+    } else {
+      selectRow(box, box.checked);
+    }
+    showSelection();
+  });
+
+  document.getElementById('bulk-select-matching').addEventListener('click', function () {
+    if (selection.matching) { clearSelection(); return; }
+    selection.matching = true;
+    selection.ids = {};
+    table.tBodies[0].querySelectorAll('input.select-row').forEach(function (box) { box.checked = true; });
+    showSelection();
+  });
+
+  /* The table's filters as a bulk action's JSON body spells them (as /api/tasks does). */
+  function filterBody() {
+    var body = {};
+    liveQuery().forEach(function (value, key) { body[key] = value; });
+    body.search = body.search || '';
+    return body;
+  }
+
+  function xsrfToken() {
+    return bulkForm.querySelector('input[name="_xsrf"]').value;
+  }
+
+  function post(path, init) {
+    init.method = 'POST';
+    init.headers = Object.assign({'Accept': 'application/json', 'X-XSRFToken': xsrfToken()}, init.headers);
+    return flower.getJSON(flower.url(path), init);
+  }
+
+  function failed(error) {
+    flower.showReply(error.status ? error.message : 'Request failed: ' + error.message, false);
+  }
+
+  var DONE = {revoke: 'Revoked', terminate: 'Terminated', retry: 'Retried'};
+
+  function summary(action, answer) {
+    var counts = {};
+    answer.tasks.forEach(function (task) { counts[task.outcome] = (counts[task.outcome] || 0) + 1; });
+    var done = answer.tasks.length - (counts.refused || 0);
+    var text = DONE[action] + ' ' + plural(done) + '.';
+    if (counts.refused) {
+      var first = answer.tasks.filter(function (task) { return task.outcome === 'refused'; })[0];
+      text += ' ' + plural(counts.refused) + ' refused: ' + first.error;
+    }
+    return text;
+  }
+
+  bulkForm.addEventListener('click', function (event) {
+    var button = event.target.closest('button[data-action]');
+    if (!button || button.disabled) { return; }
+    var action = button.dataset.action;
+    var count = selectedCount();
+    var what = selection.matching ? 'all ' + plural(count) + ' matching the filters' : plural(count);
+    if (!window.confirm(button.textContent + ' ' + what + '?')) { return; }
+    var body = selection.matching ? filterBody() : {ids: Object.keys(selection.ids)};
+    button.disabled = true;
+    post('/control/tasks/' + action, {body: JSON.stringify(body), headers: {'Content-Type': 'application/json'}})
+      .then(function (answer) {
+        clearSelection();
+        flower.showReply(summary(action, answer), true);
+        load();
+      }, failed)
+      .finally(showSelection);
+  });
+
+  table.tBodies[0].addEventListener('click', function (event) {
+    var button = event.target.closest('button.row-retry');
+    if (!button) { return; }
+    var uuid = button.closest('tr').dataset.uuid;
+    if (!window.confirm('Retry task ' + uuid + '? A new task is sent with its name, arguments and queue.')) { return; }
+    button.disabled = true;
+    var form = new URLSearchParams();
+    form.set('_xsrf', xsrfToken());
+    post('/control/task/retry/' + encodeURIComponent(uuid), {body: form})
+      .then(function (answer) {
+        var retry = answer['task-id'];
+        flower.showReply('Retried as', true, {href: flower.url('/task/' + encodeURIComponent(retry)), text: retry});
+        load();
+      }, failed)
+      .finally(function () { button.disabled = selection.readOnly; });
+  });
+
   /* -- wiring --------------------------------------------------------------- */
 
   var load = flower.autoRefresh && !streaming
     ? flower.every(flower.refreshInterval, requestPage) : requestPage;
 
   function filtersChanged() {
+    clearSelection();
     view.start = 0;
     live.unseen = {};
     showNotice();

@@ -1,0 +1,32 @@
+"""The audit trail page (``/audit``): who changed what, newest first, a page at a time."""
+from urllib.parse import urlencode
+
+from flower.views import MAX_INTEGER, BaseHandler
+
+#: Records on one page.
+PAGE_SIZE = 50
+
+
+def page_offset(value: str) -> int:
+    """An ``offset``: a whole number from 0 to :data:`MAX_INTEGER`."""
+    number = int(value)
+    if not 0 <= number <= MAX_INTEGER:
+        raise ValueError(f"must be from 0 to {MAX_INTEGER}")
+    return number
+
+
+class AuditView(BaseHandler):
+    async def get(self) -> None:
+        offset = self.get_optional_argument('offset', type=page_offset, default=0)
+        filters = {name: self.get_optional_argument(name) for name in ('action', 'user')}
+        total, records = await self.application.audit.page(PAGE_SIZE, offset, **filters)
+        kept = {name: value for name, value in filters.items() if value}
+
+        def page_url(start: int, **only: str) -> str:
+            query = dict(only) if only else dict(kept, offset=start)
+            return self.application.url_for_path('/audit?' + urlencode(query))
+
+        self.render('audit.html', records=records, total=total, offset=offset, filters=kept,
+                    newer=page_url(max(offset - PAGE_SIZE, 0)) if offset else None,
+                    older=page_url(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
+                    page_url=page_url, active_page='audit')
