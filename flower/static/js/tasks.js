@@ -330,9 +330,10 @@
     return params;
   }
 
-  /* The table's data-live says whether the stream is open: connecting, open, retrying;
+  /* The table's data-live says whether the stream is open: connecting, open, retrying,
+     closed (refused: a session that ended);
      #tasks-live-state shows it. */
-  var LIVE_TEXT = {connecting: 'connecting', open: 'live', retrying: 'reconnecting'};
+  var LIVE_TEXT = {connecting: 'connecting', open: 'live', retrying: 'reconnecting', closed: 'closed'};
   function showLive(state) {
     table.dataset.live = state;
     var shown = document.getElementById('tasks-live-state');
@@ -346,7 +347,9 @@
     showLive('connecting');
     live.source = new window.EventSource(flower.url('/tasks/live') + '?' + liveQuery().toString());
     live.source.addEventListener('open', function () { showLive('open'); });
-    live.source.addEventListener('error', function () { showLive('retrying'); });
+    live.source.addEventListener('error', function (event) {
+      showLive(event.target.readyState === window.EventSource.CLOSED ? 'closed' : 'retrying');
+    });
     ['task-sent', 'task-received', 'task-started', 'task-succeeded', 'task-failed',
      'task-rejected', 'task-revoked', 'task-retried'].forEach(function (kind) {
       live.source.addEventListener(kind, onTaskChange);
