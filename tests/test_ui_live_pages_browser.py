@@ -206,4 +206,13 @@ def test_without_event_source_the_pages_poll(page, live):
     live.client.send_task('tasks.add', (3, 4)).get(timeout=30)
     expect(cell(row, 'processed')).to_have_text(str(processed + 1), timeout=20_000)
     assert_not_reloaded(page)
+
+    page.goto(f'{flower.base_url}/worker/{live.worker.hostname}')
+    page.evaluate('window.loadedOnce = true')
+    expect(page.locator('#live-state')).to_have_text('polling')
+    counter = page.locator('#worker-counters [data-column="processed"]')
+    processed = number(counter)
+    live.client.send_task('tasks.add', (5, 6)).get(timeout=30)
+    expect(counter).to_have_text(str(processed + 1), timeout=20_000)
+    assert_not_reloaded(page)
     assert_no_browser_problems(page)

@@ -92,7 +92,8 @@
   /* -- refreshing parts of a page without reloading it ------------------- */
 
   /* Fetch this page again and swap in its regions marked data-refresh
-     (all of them, or only those whose data-refresh is `kind`). Only the
+     (all of them, or only those whose data-refresh is `kind`, or one of the
+     space-separated kinds it lists). Only the
      answer to the latest request for the same regions is used, so an older one
      never undoes it. Swapping the live regions also moves the body's
      data-live-since on to the change the fresh page was drawn from. */
@@ -109,8 +110,10 @@
       .then(function (text) {
         if (ticket !== latestRefresh[regions]) { return; }
         var fresh = new DOMParser().parseFromString(text, 'text/html');
-        var selector = kind ? '[data-refresh="' + kind + '"]' : '[data-refresh]';
-        if ((regions === '*' || regions === 'live') && fresh.body.dataset.liveSince) {
+        var kinds = regions.split(' ');
+        var selector = kind ? kinds.map(function (name) { return '[data-refresh="' + name + '"]'; }).join(', ')
+                            : '[data-refresh]';
+        if ((regions === '*' || kinds.indexOf('live') !== -1) && fresh.body.dataset.liveSince) {
           body.dataset.liveSince = fresh.body.dataset.liveSince;
         }
         document.querySelectorAll(selector).forEach(function (old) {
@@ -329,7 +332,11 @@
   showTab(window.location.hash.slice(1));
   flower.formatTimes(document);
   applyWorkerFilter();
-  if (flower.autoRefresh && document.querySelector('[data-refresh="auto"]')) {
+  /* The regions events do not update; on a live page without EventSource,
+     flower.live polls them together with the live ones. */
+  var livePage = document.getElementById('live-control');
+  if (flower.autoRefresh && document.querySelector('[data-refresh="auto"]') &&
+      (!livePage || typeof window.EventSource === 'function')) {
     flower.refresh = flower.every(flower.refreshInterval, refreshRegions, 'auto');
   }
 }());

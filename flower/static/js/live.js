@@ -194,7 +194,8 @@
       query: {workername: workerTitle.dataset.worker},
       handlers: workerHandlers,
       resync: function () { return flower.refresh(); },
-      poll: resyncRegions  /* the other regions follow --auto_refresh (see flower.js) */
+      /* Polling takes the regions events do not update too: one request, one inspection. */
+      poll: function () { return flower.refresh('auto live'); }
     });
   }
 
