@@ -75,9 +75,9 @@ class HeartbeatWatch:
 
     def went_silent(self, workers: Mapping[str, Any]) -> list[str]:
         """The names of the workers that went silent since the last call, sorted."""
-        now = dict(list(workers.items()))
-        alive = {name for name, worker in now.items() if worker.alive}
-        silent = sorted(name for name in self._alive - alive if name in now
-                        and getattr(now[name], 'type', None) != 'worker-offline')
+        known = dict(workers.items())
+        alive = {name for name, worker in known.items() if worker.alive}
+        silent = sorted(name for name in self._alive - alive if name in known
+                        and getattr(known[name], 'type', None) != 'worker-offline')
         self._alive = alive
         return silent
