@@ -91,12 +91,11 @@
 
   /* -- refreshing parts of a page without reloading it ------------------- */
 
-  /* Fetch this page again and swap in its regions marked data-refresh
-     (all of them, or only those whose data-refresh is `kind`, or one of the
-     space-separated kinds it lists). Only the
-     answer to the latest request for the same regions is used, so an older one
-     never undoes it. Swapping the live regions also moves the body's
-     data-live-since on to the change the fresh page was drawn from. */
+  /* Fetch this page again and swap in its regions marked data-refresh (all of
+     them, or those whose data-refresh is `kind` or one of the space-separated
+     kinds it lists). Only the answer to the latest request for the same regions
+     is used, so an older one never undoes it. Swapping the live regions also
+     moves the body's data-live-since on to the change the fresh page is from. */
   var latestRefresh = {};
   function refreshRegions(kind) {
     var regions = kind || '*';
