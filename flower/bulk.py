@@ -3,7 +3,7 @@ task a filter (the filters and search of ``/api/tasks``) matches.
 
 At most ``--bulk_action_limit`` tasks per call; a selection larger than that
 is refused before anything is done. A dry run says which tasks would be
-acted on, and does nothing. See docs/retry.rst.
+acted on, and does nothing. See docs/acting.rst.
 """
 from collections.abc import Mapping
 from concurrent.futures import Executor

@@ -4,7 +4,7 @@ Where the arguments come from, in this order: the result backend when it
 keeps them (Celery's ``result_extended``), else the text the task's events
 carried, only when it parses back (:func:`ast.literal_eval`, never ``eval``)
 to exactly that text and Celery did not cut it short. Otherwise the retry is
-refused with the reason and nothing is sent. See docs/retry.rst.
+refused with the reason and nothing is sent. See docs/acting.rst.
 """
 import ast
 import collections

@@ -38,7 +38,8 @@ from tests.support.processes import (
 
 pytest_plugins = ['tests.support.flower', 'tests.support.browser', 'tests.support.rabbitmq',
                   'tests.support.command', 'tests.support.install', 'tests.support.api_cluster',
-                  'tests.support.oauth_provider', 'tests.support.flower22']
+                  'tests.support.oauth_provider', 'tests.support.flower22',
+                  'tests.support.audit']
 
 ARTIFACTS_ROOT = os.path.join(REPO_DIR, 'test-artifacts')
 

@@ -7,8 +7,6 @@ queue statistics every few seconds, hence the polling.
 """
 import asyncio
 import html
-import json
-import logging
 import re
 import ssl
 import threading
@@ -180,21 +178,6 @@ def ready_messages(app, queue):
     """The queue's ready messages, as RabbitMQ itself says over AMQP."""
     with app.connection_for_write() as connection:
         return connection.default_channel.queue_declare(queue, passive=True).message_count
-
-
-@pytest.fixture
-def audit_lines():
-    """The records the ``flower.audit`` logger writes during the test."""
-    lines = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(json.loads(record.getMessage()))
-    logger = logging.getLogger('flower.audit')
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def test_purge_empties_a_queue_over_amqp_and_is_audited(vhost, flowers, audit_lines):

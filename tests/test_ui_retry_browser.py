@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.api_cluster import Cluster
-from tests.support.browser import assert_no_browser_problems, save_screenshot
+from tests.support.browser import accept_dialogs, assert_no_browser_problems, save_screenshot
 from tests.support.processes import EXAMPLES_DIR, REPO_DIR
 from tests.support.waiting import wait_for
 
@@ -30,17 +30,6 @@ def cluster():
         cluster.wait_known(cluster.read_only, cluster.worker)
         yield cluster
 
-
-def accept_dialogs(page):
-    """Answer OK to every confirm(); the messages asked, in order."""
-    messages = []
-
-    def accept(dialog):
-        messages.append(dialog.message)
-        dialog.accept()
-
-    page.on('dialog', accept)
-    return messages
 
 
 def flower_state(flower, task_id):

@@ -15,7 +15,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.support.api_cluster import Cluster
-from tests.support.browser import assert_no_browser_problems, save_screenshot
+from tests.support.browser import accept_dialogs, assert_no_browser_problems, save_screenshot
 from tests.support.flower import FlowerServer
 from tests.support.processes import EXAMPLES_DIR, REPO_DIR
 from tests.support.waiting import wait_for
@@ -58,17 +58,6 @@ def open_tab(page, name):
     page.locator(f'.tabs [data-tab="{name}"]').click()
     expect(page.locator(f'#panel-{name}')).to_be_visible()
 
-
-def accept_dialogs(page):
-    """Answer OK to every confirm() (Playwright dismisses them by default)."""
-    messages = []
-
-    def accept(dialog):
-        messages.append(dialog.message)
-        dialog.accept()
-
-    page.on('dialog', accept)
-    return messages
 
 
 def control_reply(page):

@@ -5,7 +5,6 @@ record twice: at ``/api/audit`` and as the line the ``flower.audit`` logger
 wrote. Purging on RabbitMQ is in ``tests/test_broker_rabbitmq.py``.
 """
 import json
-import logging
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ import redis
 from kombu import Queue
 
 from tests.support.api_cluster import Api
+from tests.support.audit import assert_audited
 from tests.support.flower import FlowerServer
 from tests.support.processes import celery_client
 from tests.support.waiting import wait_for
@@ -50,45 +50,6 @@ def broker(cluster):
     client = redis.Redis.from_url(cluster.url)
     yield client
     client.close()
-
-
-@pytest.fixture
-def audit_lines():
-    """The lines the ``flower.audit`` logger writes during the test, parsed."""
-    lines = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(json.loads(record.getMessage()))
-
-    logger = logging.getLogger('flower.audit')
-    handler, level = Collect(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
-
-
-def newest_record(api, **filters):
-    response = api.get('/api/audit', params=dict(filters, limit=1))
-    assert response.status_code == 200, response.text
-    return response.json()['records'][0]
-
-
-def assert_audited(api, audit_lines, action, targets, status, outcome=None, user='anonymous'):
-    """The newest record is the action's, and it is also the last line logged."""
-    record = newest_record(api)
-    assert record['action'] == action
-    assert record['targets'] == targets
-    assert record['status'] == status
-    assert record['user'] == user
-    assert record['address'] == '127.0.0.1'
-    assert record['time'].endswith('+00:00')
-    if outcome is not None:
-        assert record['outcome'] == outcome
-    assert audit_lines and audit_lines[-1] == record
-    return record
 
 
 def publish(cluster, queue, priorities):
@@ -279,5 +240,8 @@ def test_a_purge_with_the_broker_down_is_503_and_audited(redis_server, audit_lin
 
         assert response.status_code == 503
         assert f"Cannot purge queue '{BACKLOG}'" in response.json()['error']
+        # The record is made once the answer is out: wait for the line, not the answer.
+        wait_for(lambda: any(line['action'] == 'queue.purge' for line in audit_lines),
+                 what='the audit line of the purge')
         [record] = [line for line in audit_lines if line['action'] == 'queue.purge']
         assert record['status'] == 503 and record['targets'] == [BACKLOG]

@@ -11,6 +11,7 @@ import requests
 from celery import Celery
 
 from tests.support.api_cluster import Api
+from tests.support.audit import assert_audited
 from tests.support.flower import FlowerServer
 from tests.support.rabbitmq import amqp_url
 from tests.support.waiting import wait_for
@@ -63,7 +64,7 @@ def queue_echoes(client, tag, picked=3, kept=2):
 
 
 def test_a_bulk_revoke_by_search_revokes_exactly_the_matching_queued_tasks(
-        cluster, flower, api, worker, tag):
+        cluster, flower, api, worker, tag, audit_lines):
     picked, kept = queue_echoes(cluster.client, tag)
     wait_states(flower, picked + kept, 'RECEIVED')
     try:
@@ -76,12 +77,15 @@ def test_a_bulk_revoke_by_search_revokes_exactly_the_matching_queued_tasks(
             picked, 'revoked')
         on_worker = revoked(cluster.client, worker)
         assert set(picked) <= on_worker and not set(kept) & on_worker
+        record = assert_audited(api, audit_lines, 'tasks.revoke', None, 200)
+        assert sorted(record['targets']) == sorted(picked)
+        assert record['outcome']['dry_run'] is False
     finally:
         cluster.client.control.revoke(picked + kept)
 
 
 def test_a_dry_run_says_what_would_be_revoked_and_revokes_nothing(
-        cluster, flower, api, worker, tag):
+        cluster, flower, api, worker, tag, audit_lines):
     picked, kept = queue_echoes(cluster.client, tag)
     wait_states(flower, picked + kept, 'RECEIVED')
     try:
@@ -95,6 +99,8 @@ def test_a_dry_run_says_what_would_be_revoked_and_revokes_nothing(
         assert {(task['name'], task['state'], task['outcome']) for task in answer['tasks']} == {
             ('tasks.echo', 'RECEIVED', 'would be revoked')}
         assert not set(picked + kept) & revoked(cluster.client, worker)
+        record = assert_audited(api, audit_lines, 'tasks.revoke', None, 200)
+        assert sorted(record['targets']) == sorted(picked) and record['outcome']['dry_run'] is True
     finally:
         cluster.client.control.revoke(picked + kept)
 

@@ -13,6 +13,7 @@ import redis
 
 from flower.tasks import as_dict
 from tests.support.api_cluster import Api
+from tests.support.audit import assert_audited
 from tests.support.waiting import wait_for
 
 LONG_TEXT = 'x' * 3000  # longer than Celery's argsrepr_maxsize (1024): cut short in events
@@ -72,7 +73,8 @@ def assert_nothing_sent(cluster, flower, before):
     assert flower_task_ids(flower) - before == {marker.id}
 
 
-def test_a_failed_task_is_retried_with_the_arguments_the_backend_kept(cluster, flower, api):
+def test_a_failed_task_is_retried_with_the_arguments_the_backend_kept(
+        cluster, flower, api, audit_lines):
     original = failed(cluster, flower, LONG_TEXT)
     assert flower.call(lambda: flower.app.events.state.tasks[original].args).endswith("...',)")
 
@@ -81,6 +83,7 @@ def test_a_failed_task_is_retried_with_the_arguments_the_backend_kept(cluster, f
     assert response.status_code == 200, response.text
     new_id = response.json()['task-id']
     assert response.json() == {'task-id': new_id, 'retry-of': original}
+    assert_audited(api, audit_lines, 'task.retry', [original], 200, outcome={'retry': new_id})
     retried = cluster.client.AsyncResult(new_id)
     wait_for(lambda: retried.state == 'FAILURE', what='the retry to fail like the original')
     assert retried.args == [LONG_TEXT] and retried.name == 'tasks.error'
@@ -102,7 +105,7 @@ def test_a_task_is_retried_from_its_events_on_its_own_queue(cluster, flower, api
 
 
 def test_a_task_whose_args_celery_truncated_is_refused_and_nothing_is_sent(
-        cluster, flower, api, broker):
+        cluster, flower, api, broker, audit_lines):
     original = failed(cluster, flower, LONG_TEXT, queue='plain')
     before = flower_task_ids(flower)
 
@@ -110,6 +113,8 @@ def test_a_task_whose_args_celery_truncated_is_refused_and_nothing_is_sent(
 
     assert response.status_code == 409
     assert 'truncated' in response.json()['error']
+    record = assert_audited(api, audit_lines, 'task.retry', [original], 409)
+    assert 'truncated' in record['outcome']['error']
     assert broker.llen('plain') == 0
     assert_nothing_sent(cluster, flower, before)
 

@@ -142,6 +142,19 @@ def save_screenshot(page, artifacts_dir, name):
     return path
 
 
+def accept_dialogs(page):
+    """Answer OK to every confirm() (Playwright dismisses them by default); the
+    messages asked, in order."""
+    messages = []
+
+    def accept(dialog):
+        messages.append(dialog.message)
+        dialog.accept()
+
+    page.on('dialog', accept)
+    return messages
+
+
 def reload_until(page, check, timeout=30.0):
     """Reload ``page`` until ``check()`` stops raising ``AssertionError``; re-raise after ``timeout`` s.
 
