@@ -118,13 +118,16 @@ def browser_problems(page, allow_failed=()):
                 if not _is_allowed_load_error(error, allow_failed)]
     problems += [f"page error: {text}" for text in page.page_errors]
     problems += [f"request {failed}" for failed in page.failed_requests
-                 if failed.url not in allow_failed and not _is_closed_stream(failed)]
+                 if failed.url not in allow_failed and not _is_cancelled_by_the_page(failed)]
     return problems
 
 
-def _is_closed_stream(failed):
-    """An event stream the page closed (filters changed, page left): aborted, not failed."""
-    return failed.resource_type == 'eventsource' and failed.failure == 'net::ERR_ABORTED'
+def _is_cancelled_by_the_page(failed):
+    """A stream or a refresh the page itself cut off (filters changed, page left):
+    aborted by the browser, not failed by the server (those are answers of 400 and
+    more, or other network errors)."""
+    return failed.resource_type in ('eventsource', 'fetch', 'xhr') \
+        and failed.failure == 'net::ERR_ABORTED'
 
 
 def assert_no_browser_problems(page, allow_failed=()):
