@@ -28,23 +28,35 @@
     return '';
   }
 
-  function absoluteTime(date) {
-    return date.toLocaleString(undefined, {
-      year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-      timeZoneName: 'short'
-    });
-  }
+  /* "2026-11-28 01:02:03 GMT+1": ISO-like date and time in the browser's time zone,
+     with the zone named, so that a time is never mistaken for another zone's. */
+  var PARTS = new Intl.DateTimeFormat(undefined, {
+    year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    timeZoneName: 'short'
+  });
 
-  /* <time data-timestamp="POSIX seconds"> or <time datetime="ISO 8601">. */
+  function absoluteTime(date) {
+    var part = {};
+    PARTS.formatToParts(date).forEach(function (piece) { part[piece.type] = piece.value; });
+    return part.year + '-' + part.month + '-' + part.day + ' ' +
+      part.hour + ':' + part.minute + ':' + part.second + ' ' + part.timeZoneName;
+  }
+  flower.absoluteTime = absoluteTime;
+
+  /* <time data-timestamp="POSIX seconds"> or <time datetime="ISO 8601">: the absolute
+     time shown and the relative one in the tooltip, or the other way round with
+     --natural_time. */
   flower.formatTimes = function (root) {
     root.querySelectorAll('time[data-timestamp], time[datetime]').forEach(function (element) {
       var date = element.dataset.timestamp
         ? new Date(parseFloat(element.dataset.timestamp) * 1000)
         : new Date(element.getAttribute('datetime'));
       if (isNaN(date.getTime())) { return; }
-      element.title = absoluteTime(date);
-      element.textContent = flower.naturalTime ? relativeTime(date) : absoluteTime(date);
+      var absolute = absoluteTime(date);
+      var relative = relativeTime(date);
+      element.title = flower.naturalTime ? absolute : relative;
+      element.textContent = flower.naturalTime ? relative : absolute;
     });
   };
 
