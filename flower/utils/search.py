@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from celery import states
+
 #: The longest search accepted, in characters, and the most terms it may have.
 MAX_SEARCH_LENGTH = 1000
 MAX_SEARCH_TERMS = 20
@@ -28,6 +30,7 @@ MAX_FIELD_LENGTH = 65536
 _PREFIXED = ('args', 'kwargs', 'result', 'state')
 _QUOTES = '\'"'
 _BLANKS = re.compile(r'\s*')
+_FIELD_LIKE = re.compile(r'[A-Za-z_]+')
 
 
 class SearchTooLarge(ValueError):
@@ -153,6 +156,31 @@ def parse_query(raw: str | None) -> Query:
     if not others:
         return MatchAll()
     return others[0] if len(others) == 1 else And(tuple(others))
+
+
+def search_warnings(raw: str | None) -> list[str]:
+    """What :func:`parse_query` reads without complaint but probably not as meant,
+    one sentence each: a prefix without a value (``result:``, ignored), a state no
+    task can have, a keyword-less ``kwargs:=x``, and a word that looks like a
+    field but is none (``name:add``, searched as text; not a URL). A search that cannot be
+    parsed at all is still a :class:`QuerySyntaxError`."""
+    warnings = []
+    for token in _tokens(raw or '')[0]:
+        prefix, colon, rest = token.partition(':')
+        value = rest.replace('"', '')
+        if colon and prefix in _PREFIXED:
+            if not value:
+                warnings.append(f"'{token}' has no value after the colon: ignored")
+            elif prefix == 'state':
+                warnings += [f"'{state}' is not a task state: no task matches it"
+                             for state in value.split(',')
+                             if state and state.upper() not in states.ALL_STATES]
+            elif prefix == 'kwargs' and value.startswith('='):
+                warnings.append(f"'{token}' names no keyword before '='")
+        elif colon and _FIELD_LIKE.fullmatch(prefix) and not rest.startswith('/'):
+            warnings.append(f"'{prefix}:' is not a search field (args, kwargs, result, state): "
+                            f"'{token}' is searched as text")
+    return warnings
 
 
 def parse_search_terms(raw: str | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from flower.options import DEFAULT_TASKS_COLUMNS
 from flower.tasks import SORT_FIELDS, TaskFilter, as_dict
+from flower.utils.search import search_warnings
 from flower.utils.template import format_duration
 from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
 from flower.workflow_lookup import group_of
@@ -61,6 +62,7 @@ class TasksDataTable(JsonPageHandler):
             'recordsTotal': total,
             'recordsFiltered': filtered,
             'data': [as_dict(self.format_task(task)) for _, task in tasks],
+            'warnings': search_warnings(task_filter.search),
         })
 
     def sort_by(self) -> str | None:
