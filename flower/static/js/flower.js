@@ -265,8 +265,23 @@
       var selected = tab.dataset.tab === name;
       tab.classList.toggle('active', selected);
       tab.setAttribute('aria-selected', selected ? 'true' : 'false');
+      tab.tabIndex = selected ? 0 : -1;  /* one stop in the tab order; arrows move along */
       document.getElementById(tab.getAttribute('aria-controls')).hidden = !selected;
     });
+  }
+
+  /* Arrow keys (and Home, End) move along a tablist, as in a desktop tab bar. */
+  var TAB_KEYS = {ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1, Home: 'first', End: 'last'};
+  function onTabKey(event) {
+    var tab = event.target.closest && event.target.closest('[role="tab"][data-tab]');
+    var step = TAB_KEYS[event.key];
+    if (!tab || step === undefined) { return; }
+    var tabs = Array.prototype.slice.call(tab.closest('[role="tablist"]').querySelectorAll('[role="tab"][data-tab]'));
+    var index = step === 'first' ? 0 : step === 'last' ? tabs.length - 1
+      : (tabs.indexOf(tab) + step + tabs.length) % tabs.length;
+    event.preventDefault();
+    tabs[index].focus();
+    tabs[index].click();
   }
 
   /* -- control forms: POST with fetch, show the worker's reply ----------- */
@@ -336,6 +351,7 @@
       showTab(tab.dataset.tab);
     }
   });
+  document.addEventListener('keydown', onTabKey);
   window.addEventListener('hashchange', function () { showTab(window.location.hash.slice(1)); });
 
   showTab(window.location.hash.slice(1));
