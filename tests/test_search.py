@@ -6,8 +6,9 @@ import pytest
 from flower.state import EventsState
 from flower.utils.search import (
     And, MatchAll, Or, QuerySyntaxError, SearchTooLarge, TaskSearchEngine, Term, parse_query,
-    parse_search_terms, satisfies_search_terms, search_warnings,
+    parse_search_terms, satisfies_search_terms,
 )
+from flower.utils.search_hints import search_warnings
 
 
 def terms(any=(), args=(), kwargs=None, result=(), state=()):

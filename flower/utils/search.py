@@ -19,18 +19,16 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from celery import states
-
 #: The longest search accepted, in characters, and the most terms it may have.
 MAX_SEARCH_LENGTH = 1000
 MAX_SEARCH_TERMS = 20
 #: A term is matched against this many characters of each field at most.
 MAX_FIELD_LENGTH = 65536
 
-_PREFIXED = ('args', 'kwargs', 'result', 'state')
+#: The fields a term may name before a colon (``state:FAILURE``).
+PREFIXED_FIELDS = ('args', 'kwargs', 'result', 'state')
 _QUOTES = '\'"'
 _BLANKS = re.compile(r'\s*')
-_FIELD_LIKE = re.compile(r'[A-Za-z_]+')
 
 
 class SearchTooLarge(ValueError):
@@ -81,7 +79,7 @@ class MatchAll:
 Query = Term | And | Or | MatchAll
 
 
-def _tokens(raw: str) -> tuple[list[str], int | None]:
+def search_tokens(raw: str) -> tuple[list[str], int | None]:
     """``(tokens, unclosed)``: the blank-separated terms of ``raw`` (blanks inside
     quotes do not separate), and the offset of a quote never closed, or ``None``."""
     tokens = []
@@ -107,7 +105,7 @@ def check_search_size(raw: str) -> None:
     if len(raw) > MAX_SEARCH_LENGTH:
         raise SearchTooLarge(f"the search is {len(raw)} characters long; at most "
                              f"{MAX_SEARCH_LENGTH} are accepted")
-    count = len(_tokens(raw)[0])
+    count = len(search_tokens(raw)[0])
     if count > MAX_SEARCH_TERMS:
         raise SearchTooLarge(f"the search has {count} terms; at most {MAX_SEARCH_TERMS} "
                              "are accepted")
@@ -116,7 +114,7 @@ def check_search_size(raw: str) -> None:
 def _term(token: str) -> Term | list[Term] | None:
     """The term(s) one token stands for; ``None`` for a prefix without a value."""
     prefix, colon, rest = token.partition(':')
-    if not colon or prefix not in _PREFIXED:
+    if not colon or prefix not in PREFIXED_FIELDS:
         text = token.replace('"', '')
         return Term('any', text) if text else None
     value = rest.replace('"', '')
@@ -139,7 +137,7 @@ def parse_query(raw: str | None) -> Query:
     """
     raw = raw or ''
     check_search_size(raw)
-    tokens, unclosed = _tokens(raw)
+    tokens, unclosed = search_tokens(raw)
     if unclosed is not None:
         raise QuerySyntaxError(f"the quote at character {unclosed + 1} is never closed "
                                f"(near {raw[unclosed:unclosed + 20]!r})", unclosed)
@@ -156,31 +154,6 @@ def parse_query(raw: str | None) -> Query:
     if not others:
         return MatchAll()
     return others[0] if len(others) == 1 else And(tuple(others))
-
-
-def search_warnings(raw: str | None) -> list[str]:
-    """What :func:`parse_query` reads without complaint but probably not as meant,
-    one sentence each: a prefix without a value (``result:``, ignored), a state no
-    task can have, a keyword-less ``kwargs:=x``, and a word that looks like a
-    field but is none (``name:add``, searched as text; not a URL). A search that cannot be
-    parsed at all is still a :class:`QuerySyntaxError`."""
-    warnings = []
-    for token in _tokens(raw or '')[0]:
-        prefix, colon, rest = token.partition(':')
-        value = rest.replace('"', '')
-        if colon and prefix in _PREFIXED:
-            if not value:
-                warnings.append(f"'{token}' has no value after the colon: ignored")
-            elif prefix == 'state':
-                warnings += [f"'{state}' is not a task state: no task matches it"
-                             for state in value.split(',')
-                             if state and state.upper() not in states.ALL_STATES]
-            elif prefix == 'kwargs' and value.startswith('='):
-                warnings.append(f"'{token}' names no keyword before '='")
-        elif colon and _FIELD_LIKE.fullmatch(prefix) and not rest.startswith('/'):
-            warnings.append(f"'{prefix}:' is not a search field (args, kwargs, result, state): "
-                            f"'{token}' is searched as text")
-    return warnings
 
 
 def parse_search_terms(raw: str | None) -> dict[str, Any]:

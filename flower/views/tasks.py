@@ -2,7 +2,7 @@
 
 from flower.options import DEFAULT_TASKS_COLUMNS
 from flower.tasks import SORT_FIELDS, TaskFilter, as_dict
-from flower.utils.search import search_warnings
+from flower.utils.search_hints import search_warnings
 from flower.utils.template import format_duration
 from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
 from flower.workflow_lookup import group_of
