@@ -318,9 +318,11 @@ def test_unknown_worker_is_a_404_page(page, cluster):
 
 
 def prefixed_links(page):
-    """Every URL the page links to, loads or posts to, as written in the document."""
+    """Every URL the page links to, loads or posts to, as written in the document
+    (links within the page, such as the skip link, aside)."""
     return page.evaluate("""() => [
-        ...[...document.querySelectorAll('a[href], link[href]')].map(e => e.getAttribute('href')),
+        ...[...document.querySelectorAll('a[href]:not([href^="#"]), link[href]')]
+            .map(e => e.getAttribute('href')),
         ...[...document.querySelectorAll('script[src]')].map(e => e.getAttribute('src')),
         ...[...document.querySelectorAll('form[action]')].map(e => e.getAttribute('action')),
     ]""")
