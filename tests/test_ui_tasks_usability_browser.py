@@ -71,6 +71,7 @@ def test_times_are_absolute_with_their_zone_never_cut_and_a_task_shows_its_step_
                                              datetime.timezone(datetime.timedelta(hours=9)))
     expect(received).to_have_text(moment.strftime('%Y-%m-%d %H:%M:%S GMT+9'), timeout=CATCH_UP_MS)
     expect(received).to_have_attribute('title', RELATIVE)
+    assert received.evaluate('time => time.parentElement.hasAttribute("title")') is False
     cut = page.locator('#tasks-table tbody td.column-received, #tasks-table tbody td.column-started') \
         .evaluate_all('cells => cells.filter(cell => cell.scrollWidth > cell.clientWidth).length')
     assert cut == 0
@@ -155,6 +156,11 @@ def test_the_search_box_says_what_it_could_not_read_and_links_the_syntax(page, t
     feedback.locator('a.search-help-link').click()
     expect(page.locator('#search-help')).to_have_attribute('open', '')
     expect(page.locator('#search-help')).to_contain_text('kwargs:user=bob')
+    page.locator('#column-menu summary').click()
+    page.set_viewport_size({'width': 360, 'height': 740})
+    for box in ('#search-help', '#column-menu', '#search-feedback'):
+        assert page.locator(box).evaluate('box => box.getBoundingClientRect().right <= innerWidth'), box
+    page.set_viewport_size({'width': 1280, 'height': 800})
 
     page.locator('#task-search').fill('args:"never closed')
     expect(feedback).to_contain_text('the quote at character 6 is never closed')

@@ -154,7 +154,9 @@
     var value = task[name];
     td.className = 'column-' + name;
     if (value === null || value === undefined || value === '') { return td; }
-    td.title = typeof value === 'string' ? value : JSON.stringify(value);  /* cells are cut short */
+    if (!TIMESTAMPS[name] && !DATES[name]) {  /* cells are cut short; a time has its own tooltip */
+      td.title = typeof value === 'string' ? value : JSON.stringify(value);
+    }
     if (name === 'uuid') {
       td.appendChild(link('/task/' + encodeURIComponent(value), value));
     } else if (name === 'name') {
