@@ -81,7 +81,7 @@ define("purge_offline_workers", default=None, type=int,
        help="time (in seconds) after which offline workers are purged from the dashboard", group=TASKS)
 define("format_task", type=types.FunctionType, default=None,
        help="task formatter function, defined in the configuration file", group=TASKS)
-define("natural_time", type=bool, default=True, help="show time relative to the refresh time", group=TASKS)
+define("natural_time", type=bool, default=False, help="show times relative to now first (absolute in the tooltip)", group=TASKS)
 define("stream_buffer", type=int, default=10000,
        help="task and worker changes /api/events keeps for clients that reconnect", group=TASKS)
 define("bulk_action_limit", type=int, default=10000,

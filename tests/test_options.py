@@ -41,7 +41,7 @@ EXPECTED_DEFAULTS = {
     'conf': 'flowerconfig.py',
     'enable_events': True,
     'format_task': None,
-    'natural_time': True,
+    'natural_time': False,
     'stream_buffer': 10000,
     'bulk_action_limit': 10000,
     'tasks_columns': 'name,uuid,state,args,kwargs,result,received,started,runtime,worker',
@@ -97,11 +97,11 @@ def test_equals_and_space_forms_both_work():
 
 def test_bool_flags_alone_or_with_a_value():
     command.apply_options('flower', ['--debug', '--auto_refresh', 'false', '--xheaders=yes',
-                                     '--natural_time=False'])
+                                     '--natural_time=True'])
     assert options.debug is True
     assert options.auto_refresh is False
     assert options.xheaders is True
-    assert options.natural_time is False
+    assert options.natural_time is True
 
 
 def test_basic_auth_accepts_repeated_flags():

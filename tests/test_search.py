@@ -8,6 +8,7 @@ from flower.utils.search import (
     And, MatchAll, Or, QuerySyntaxError, SearchTooLarge, TaskSearchEngine, Term, parse_query,
     parse_search_terms, satisfies_search_terms,
 )
+from flower.utils.search_hints import search_warnings
 
 
 def terms(any=(), args=(), kwargs=None, result=(), state=()):
@@ -197,3 +198,18 @@ def test_the_engine_searches_the_tasks_of_an_events_state():
     assert found('result:42') == ['task-2']
     assert found('state:SUCCESS 2') == ['task-0', 'task-2']
     assert found('hello') == ['task-1']
+
+
+@pytest.mark.parametrize('raw, warnings', [
+    ('', []),
+    ('state:FAILURE add "x y" kwargs:a=1 http://example', []),
+    ('state:FAILURE result:', ["'result:' has no value after the colon: ignored"]),
+    ('args:"" state:', ["'args:\"\"' has no value after the colon: ignored",
+                        "'state:' has no value after the colon: ignored"]),
+    ('state:failure,DONE', ["'DONE' is not a task state: no task matches it"]),
+    ('kwargs:=1', ["'kwargs:=1' names no keyword before '='"]),
+    ('name:add', ["'name:' is not a search field (args, kwargs, result, state): "
+                  "'name:add' is searched as text"]),
+])
+def test_search_warnings_name_what_is_ignored_or_read_otherwise(raw, warnings):
+    assert search_warnings(raw) == warnings

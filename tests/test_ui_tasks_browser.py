@@ -188,14 +188,21 @@ def test_the_task_page_shows_a_failure_with_its_traceback(page, history):
 
 
 def test_the_task_page_links_a_chain_both_ways(page, history):
+    """Relatives are shown by name and state badge, with their id beside."""
     first, last = history.chain_first, history.chain_last
     page.goto(f"{history.flower.base_url}/task/{first.id}")
-    expect(page.locator('#field-children a')).to_have_text(last.id)
-    page.locator('#field-children a').click()
+    child = page.locator('#field-children li')
+    expect(child.locator('a')).to_have_text('tasks.add')
+    expect(child.locator('a')).to_have_attribute('href', f'/task/{last.id}')
+    expect(child.locator('.state')).to_have_text('SUCCESS')
+    expect(child.locator('.task-ref-id')).to_have_text(last.id)
+    child.locator('a').click()
     expect(page.locator('#field-uuid')).to_have_text(last.id)
     expect(page.locator('#field-result')).to_have_text('12')
-    expect(page.locator('#field-parent_id a')).to_have_text(first.id)
-    expect(page.locator('#field-root_id a')).to_have_text(first.id)
+    for relative in ('#field-parent_id', '#field-root_id'):
+        expect(page.locator(f'{relative} a')).to_have_attribute('href', f'/task/{first.id}')
+        expect(page.locator(f'{relative} .state')).to_have_text('SUCCESS')
+        expect(page.locator(f'{relative} .task-ref-id')).to_have_text(first.id)
     save_screenshot(page, ARTIFACTS, 'task-chain')
     assert_no_browser_problems(page)
 

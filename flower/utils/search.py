@@ -25,7 +25,8 @@ MAX_SEARCH_TERMS = 20
 #: A term is matched against this many characters of each field at most.
 MAX_FIELD_LENGTH = 65536
 
-_PREFIXED = ('args', 'kwargs', 'result', 'state')
+#: The fields a term may name before a colon (``state:FAILURE``).
+PREFIXED_FIELDS = ('args', 'kwargs', 'result', 'state')
 _QUOTES = '\'"'
 _BLANKS = re.compile(r'\s*')
 
@@ -78,7 +79,7 @@ class MatchAll:
 Query = Term | And | Or | MatchAll
 
 
-def _tokens(raw: str) -> tuple[list[str], int | None]:
+def search_tokens(raw: str) -> tuple[list[str], int | None]:
     """``(tokens, unclosed)``: the blank-separated terms of ``raw`` (blanks inside
     quotes do not separate), and the offset of a quote never closed, or ``None``."""
     tokens = []
@@ -104,7 +105,7 @@ def check_search_size(raw: str) -> None:
     if len(raw) > MAX_SEARCH_LENGTH:
         raise SearchTooLarge(f"the search is {len(raw)} characters long; at most "
                              f"{MAX_SEARCH_LENGTH} are accepted")
-    count = len(_tokens(raw)[0])
+    count = len(search_tokens(raw)[0])
     if count > MAX_SEARCH_TERMS:
         raise SearchTooLarge(f"the search has {count} terms; at most {MAX_SEARCH_TERMS} "
                              "are accepted")
@@ -113,7 +114,7 @@ def check_search_size(raw: str) -> None:
 def _term(token: str) -> Term | list[Term] | None:
     """The term(s) one token stands for; ``None`` for a prefix without a value."""
     prefix, colon, rest = token.partition(':')
-    if not colon or prefix not in _PREFIXED:
+    if not colon or prefix not in PREFIXED_FIELDS:
         text = token.replace('"', '')
         return Term('any', text) if text else None
     value = rest.replace('"', '')
@@ -136,7 +137,7 @@ def parse_query(raw: str | None) -> Query:
     """
     raw = raw or ''
     check_search_size(raw)
-    tokens, unclosed = _tokens(raw)
+    tokens, unclosed = search_tokens(raw)
     if unclosed is not None:
         raise QuerySyntaxError(f"the quote at character {unclosed + 1} is never closed "
                                f"(near {raw[unclosed:unclosed + 20]!r})", unclosed)

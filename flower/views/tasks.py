@@ -2,6 +2,8 @@
 
 from flower.options import DEFAULT_TASKS_COLUMNS
 from flower.tasks import SORT_FIELDS, TaskFilter, as_dict
+from flower.utils.search_hints import search_warnings
+from flower.utils.template import format_duration
 from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
 from flower.workflow_lookup import group_of
 
@@ -11,6 +13,8 @@ ALL_COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 
 TASK_STATES = ('PENDING', 'RECEIVED', 'STARTED', 'SUCCESS', 'FAILURE', 'RETRY', 'REVOKED',
                'REJECTED')
 MAX_PAGE_LENGTH = 1000
+#: The moments a task goes through, in order; the first of FINISHED_FIELDS found ends it.
+FINISHED_FIELDS = ('succeeded', 'failed', 'rejected', 'revoked')
 
 
 def visible_task_columns(option: str | None) -> list[str]:
@@ -58,6 +62,7 @@ class TasksDataTable(JsonPageHandler):
             'recordsTotal': total,
             'recordsFiltered': filtered,
             'data': [as_dict(self.format_task(task)) for _, task in tasks],
+            'warnings': search_warnings(task_filter.search),
         })
 
     def sort_by(self) -> str | None:
@@ -86,4 +91,36 @@ class TaskView(BaseHandler):
         in_workflow = bool(linked) or await group_of(self.capp, task_id) is not None
         links = self.application.retry_links
         self.render('task.html', task=fields, in_workflow=in_workflow, active_page='tasks',
-                    retry_of=links.original_of(task_id), retries=links.retries_of(task_id))
+                    retry_of=links.original_of(task_id), retries=links.retries_of(task_id),
+                    timeline=task_timeline(fields), related=self.related(fields))
+
+    def related(self, fields: dict) -> dict:
+        """The parent, root and children as ``{'id', 'name', 'state'}`` (name and state
+        ``None`` when unknown), never the task itself: a Celery retry keeps the task's id
+        and is sent from within the task, so it names the task as its own parent."""
+        own = fields['uuid']
+
+        def described(task_id: str) -> dict:
+            task = self.tasks.get(task_id)
+            return {'id': task_id, 'name': getattr(task, 'name', None),
+                    'state': getattr(task, 'state', None)}
+
+        return {
+            'parent': described(fields['parent_id']) if fields['parent_id'] not in (None, own) else None,
+            'root': described(fields['root_id']) if fields['root_id'] not in (None, own) else None,
+            'children': [described(child) for child in fields['children'] or () if child != own],
+        }
+
+
+def task_timeline(fields: dict) -> list[tuple[str, str]]:
+    """``(step, time since the step before)`` for the steps a task went
+    through among sent, received, started and finished (the first step has no gap)."""
+    finished = next((fields[name] for name in FINISHED_FIELDS if fields.get(name)), None)
+    steps = [(step, moment) for step, moment in (
+        ('sent', fields.get('sent')), ('received', fields.get('received')),
+        ('started', fields.get('started')), ('finished', finished)) if moment]
+    timeline = []
+    for index, (step, moment) in enumerate(steps):
+        gap = '' if index == 0 else format_duration(max(0.0, moment - steps[index - 1][1]))
+        timeline.append((step, gap))
+    return timeline

@@ -28,23 +28,35 @@
     return '';
   }
 
-  function absoluteTime(date) {
-    return date.toLocaleString(undefined, {
-      year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-      timeZoneName: 'short'
-    });
-  }
+  /* "2026-11-28 01:02:03 GMT+1": ISO-like date and time in the browser's time zone,
+     with the zone named, so that a time is never mistaken for another zone's. */
+  var PARTS = new Intl.DateTimeFormat(undefined, {
+    year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    timeZoneName: 'short'
+  });
 
-  /* <time data-timestamp="POSIX seconds"> or <time datetime="ISO 8601">. */
+  function absoluteTime(date) {
+    var part = {};
+    PARTS.formatToParts(date).forEach(function (piece) { part[piece.type] = piece.value; });
+    return part.year + '-' + part.month + '-' + part.day + ' ' +
+      part.hour + ':' + part.minute + ':' + part.second + ' ' + part.timeZoneName;
+  }
+  flower.absoluteTime = absoluteTime;
+
+  /* <time data-timestamp="POSIX seconds"> or <time datetime="ISO 8601">: the absolute
+     time shown and the relative one in the tooltip, or the other way round with
+     --natural_time. */
   flower.formatTimes = function (root) {
     root.querySelectorAll('time[data-timestamp], time[datetime]').forEach(function (element) {
       var date = element.dataset.timestamp
         ? new Date(parseFloat(element.dataset.timestamp) * 1000)
         : new Date(element.getAttribute('datetime'));
       if (isNaN(date.getTime())) { return; }
-      element.title = absoluteTime(date);
-      element.textContent = flower.naturalTime ? relativeTime(date) : absoluteTime(date);
+      var absolute = absoluteTime(date);
+      var relative = relativeTime(date);
+      element.title = flower.naturalTime ? absolute : relative;
+      element.textContent = flower.naturalTime ? relative : absolute;
     });
   };
 
@@ -255,8 +267,23 @@
       var selected = tab.dataset.tab === name;
       tab.classList.toggle('active', selected);
       tab.setAttribute('aria-selected', selected ? 'true' : 'false');
+      tab.tabIndex = selected ? 0 : -1;  /* one stop in the tab order; arrows move along */
       document.getElementById(tab.getAttribute('aria-controls')).hidden = !selected;
     });
+  }
+
+  /* Arrow keys (and Home, End) move along a tablist, as in a desktop tab bar. */
+  var TAB_KEYS = {ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1, Home: 'first', End: 'last'};
+  function onTabKey(event) {
+    var tab = event.target.closest && event.target.closest('[role="tab"][data-tab]');
+    var step = TAB_KEYS[event.key];
+    if (!tab || step === undefined) { return; }
+    var tabs = Array.prototype.slice.call(tab.closest('[role="tablist"]').querySelectorAll('[role="tab"][data-tab]'));
+    var index = step === 'first' ? 0 : step === 'last' ? tabs.length - 1
+      : (tabs.indexOf(tab) + step + tabs.length) % tabs.length;
+    event.preventDefault();
+    tabs[index].focus();
+    tabs[index].click();
   }
 
   /* -- control forms: POST with fetch, show the worker's reply ----------- */
@@ -326,6 +353,7 @@
       showTab(tab.dataset.tab);
     }
   });
+  document.addEventListener('keydown', onTabKey);
   window.addEventListener('hashchange', function () { showTab(window.location.hash.slice(1)); });
 
   showTab(window.location.hash.slice(1));

@@ -201,130 +201,25 @@
 
   /* -- a task's page ------------------------------------------------------------ */
 
-  var TIMES = ['received', 'sent', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'timestamp'];
-  var DETAILS = [['retries', 'Retries'], ['eta', 'ETA'], ['expires', 'Expires'], ['exchange', 'Exchange'],
-                 ['routing_key', 'Routing key'], ['client', 'Client'], ['clock', 'Clock']];
-
-  function present(value) { return value !== null && value !== undefined && value !== ''; }
-
-  function text(value) {
-    if (!present(value)) { return ''; }
-    return typeof value === 'string' ? value : JSON.stringify(value);
-  }
-
-  function code(value) { return element('code', text(value)); }
-
-  /* The rows of the task's table, in the order the server renders them. */
-  function taskRows(task) {
-    var rows = [];
-    function add(label, field, content) {
-      var cell = element('td');
-      cell.id = 'field-' + field;
-      cell.appendChild(content);
-      rows.push([label, cell]);
-    }
-    var state = element('span', task.state, 'state state-' + String(task.state).replace(/[^A-Z_]/g, ''));
-    add('Name', 'name', document.createTextNode(task.name || ''));
-    add('UUID', 'uuid', document.createTextNode(task['task-id']));
-    add('State', 'state', state);
-    add('args', 'args', code(task.args));
-    add('kwargs', 'kwargs', code(task.kwargs));
-    add('Result', 'result', code(task.result));
-    TIMES.forEach(function (field) {
-      if (task[field]) { add(field.charAt(0).toUpperCase() + field.slice(1), field, timeElement(task[field])); }
+  /* The server renders the task's fields (names and states of its relatives, the
+     durations between its steps): a change to the task or a child fetches them again,
+     one request at a time, the last change always followed by one. */
+  var refreshing = null;
+  var again = false;
+  function refreshTask() {
+    if (refreshing) { again = true; return refreshing; }
+    refreshing = resyncRegions().finally(function () {
+      refreshing = null;
+      if (again) { again = false; refreshTask(); }
     });
-    if (present(task.runtime)) {
-      add('Runtime', 'runtime', document.createTextNode(Number(task.runtime).toFixed(3) + ' s'));
-    }
-    add('Worker', 'worker', task.worker ? link('/worker/' + encodeURIComponent(task.worker), task.worker)
-                                        : document.createTextNode(''));
-    DETAILS.forEach(function (pair) {
-      var value = task[pair[0]];
-      if (!present(value)) { return; }
-      var content;
-      if (pair[0] === 'eta' || pair[0] === 'expires') {
-        content = element('time', text(value));
-        content.setAttribute('datetime', text(value));
-      } else {
-        content = document.createTextNode(text(value));
-      }
-      add(pair[1], pair[0], content);
-    });
-    if (task.exception) { add('Exception', 'exception', code(task.exception)); }
-    if (task.traceback) {
-      /* The id is the <pre>'s, as the server renders it. */
-      var pre = element('pre', task.traceback, 'traceback');
-      var tracebackCell = element('td');
-      pre.id = 'field-traceback';
-      tracebackCell.appendChild(pre);
-      rows.push(['Traceback', tracebackCell]);
-    }
-    [['parent_id', 'Parent'], ['root_id', 'Root']].forEach(function (pair) {
-      if (task[pair[0]]) { add(pair[1], pair[0], link('/task/' + encodeURIComponent(task[pair[0]]), task[pair[0]])); }
-    });
-    if (task.children && task.children.length) {
-      add('Children', 'children', childList(task.children));
-    }
-    return rows;
-  }
-
-  function childList(ids) {
-    var list = element('ul', undefined, 'plain');
-    ids.forEach(function (id) {
-      var item = element('li');
-      item.appendChild(link('/task/' + encodeURIComponent(id), id));
-      list.appendChild(item);
-    });
-    return list;
-  }
-
-  /* Rows that events do not carry (a retry's links) stay, before the children. */
-  var KEPT_ROWS = ['field-retry-of', 'field-retried-as'];
-
-  function showTask(task) {
-    var tbody = document.querySelector('#task-table tbody');
-    var kept = KEPT_ROWS.map(function (id) { return document.getElementById(id); })
-      .filter(Boolean).map(function (cell) { return cell.closest('tr'); });
-    tbody.textContent = '';
-    taskRows(task).forEach(function (pair) {
-      var tr = element('tr');
-      tr.appendChild(element('th', pair[0]));
-      tr.appendChild(pair[1]);
-      tbody.appendChild(tr);
-    });
-    var children = document.getElementById('field-children');
-    kept.forEach(function (tr) { tbody.insertBefore(tr, children ? children.closest('tr') : null); });
-    var title = document.getElementById('task-title');
-    title.firstChild.textContent = (task.name || 'Unknown task') + ' ';
-    flower.formatTimes(tbody);
-  }
-
-  /* A child's change: its link joins the Children row if it is not there yet. */
-  function showChild(child) {
-    var id = child['task-id'];
-    var cell = document.getElementById('field-children');
-    if (cell) {
-      var known = Array.prototype.some.call(cell.querySelectorAll('a'), function (a) { return a.textContent === id; });
-      if (!known) { cell.querySelector('ul').appendChild(childList([id]).firstChild); }
-      return;
-    }
-    var tr = element('tr');
-    tr.appendChild(element('th', 'Children'));
-    cell = element('td');
-    cell.id = 'field-children';
-    cell.appendChild(childList([id]));
-    tr.appendChild(cell);
-    document.querySelector('#task-table tbody').appendChild(tr);
+    return refreshing;
   }
 
   var taskTable = document.getElementById('task-table');
   if (taskTable && taskTable.dataset.taskId) {
-    var taskId = taskTable.dataset.taskId;
     flower.live({
-      query: {task_id: taskId},
-      handlers: handlersFor(TASK_EVENTS, function (task) {
-        if (task['task-id'] === taskId) { showTask(task); } else { showChild(task); }
-      }),
+      query: {task_id: taskTable.dataset.taskId},
+      handlers: handlersFor(TASK_EVENTS, refreshTask),
       resync: resyncRegions
     });
   }

@@ -1,8 +1,10 @@
 /* The tasks table: pages, sorting, filters and search are done by the server
    (/tasks/datatable); this file asks for one page at a time and shows it.
    Every value is inserted as text. The column order is the user's, kept in
-   localStorage. Rows can be selected, one by one or as "all N matching" (the
-   current filters and search), for the bulk actions. */
+   localStorage, as are the columns the user hid (the column menu). The filters,
+   search, sort, page and page size live in the URL's query string, so a reload
+   or a shared link shows the same rows. Rows can be selected, one by one or as
+   "all N matching" (the current filters and search), for the bulk actions. */
 (function () {
   'use strict';
 
@@ -19,13 +21,19 @@
   var TIMESTAMPS = {received: true, started: true, revoked: true};
   var DATES = {eta: true, expires: true};
   var ORDER_KEY = 'flower.tasks.columns';
+  var HIDDEN_KEY = 'flower.tasks.hidden';
+  var DEFAULT_LENGTH = 25;
+  /* No sort asked for: the server lists the newest tasks first, shown as received ▼. */
+  var NEWEST_FIRST = {column: 'received', dir: 'desc'};
 
   var available = table.dataset.columns.split(',');
+  var filters = document.getElementById('task-filters');
   var view = {
     columns: savedColumnOrder(),
+    hidden: savedHidden(),  /* {name: true} */
     start: 0,
-    length: 25,
-    sort: null,            /* {column: name, dir: 'asc'|'desc'} */
+    length: DEFAULT_LENGTH,
+    sort: null,            /* {column: name, dir: 'asc'|'desc'}, null: newest first */
     draw: 0
   };
 
@@ -38,9 +46,30 @@
     return order;
   }
 
-  function saveColumnOrder() {
-    try { window.localStorage.setItem(ORDER_KEY, JSON.stringify(view.columns)); } catch (e) { /* private mode */ }
+  function savedHidden() {
+    var hidden = {};
+    try {
+      (JSON.parse(window.localStorage.getItem(HIDDEN_KEY)) || []).forEach(function (name) {
+        if (available.indexOf(name) !== -1) { hidden[name] = true; }
+      });
+    } catch (e) { hidden = {}; }
+    if (Object.keys(hidden).length >= available.length) { hidden = {}; }
+    return hidden;
   }
+
+  function saveColumnOrder() {
+    try {
+      window.localStorage.setItem(ORDER_KEY, JSON.stringify(view.columns));
+      window.localStorage.setItem(HIDDEN_KEY, JSON.stringify(Object.keys(view.hidden)));
+    } catch (e) { /* private mode */ }
+  }
+
+  /* The columns shown, in the user's order. */
+  function shownColumns() {
+    return view.columns.filter(function (name) { return !view.hidden[name]; });
+  }
+
+  function currentSort() { return view.sort || NEWEST_FIRST; }
 
   /* -- header: sorting and drag and drop --------------------------------- */
 
@@ -53,15 +82,21 @@
     all.className = 'select';
     all.appendChild(checkbox('select-page', 'Select the tasks of this page'));
     row.appendChild(all);
-    view.columns.forEach(function (name) {
+    var sort = currentSort();
+    shownColumns().forEach(function (name) {
       var th = document.createElement('th');
-      th.textContent = TITLES[name] || name;
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'sort-button';
+      button.textContent = TITLES[name] || name;
+      th.appendChild(button);
       th.dataset.column = name;
       th.draggable = true;
       th.className = 'sortable';
-      if (view.sort && view.sort.column === name) {
-        th.classList.add(view.sort.dir === 'asc' ? 'sorted-asc' : 'sorted-desc');
-        th.setAttribute('aria-sort', view.sort.dir === 'asc' ? 'ascending' : 'descending');
+      th.setAttribute('aria-sort', 'none');
+      if (sort.column === name) {
+        th.classList.add(sort.dir === 'asc' ? 'sorted-asc' : 'sorted-desc');
+        th.setAttribute('aria-sort', sort.dir === 'asc' ? 'ascending' : 'descending');
       }
       row.appendChild(th);
     });
@@ -74,10 +109,12 @@
     var th = event.target.closest('th');
     if (!th || !th.dataset.column) { return; }
     var name = th.dataset.column;
-    var dir = view.sort && view.sort.column === name && view.sort.dir === 'asc' ? 'desc' : 'asc';
+    var sort = currentSort();
+    var dir = sort.column === name && sort.dir === 'asc' ? 'desc' : 'asc';
     view.sort = {column: name, dir: dir};
     view.start = 0;
     renderHeader();
+    table.tHead.querySelector('th[data-column="' + name + '"] button').focus();
     load();
   });
   table.tHead.addEventListener('dragstart', function (event) {
@@ -97,14 +134,13 @@
     view.columns.splice(view.columns.indexOf(dragged), 1);
     view.columns.splice(to, 0, dragged);
     dragged = null;
-    saveColumnOrder();
-    renderHeader();
-    renderRows(lastRows);
+    columnsChanged();
   });
 
   /* -- rows ----------------------------------------------------------------- */
 
   var lastRows = [];
+  var lastTotal = 0;
 
   function link(path, text) {
     var a = document.createElement('a');
@@ -118,7 +154,9 @@
     var value = task[name];
     td.className = 'column-' + name;
     if (value === null || value === undefined || value === '') { return td; }
-    td.title = typeof value === 'string' ? value : JSON.stringify(value);  /* cells are cut short */
+    if (!TIMESTAMPS[name] && !DATES[name]) {  /* cells are cut short; a time has its own tooltip */
+      td.title = typeof value === 'string' ? value : JSON.stringify(value);
+    }
     if (name === 'uuid') {
       td.appendChild(link('/task/' + encodeURIComponent(value), value));
     } else if (name === 'name') {
@@ -169,8 +207,9 @@
     return td;
   }
 
-  function renderRows(rows) {
+  function renderRows(rows, total) {
     lastRows = rows;
+    lastTotal = total;
     var body = table.tBodies[0];
     body.textContent = '';
     rows.forEach(function (task) {
@@ -182,7 +221,7 @@
       box.checked = selection.matching || selection.ids.hasOwnProperty(task.uuid);
       select.appendChild(box);
       tr.appendChild(select);
-      view.columns.forEach(function (name) { tr.appendChild(cell(task, name)); });
+      shownColumns().forEach(function (name) { tr.appendChild(cell(task, name)); });
       tr.appendChild(actionsCell(task));
       body.appendChild(tr);
     });
@@ -191,8 +230,11 @@
       var tr = document.createElement('tr');
       var td = document.createElement('td');
       tr.className = 'empty';
-      td.colSpan = view.columns.length + 2;
-      td.textContent = 'No tasks match.';
+      td.colSpan = shownColumns().length + 2;
+      /* Nothing at all is not the same as nothing matching: say which. */
+      td.textContent = total ? 'No tasks match the filters and search.'
+        : 'No tasks received yet. Workers send task events only when started with -E ' +
+          '(--task-events), or once told to with "celery control enable_events".';
       tr.appendChild(td);
       body.appendChild(tr);
     }
@@ -225,13 +267,14 @@
     params.set('draw', ++view.draw);
     params.set('start', view.start);
     params.set('length', view.length);
-    view.columns.forEach(function (name, index) { params.set('columns[' + index + '][data]', name); });
+    var columns = shownColumns();
+    if (view.sort && columns.indexOf(view.sort.column) === -1) { columns.push(view.sort.column); }
+    columns.forEach(function (name, index) { params.set('columns[' + index + '][data]', name); });
     if (view.sort) {
-      params.set('order[0][column]', view.columns.indexOf(view.sort.column));
+      params.set('order[0][column]', columns.indexOf(view.sort.column));
       params.set('order[0][dir]', view.sort.dir);
     }
-    var form = document.getElementById('task-filters');
-    new FormData(form).forEach(function (value, key) {
+    new FormData(filters).forEach(function (value, key) {
       if (!value) { return; }
       if (key === 'search') { params.set('search[value]', value); }
       else if (/_(start|end)$/.test(key)) { params.set(key, utcMinute(value)); }
@@ -246,19 +289,105 @@
     box.hidden = !message;
   }
 
+  /* Under the search box: what the server could not read (a 400), or read but
+     probably not as meant (its warnings); hidden when all is well. */
+  function showSearchFeedback(problems, isError) {
+    var box = document.getElementById('search-feedback');
+    var list = document.getElementById('search-problems');
+    list.textContent = '';
+    problems.forEach(function (problem) {
+      var item = document.createElement('li');
+      item.textContent = problem;
+      list.appendChild(item);
+    });
+    box.classList.toggle('error', Boolean(isError));
+    box.hidden = !problems.length;
+  }
+
   function requestPage() {
     var params = query();
     var draw = view.draw;
+    writeUrl();
     return flower.getJSON(flower.url('/tasks/datatable') + '?' + params.toString())
       .then(function (answer) {
         if (answer.draw !== draw) { return; }  /* a newer request is on its way */
         showError('');
-        renderRows(answer.data);
+        showSearchFeedback(answer.warnings || [], false);
+        renderRows(answer.data, answer.recordsTotal);
         renderInfo(answer.recordsFiltered, answer.recordsTotal);
         forgetShown(answer.data);
         document.body.classList.remove('stale');
       })
-      .catch(function (error) { showError('Could not load tasks: ' + error.message); });
+      .catch(function (error) {
+        if (error.status === 400) {
+          showError('');
+          showSearchFeedback([error.message], true);
+        } else {
+          showError('Could not load tasks: ' + error.message);
+        }
+      });
+  }
+
+  /* -- the view in the URL ------------------------------------------------------ */
+
+  var FILTER_KEYS = ['search', 'state', 'worker', 'taskname',
+                     'received_start', 'received_end', 'started_start', 'started_end'];
+
+  /* 'YYYY-MM-DD HH:MM' in UTC (the URL's, as the API's) → a datetime-local value. */
+  function localMinute(value) {
+    var date = new Date(value.replace(' ', 'T') + 'Z');
+    if (isNaN(date.getTime())) { return ''; }
+    function two(number) { return (number < 10 ? '0' : '') + number; }
+    return date.getFullYear() + '-' + two(date.getMonth() + 1) + '-' + two(date.getDate()) +
+      'T' + two(date.getHours()) + ':' + two(date.getMinutes());
+  }
+
+  /* The filters, search, sort (-column: descending), page (from 1) and page size,
+     defaults left out, in place of the URL's query string. */
+  function writeUrl() {
+    var params = new URLSearchParams();
+    new FormData(filters).forEach(function (value, key) {
+      if (FILTER_KEYS.indexOf(key) === -1) { return; }
+      if (/_(start|end)$/.test(key)) { value = utcMinute(value); }
+      if (value) { params.set(key, value); }
+    });
+    if (view.sort) { params.set('sort', (view.sort.dir === 'desc' ? '-' : '') + view.sort.column); }
+    if (view.start) { params.set('page', Math.floor(view.start / view.length) + 1); }
+    if (view.length !== DEFAULT_LENGTH) { params.set('length', view.length); }
+    var text = params.toString();
+    window.history.replaceState(window.history.state, '',
+      window.location.pathname + (text ? '?' + text : '') + window.location.hash);
+  }
+
+  function readUrl() {
+    var params = new URLSearchParams(window.location.search);
+    FILTER_KEYS.forEach(function (key) {
+      var value = params.get(key);
+      var field = filters.elements[key];
+      if (value === null || !field) { return; }
+      if (/_(start|end)$/.test(key)) { value = localMinute(value); }
+      if (field.tagName === 'SELECT' && !Array.prototype.some.call(field.options, function (option) {
+        return option.value === value;
+      })) {
+        /* A worker or task name not seen yet: still the filter the link asks for. */
+        var option = document.createElement('option');
+        option.value = option.textContent = value;
+        field.appendChild(option);
+      }
+      field.value = value;
+    });
+    var sort = params.get('sort') || '';
+    var descending = sort.charAt(0) === '-';
+    var column = descending ? sort.slice(1) : sort;
+    if (available.indexOf(column) !== -1) { view.sort = {column: column, dir: descending ? 'desc' : 'asc'}; }
+    var lengths = document.getElementById('tasks-length');
+    var length = params.get('length');
+    if (Array.prototype.some.call(lengths.options, function (option) { return option.value === length; })) {
+      lengths.value = length;
+      view.length = parseInt(length, 10);
+    }
+    var page = parseInt(params.get('page'), 10);
+    if (page > 1) { view.start = (page - 1) * view.length; }
   }
 
   /* -- live updates ----------------------------------------------------------- */
@@ -321,7 +450,7 @@
   /* The stream's filters are the table's, spelled as the API spells them. */
   function liveQuery() {
     var params = new URLSearchParams();
-    new FormData(document.getElementById('task-filters')).forEach(function (value, key) {
+    new FormData(filters).forEach(function (value, key) {
       if (!value) { return; }
       if (key === 'worker') { params.set('workername', value); }
       else if (/_(start|end)$/.test(key)) { params.set(key, utcMinute(value)); }
@@ -558,7 +687,82 @@
     load();
   });
 
+  /* -- the column menu: show, hide and move columns from the keyboard --------- */
+
+  var columnList = document.getElementById('column-list');
+
+  function columnsChanged() {
+    saveColumnOrder();
+    renderHeader();
+    renderRows(lastRows, lastTotal);
+    renderColumnMenu();
+    load();
+  }
+
+  function menuButton(text, label, move) {
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'button small';
+    button.textContent = text;
+    button.setAttribute('aria-label', label);
+    button.dataset.move = move;
+    return button;
+  }
+
+  function renderColumnMenu() {
+    columnList.textContent = '';
+    view.columns.forEach(function (name, index) {
+      var title = TITLES[name] || name;
+      var item = document.createElement('li');
+      item.dataset.column = name;
+      var label = document.createElement('label');
+      var box = document.createElement('input');
+      box.type = 'checkbox';
+      box.checked = !view.hidden[name];
+      /* The last column shown stays. */
+      box.disabled = box.checked && shownColumns().length === 1;
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(' ' + title));
+      item.appendChild(label);
+      var up = menuButton('↑', 'Move ' + title + ' up', '-1');
+      var down = menuButton('↓', 'Move ' + title + ' down', '1');
+      up.disabled = index === 0;
+      down.disabled = index === view.columns.length - 1;
+      item.appendChild(up);
+      item.appendChild(down);
+      columnList.appendChild(item);
+    });
+  }
+
+  columnList.addEventListener('change', function (event) {
+    var name = event.target.closest('li').dataset.column;
+    if (event.target.checked) { delete view.hidden[name]; } else { view.hidden[name] = true; }
+    columnsChanged();
+    columnList.querySelector('li[data-column="' + name + '"] input').focus();
+  });
+  columnList.addEventListener('click', function (event) {
+    var button = event.target.closest('button[data-move]');
+    if (!button) { return; }
+    var name = button.closest('li').dataset.column;
+    var from = view.columns.indexOf(name);
+    var to = from + parseInt(button.dataset.move, 10);
+    if (to < 0 || to >= view.columns.length) { return; }
+    view.columns.splice(from, 1);
+    view.columns.splice(to, 0, name);
+    columnsChanged();
+    /* Focus stays on the same move, so the column can be moved again at once. */
+    var again = columnList.querySelector('li[data-column="' + name + '"] button[data-move="' + button.dataset.move + '"]');
+    (again.disabled ? columnList.querySelector('li[data-column="' + name + '"] input') : again).focus();
+  });
+
+  /* The help is a <details>: the feedback's link opens it. */
+  document.querySelector('#search-feedback .search-help-link').addEventListener('click', function () {
+    document.getElementById('search-help').open = true;
+  });
+
+  readUrl();
   renderHeader();
+  renderColumnMenu();
   load();
   if (streaming) { listen(); }
 }());
