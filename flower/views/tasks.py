@@ -1,6 +1,9 @@
 """The tasks pages: the table (``/tasks``), its data (``/tasks/datatable``) and one task."""
 
+from celery import states
+
 from flower.options import DEFAULT_TASKS_COLUMNS
+from flower.retry import RETRYABLE_STATES
 from flower.tasks import SORT_FIELDS, TaskFilter, as_dict
 from flower.views import MAX_INTEGER, BaseHandler, JsonPageHandler, RequestError
 from flower.workflow_lookup import group_of
@@ -11,6 +14,13 @@ ALL_COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 
 TASK_STATES = ('PENDING', 'RECEIVED', 'STARTED', 'SUCCESS', 'FAILURE', 'RETRY', 'REVOKED',
                'REJECTED')
 MAX_PAGE_LENGTH = 1000
+#: When each button of a task's page can work: (only in these states, never in these);
+#: the page disables it otherwise, and follows the state live (static/js/actions.js).
+ACTION_STATES = {
+    'revoke': ((), tuple(sorted(states.READY_STATES))),
+    'terminate': ((states.STARTED,), ()),
+    'retry': (tuple(sorted(RETRYABLE_STATES | {states.RETRY})), ()),
+}
 
 
 def visible_task_columns(option: str | None) -> list[str]:
@@ -86,4 +96,5 @@ class TaskView(BaseHandler):
         in_workflow = bool(linked) or await group_of(self.capp, task_id) is not None
         links = self.application.retry_links
         self.render('task.html', task=fields, in_workflow=in_workflow, active_page='tasks',
+                    action_states=ACTION_STATES,
                     retry_of=links.original_of(task_id), retries=links.retries_of(task_id))

@@ -271,7 +271,7 @@
       reply.appendChild(document.createTextNode(' '));
       reply.appendChild(anchor);
     }
-    reply.className = 'control-reply ' + (ok ? 'ok' : 'error');
+    reply.className = 'control-reply ' + (ok === 'neutral' ? 'neutral' : ok ? 'ok' : 'error');
     reply.hidden = false;
   }
   flower.showReply = showReply;
@@ -294,13 +294,17 @@
           if (retry) {
             showReply('Retried as', true, {href: flower.url('/task/' + encodeURIComponent(retry)), text: retry});
           } else {
-            showReply((answer && answer.message) || 'Done', true);
+            /* An action that changed nothing (revoking a finished task) is no success. */
+            showReply((answer && answer.message) || 'Done', answer && answer.effect === 'none' ? 'neutral' : true);
           }
         });
       }, function (error) {
         showReply(error.status ? error.message : 'Request failed: ' + error.message, false);
       })
-      .finally(function () { buttons.forEach(function (button) { button.disabled = false; }); });
+      .finally(function () {
+        buttons.forEach(function (button) { button.disabled = false; });
+        document.dispatchEvent(new CustomEvent('flower:controlled'));
+      });
   }
 
   /* -- wiring -------------------------------------------------------------- */

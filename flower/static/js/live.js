@@ -83,7 +83,8 @@
     COUNTERS.forEach(function (column) {
       tr.querySelector('[data-column="' + column + '"]').textContent = row[column];
     });
-    tr.querySelector('[data-column="loadavg"]').textContent = row.loadavg
+    /* An offline worker's last load average is no news: blanked. */
+    tr.querySelector('[data-column="loadavg"]').textContent = !row.status ? '—' : row.loadavg
       ? row.loadavg.map(function (load) { return Number(load).toFixed(2); }).join(', ') : '';
     COUNTERS.forEach(function (column) {
       var sum = 0;
@@ -116,7 +117,7 @@
     }
     COUNTERS.forEach(function (column) {
       document.querySelector('#worker-counters [data-column="' + column + '"]').textContent = row[column];
-    });
+    });    document.dispatchEvent(new CustomEvent('flower:live'));
   }
 
   /* A table of the Tasks tab (active, reserved) shows "None." when it has no task. */
@@ -296,6 +297,7 @@
     var title = document.getElementById('task-title');
     title.firstChild.textContent = (task.name || 'Unknown task') + ' ';
     flower.formatTimes(tbody);
+    document.dispatchEvent(new CustomEvent('flower:live'));
   }
 
   /* A child's change: its link joins the Children row if it is not there yet. */

@@ -1,0 +1,135 @@
+"""The dashboard, the actions that fit the state, and the worker page's polish, in
+headless Chromium against real workers (issue 17, items 4, 7 and 10).
+
+One private Redis, one thread-pool worker and a Flower with ``--auto_refresh=false``
+(the pages change through the change stream only) are shared by the module.
+"""
+import os
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.api_cluster import Cluster
+from tests.support.browser import assert_no_browser_problems, save_screenshot
+from tests.support.processes import REPO_DIR
+from tests.support.waiting import wait_for
+
+ARTIFACTS = os.path.join(REPO_DIR, 'test-artifacts', 'ui-dashboard-browser')
+#: Worker counters and status come with heartbeats (every 2 s): room for a busy machine, in ms.
+HEARTBEAT_MS = 15_000
+
+
+@pytest.fixture(scope='module')
+def cluster():
+    with Cluster(ARTIFACTS) as cluster:
+        [cluster.worker] = cluster.start_workers({
+            'name': f'dashboard-{uuid.uuid4().hex[:6]}@localhost', 'pool': 'threads',
+            'concurrency': 4})
+        cluster.flower = cluster.start_flower(auto_refresh=False, unauthenticated_api=True)
+        cluster.wait_known(cluster.flower, cluster.worker)
+        yield cluster
+
+
+def open_live(page, url):
+    page.goto(url)
+    expect(page.locator('#live-control')).to_have_attribute('data-state', 'open')
+
+
+def task_state(cluster, task_id):
+    flower = cluster.flower
+
+    def state():
+        task = flower.app.events.state.tasks.get(task_id)
+        return task.state if task is not None else None
+    return flower.call(state)
+
+
+def assert_available(button):
+    expect(button).to_be_enabled()
+    expect(button).not_to_have_attribute('title', re.compile('.'))
+
+
+def assert_unavailable(button, reason):
+    expect(button).to_be_disabled()
+    expect(button).to_have_attribute('title', reason)
+
+
+def test_task_actions_fit_the_state_live_and_a_late_revoke_says_it_did_nothing(page, cluster):
+    running = cluster.client.send_task('tasks.sleep_with_args', (8,))
+    wait_for(lambda: task_state(cluster, running.id) == 'STARTED', what='the task to start')
+    url = f'{cluster.flower.base_url}/task/{running.id}'
+    stale = page.context.new_page()
+    open_live(stale, url)
+    stale.locator('#live-toggle').uncheck()
+    open_live(page, url)
+    expect(page.locator('#field-state')).to_have_text('STARTED')
+    assert_available(page.locator('#revoke-task'))
+    assert_available(page.locator('#terminate-task'))
+    assert_unavailable(page.locator('#retry-task'), 'Only a failed, revoked, rejected or '
+                                                    'retrying task can be retried (STARTED).')
+
+    running.get(timeout=30)
+    expect(page.locator('#field-state')).to_have_text('SUCCESS')
+    assert_unavailable(page.locator('#revoke-task'), 'The task has finished: revoking it '
+                                                     'would have no effect (SUCCESS).')
+    assert_unavailable(page.locator('#terminate-task'),
+                       'Only a running (STARTED) task can be terminated (SUCCESS).')
+    save_screenshot(page, ARTIFACTS, 'task-actions-finished')
+
+    # The paused page still shows it running: its Revoke is answered honestly.
+    expect(stale.locator('#field-state')).to_have_text('STARTED')
+    stale.on('dialog', lambda dialog: dialog.accept())
+    stale.locator('#revoke-task').click()
+    reply = stale.locator('#control-reply')
+    expect(reply).to_have_text(f"'{running.id}' had already finished (SUCCESS): "
+                               "revoking it had no effect")
+    expect(reply).to_have_class('control-reply neutral')
+    # Answering refreshed the page: it now shows the task finished, its buttons follow.
+    expect(stale.locator('#field-state')).to_have_text('SUCCESS')
+    expect(stale.locator('#revoke-task')).to_be_disabled()
+    assert_no_browser_problems(page)
+
+
+def test_a_failed_task_offers_retry_only(page, cluster):
+    failed = cluster.client.send_task('tasks.error', ('on purpose',))
+    wait_for(lambda: task_state(cluster, failed.id) == 'FAILURE', what='the task to fail')
+    page.goto(f'{cluster.flower.base_url}/task/{failed.id}')
+    assert_unavailable(page.locator('#revoke-task'), 'The task has finished: revoking it '
+                                                     'would have no effect (FAILURE).')
+    assert_unavailable(page.locator('#terminate-task'),
+                       'Only a running (STARTED) task can be terminated (FAILURE).')
+    assert_available(page.locator('#retry-task'))
+    assert_no_browser_problems(page)
+
+
+def test_an_offline_worker_has_no_load_and_no_controls(page, cluster):
+    [leaving] = cluster.start_workers({'name': f'leaving-{uuid.uuid4().hex[:6]}@localhost',
+                                       'pool': 'solo'})
+    cluster.wait_known(cluster.flower, leaving)
+    worker_page = page.context.new_page()
+    open_live(worker_page, f'{cluster.flower.base_url}/worker/{leaving.hostname}')
+    open_live(page, cluster.flower.base_url + '/')
+    row = page.locator(f'#workers-table tbody tr[data-worker="{leaving.hostname}"]')
+    expect(row.locator('[data-column="loadavg"]')).to_have_text(
+        re.compile(r'^\d+\.\d\d, '), timeout=HEARTBEAT_MS)
+    assert_available(worker_page.locator('#pool-grow button'))
+    assert_available(worker_page.locator('form.shutdown button'))
+
+    leaving.stop()
+    expect(row.locator('[data-column="status"]')).to_have_text('Offline', timeout=HEARTBEAT_MS)
+    expect(row.locator('[data-column="loadavg"]')).to_have_text('—')
+    expect(worker_page.locator('#worker-status .status')).to_have_text('Offline')
+    for selector in ('#pool-grow button', '#pool-shrink button', '#pool-autoscale button',
+                     '#pool-restart button', 'form.shutdown button', '#add-consumer button'):
+        assert_unavailable(worker_page.locator(selector), 'The worker is offline')
+    expect(worker_page.locator('#pool-grow input[name=n]')).to_be_disabled()
+    save_screenshot(worker_page, ARTIFACTS, 'worker-offline')
+
+    # Loaded afresh, both pages say the same.
+    page.reload()
+    expect(row.locator('[data-column="loadavg"]')).to_have_text('—')
+    worker_page.reload()
+    assert_unavailable(worker_page.locator('form.shutdown button'), 'The worker is offline')
+    assert_no_browser_problems(page)
