@@ -35,7 +35,8 @@ from flower.security import (
 
 logger = logging.getLogger(__name__)
 
-_TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.format_time}
+_TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.format_time,
+                     'format_count': template.format_count}
 
 
 #: The largest count or position (``limit``, ``offset``, ``start``, ``n``...) a request may

@@ -133,3 +133,69 @@ def test_an_offline_worker_has_no_load_and_no_controls(page, cluster):
     worker_page.reload()
     assert_unavailable(worker_page.locator('form.shutdown button'), 'The worker is offline')
     assert_no_browser_problems(page)
+
+
+def uuids_in_table(page):
+    return set(page.locator('#tasks-table tbody tr[data-uuid]').evaluate_all(
+        'rows => rows.map(row => row.dataset.uuid)'))
+
+
+def flower_task_ids(cluster, worker, state):
+    flower = cluster.flower
+    return flower.call(lambda: {task.uuid for task in flower.app.events.state.tasks.values()
+                                if task.state == state and task.worker is not None
+                                and task.worker.hostname == worker})
+
+
+def test_dashboard_cards_and_counts_lead_to_exactly_those_tasks(page, cluster):
+    name = cluster.worker.hostname
+    failures = [cluster.client.send_task('tasks.error', (f'card {n}',)) for n in range(2)]
+    cluster.client.send_task('tasks.add', (1, 2)).get(timeout=30)
+    for failure in failures:
+        wait_for(lambda f=failure: task_state(cluster, f.id) == 'FAILURE', what='the failures')
+    failed = flower_task_ids(cluster, name, 'FAILURE')
+    succeeded = flower_task_ids(cluster, name, 'SUCCESS')
+
+    open_live(page, cluster.flower.base_url + '/')
+    row = page.locator(f'#workers-table tbody tr[data-worker="{name}"]')
+    # The counters come with the next heartbeat.
+    expect(row.locator('[data-column="failed"] a')).to_have_text(str(len(failed)),
+                                                                 timeout=HEARTBEAT_MS)
+    expect(row.locator('[data-column="succeeded"] a')).to_have_text(str(len(succeeded)),
+                                                                    timeout=HEARTBEAT_MS)
+    expect(page.locator('#summary-cards [data-card="online"]')).to_have_text('1')
+    expect(page.locator('#summary-cards [data-card="failed"]')).to_have_text(str(len(failed)))
+    expect(page.locator('#summary-cards [data-card="succeeded"]')).to_have_text(
+        str(len(succeeded)))
+    save_screenshot(page, ARTIFACTS, 'dashboard-cards')
+
+    row.locator('[data-column="failed"] a').click()
+    expect(page).to_have_url(re.compile(r'/tasks\?workername=.+&state=FAILURE$'))
+    expect(page.locator('select[name="state"]')).to_have_value('FAILURE')
+    wait_for(lambda: uuids_in_table(page) == failed, timeout=15,
+             what='the table to show the failed tasks')
+
+    page.go_back()
+    page.locator('#summary-cards [data-card-link="succeeded"]').click()
+    expect(page).to_have_url(re.compile(r'/tasks\?state=SUCCESS$'))
+    wait_for(lambda: uuids_in_table(page) == succeeded, timeout=15,
+             what='the table to show the succeeded tasks')
+    assert_no_browser_problems(page)
+
+
+def test_the_updated_time_follows_the_stream_and_stands_still_when_paused(page, cluster):
+    open_live(page, cluster.flower.base_url + '/')
+    updated = page.locator('#live-updated')
+    expect(updated).to_have_text(re.compile(r'^\d\d:\d\d:\d\d$'))
+    first = updated.inner_text()
+    # Heartbeats arrive every 2 s: the time moves on without a reload.
+    expect(updated).not_to_have_text(first, timeout=HEARTBEAT_MS)
+
+    page.locator('#live-toggle').uncheck()
+    expect(page.locator('#live-control')).to_have_attribute('data-state', 'paused')
+    paused_at = updated.inner_text()
+    page.wait_for_timeout(5000)  # two heartbeats and more
+    expect(updated).to_have_text(paused_at)
+    page.locator('#live-toggle').check()
+    expect(updated).not_to_have_text(paused_at, timeout=HEARTBEAT_MS)
+    assert_no_browser_problems(page)

@@ -37,9 +37,12 @@ class TasksView(BaseHandler):
         workers = sorted(self.application.events.state.workers)
         task_names = sorted(self.application.events.state.task_types())
         # The search box shows the ``search`` argument as it is; the table's requests check it.
+        # Links (the dashboard's counts) name the worker as the API does: ``workername``.
+        worker_argument = 'workername' if self.get_argument('workername', '') else 'worker'
         self.render('tasks.html', columns=columns, states=TASK_STATES, workers=workers,
                     task_names=task_names,
-                    task_filter=self.task_filter(worker_argument='worker', search_argument=None),
+                    task_filter=self.task_filter(worker_argument=worker_argument,
+                                                 search_argument=None),
                     active_page='tasks')
 
 

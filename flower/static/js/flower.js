@@ -157,11 +157,22 @@
       document.getElementById('live-state').textContent = LIVE_LABELS[state];
     }
 
+    /* "Updated hh:mm:ss": when the page last took in a change (or was drawn). */
+    function stamp() {
+      var updated = document.getElementById('live-updated');
+      if (!updated) { return; }
+      var now = new Date();
+      updated.textContent = now.toLocaleTimeString(undefined, {
+        hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23'});
+      updated.setAttribute('datetime', now.toISOString());
+    }
+
     function dispatch(handler) {
       return function (event) {
         var data;
         try { data = JSON.parse(event.data); } catch (e) { return; }
         handler(data);
+        stamp();
       };
     }
 
@@ -190,7 +201,7 @@
     function restart() {
       close();
       show('connecting');
-      return Promise.resolve(options.resync()).catch(function () { body.classList.add('stale'); })
+      return Promise.resolve(options.resync()).then(stamp, function () { body.classList.add('stale'); })
         .then(function () { if (!paused) { open(); } });
     }
 
@@ -211,13 +222,14 @@
       return streaming && !paused ? restart() : Promise.resolve(options.resync());
     }
 
+    stamp();
     if (streaming) {
       open();
     } else if (flower.autoRefresh) {
       show('polling');
       var poll = options.poll || options.resync;
       flower.every(flower.refreshInterval, function () {
-        if (!paused) { return poll(); }
+        if (!paused) { return Promise.resolve(poll()).then(stamp); }
       });
     } else {
       show('off');
