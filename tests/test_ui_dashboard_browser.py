@@ -199,3 +199,68 @@ def test_the_updated_time_follows_the_stream_and_stands_still_when_paused(page, 
     page.locator('#live-toggle').check()
     expect(updated).not_to_have_text(paused_at, timeout=HEARTBEAT_MS)
     assert_no_browser_problems(page)
+
+
+def test_worker_page_values_read_as_people_write_them(page, cluster):
+    name = cluster.worker.hostname
+    open_live(page, f'{cluster.flower.base_url}/worker/{name}')
+    heard = page.locator('#worker-last-seen time')
+    expect(heard).to_have_text(re.compile(r'^(just now|\d+ s ago)$'))
+    expect(heard).to_have_attribute('title', re.compile(r'\d\d:\d\d:\d\d'))
+    expect(page.locator('#pool-max-tasks-per-child')).to_have_text('None')
+
+    page.locator('#tab-system').click()
+    expect(page.locator('#system-uptime')).to_have_text(re.compile(r'^(\d+ s|\d+ m \d\d s)$'))
+    rusage = page.locator('#rusage-table')
+    expect(rusage.locator('tr[data-rusage="utime"] td').first).to_have_text('User CPU time')
+    expect(rusage.locator('tr[data-rusage="utime"] td.num')).to_have_text(
+        re.compile(r'^\d[\d,]*(\.\d{1,3})? s$'))
+    expect(rusage.locator('tr[data-rusage="maxrss"] td.num')).to_have_text(
+        re.compile(r'^\d{1,3}(,\d{3})+ KiB$'))
+    page.locator('#tab-broker').click()
+    expect(page.locator('#broker-info')).to_contain_text('Virtual host')
+    assert '' not in page.locator('#broker-info dd').all_inner_texts()
+    save_screenshot(page, ARTIFACTS, 'worker-humanized')
+    assert_no_browser_problems(page)
+
+
+def test_monitor_axes_have_units_and_runtime_labels_do_not_overlap(page, cluster):
+    cluster.client.send_task('tasks.add', (3, 4)).get(timeout=30)
+    open_live(page, cluster.flower.base_url + '/monitor')
+    expect(page.locator('#graph-succeeded text.y-unit')).to_have_text('tasks per 1 min')
+    expect(page.locator('#graph-runtime text.y-unit')).to_have_text('tasks')
+    labels = page.locator('#graph-runtime text.bar-label')
+    expect(labels).to_have_count(15)  # Prometheus' default buckets, and one above them
+    boxes = labels.evaluate_all('texts => texts.map(text => { const box = text.getBoundingClientRect();'
+                                ' return [box.left, box.top, box.right, box.bottom]; })')
+    for index, (left, top, right, bottom) in enumerate(boxes):
+        for other_left, other_top, other_right, other_bottom in boxes[index + 1:]:
+            assert (right <= other_left or other_right <= left or bottom <= other_top
+                    or other_bottom <= top), f'label {index} overlaps another: {boxes}'
+    svg = page.locator('#graph-runtime svg').bounding_box()
+    assert all(svg['y'] <= top and bottom <= svg['y'] + svg['height'] + 1
+               for _, top, _, bottom in boxes), 'a label falls out of the graph'
+    save_screenshot(page, ARTIFACTS, 'monitor-units')
+    assert_no_browser_problems(page)
+
+
+def test_the_tasks_table_has_numbered_pages(page, cluster):
+    results = [cluster.client.send_task('tasks.add', (n, 0)) for n in range(25)]
+    for result in results:
+        result.get(timeout=30)
+    wait_for(lambda: all(task_state(cluster, r.id) == 'SUCCESS' for r in results),
+             what='Flower to see the tasks')
+    page.goto(cluster.flower.base_url + '/tasks?state=SUCCESS')
+    page.locator('#tasks-length').select_option('10')
+    pages = page.locator('#tasks-pages .page-number')
+    expect(pages.first).to_have_text('1')
+    count = pages.count()
+    assert count >= 3
+    expect(page.locator('#tasks-pages [aria-current=page]')).to_have_text('1')
+    pages.last.click()
+    expect(page.locator('#tasks-pages [aria-current=page]')).to_have_text(str(count))
+    expect(page.locator('#tasks-info')).to_contain_text(f'Showing {(count - 1) * 10 + 1} to ')
+    expect(page.locator('#tasks-next')).to_be_disabled()
+    page.locator('#tasks-pages .page-number', has_text='2').click()
+    expect(page.locator('#tasks-info')).to_contain_text('Showing 11 to 20 of')
+    assert_no_browser_problems(page)

@@ -149,13 +149,12 @@
     setStatus(document.querySelector('#worker-status .status'), row.status);
     var lastSeen = document.getElementById('worker-last-seen');
     if (row.last_seen) {
-      var time = lastSeen.querySelector('time');
-      time.dataset.timestamp = row.last_seen;
+      lastSeen.querySelector('time').dataset.heard = row.last_seen;  /* shown by heard.js */
       lastSeen.hidden = false;
-      flower.formatTimes(lastSeen);
     }
     COUNTERS.forEach(function (column) {
-      document.querySelector('#worker-counters [data-column="' + column + '"]').textContent = row[column];
+      document.querySelector('#worker-counters [data-column="' + column + '"]').textContent =
+        formatCount(row[column]);
     });    document.dispatchEvent(new CustomEvent('flower:live'));
   }
 
@@ -198,7 +197,7 @@
       if (note) { note.remove(); }
     }
     var count = tr.querySelector('td.num');
-    count.textContent = (parseInt(count.textContent, 10) || 0) + 1;
+    count.textContent = formatCount((parseInt(count.textContent.replace(/,/g, ''), 10) || 0) + 1);
   }
 
   function taskStarted(task) {

@@ -209,6 +209,11 @@
       (filtered !== total ? ' (filtered from ' + total + ')' : '');
     document.getElementById('tasks-previous').disabled = view.start === 0;
     document.getElementById('tasks-next').disabled = last >= filtered;
+    flower.renderPager(document.getElementById('tasks-pages'), Math.floor(view.start / view.length) + 1,
+                       Math.ceil(filtered / view.length), function (page) {
+                         view.start = (page - 1) * view.length;
+                         load();
+                       });
   }
 
   /* -- the request ---------------------------------------------------------- */
