@@ -245,13 +245,14 @@ def test_monitor_axes_have_units_and_runtime_labels_do_not_overlap(page, cluster
 
 
 def test_the_tasks_table_has_numbered_pages(page, cluster):
-    results = [cluster.client.send_task('tasks.add', (n, 0)) for n in range(25)]
+    results = [cluster.client.send_task('tasks.add', (n, 0)) for n in range(21)]
     for result in results:
         result.get(timeout=30)
     wait_for(lambda: all(task_state(cluster, r.id) == 'SUCCESS' for r in results),
              what='Flower to see the tasks')
     page.goto(cluster.flower.base_url + '/tasks?state=SUCCESS')
     page.locator('#tasks-length').select_option('10')
+    expect(page.locator('#tasks-info')).to_contain_text('Showing 1 to 10 of')
     pages = page.locator('#tasks-pages .page-number')
     expect(pages.first).to_have_text('1')
     count = pages.count()
