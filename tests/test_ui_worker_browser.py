@@ -400,6 +400,7 @@ def test_times_are_shown_in_the_browser_time_zone(page, cluster, natural_time):
     cdp.send('Emulation.setTimezoneOverride', {'timezoneId': 'Asia/Tokyo'})
     cdp.send('Emulation.setLocaleOverride', {'locale': 'en-US'})
     with FlowerServer(cluster.url, natural_time=natural_time, unauthenticated_api=True) as flower:
+        cluster.wait_known(flower, cluster.main)  # its events are followed from here on
         done = cluster.client.send_task('tasks.add', (1, 1), queue='ui-main')
         done.get(timeout=30)
         wait_for(lambda: flower.call(lambda: done.id in flower.app.events.state.tasks),
