@@ -53,7 +53,7 @@
 
     svg.appendChild(svgElement('line', {x1: left, y1: top, x2: left, y2: height - bottom, 'class': 'axis'}));
     svg.appendChild(svgElement('line', {x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, 'class': 'axis'}));
-    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, String(highest)));
+    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, highest.toLocaleString('en-US')));
     svg.appendChild(svgElement('text', {x: left - 6, y: height - bottom, 'text-anchor': 'end'}, '0'));
     yUnit(svg, unit, top, height - bottom);
     svg.appendChild(svgElement('text', {x: left, y: height - 8}, clock(first)));
@@ -108,7 +108,7 @@
     var highest = Math.max.apply(null, counts.concat([1]));
     svg.replaceChildren();
     svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
-    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, String(highest)));
+    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, highest.toLocaleString('en-US')));
     svg.appendChild(svgElement('text', {x: left - 6, y: height - bottom, 'text-anchor': 'end'}, '0'));
     yUnit(svg, unit, top, height - bottom);
     counts.forEach(function (count, index) {
