@@ -150,7 +150,8 @@ def flower_task_ids(cluster, worker, state):
 def test_dashboard_cards_and_counts_lead_to_exactly_those_tasks(page, cluster):
     name = cluster.worker.hostname
     failures = [cluster.client.send_task('tasks.error', (f'card {n}',)) for n in range(2)]
-    cluster.client.send_task('tasks.add', (1, 2)).get(timeout=30)
+    success = cluster.client.send_task('tasks.add', (1, 2))
+    wait_for(lambda: task_state(cluster, success.id) == 'SUCCESS', what='the success')
     for failure in failures:
         wait_for(lambda f=failure: task_state(cluster, f.id) == 'FAILURE', what='the failures')
     failed = flower_task_ids(cluster, name, 'FAILURE')
