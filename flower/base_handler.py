@@ -35,7 +35,12 @@ from flower.security import (
 
 logger = logging.getLogger(__name__)
 
-_TEMPLATE_HELPERS = {'humanize': template.humanize, 'format_time': template.format_time}
+_TEMPLATE_HELPERS = {
+    'humanize': template.humanize, 'format_time': template.format_time,
+    'format_count': template.format_count, 'format_fact': template.format_fact,
+    'format_uptime': template.format_uptime, 'humanize_key': template.humanize_key,
+    'or_none': template.or_none, 'rusage_fact': template.rusage_fact,
+}
 
 
 #: The largest count or position (``limit``, ``offset``, ``start``, ``n``...) a request may

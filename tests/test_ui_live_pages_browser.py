@@ -79,7 +79,8 @@ def test_dashboard_rows_change_in_place_new_workers_appear_and_go_offline(page, 
                                      'pool': 'solo'})
     expect(cell(worker_row(page, newcomer.hostname), 'status')).to_have_text(
         'Online', timeout=HEARTBEAT_MS)
-    expect(worker_row(page, newcomer.hostname).locator('a')).to_have_text(newcomer.hostname)
+    expect(worker_row(page, newcomer.hostname).locator('td.worker-name a')).to_have_text(
+        newcomer.hostname)
     newcomer.stop()
     expect(cell(worker_row(page, newcomer.hostname), 'status')).to_have_text(
         'Offline', timeout=HEARTBEAT_MS)

@@ -241,7 +241,7 @@ def test_dashboard_filters_and_refreshes_itself(page, cluster):
     assert page.evaluate('window.notReloaded') is True
     # The filter still applies to the refreshed rows.
     expect(other_row).to_be_hidden()
-    expect(main_row.locator('a')).to_have_attribute(
+    expect(main_row.locator('td.worker-name a')).to_have_attribute(
         'href', f'/worker/{cluster.main.hostname.replace("@", "%40")}')
     save_screenshot(page, ARTIFACTS, 'dashboard')
     assert_no_browser_problems(page)
@@ -321,7 +321,7 @@ def test_pages_and_controls_work_under_a_url_prefix(page, cluster):
     worker = cluster.other
     with FlowerServer(cluster.url, url_prefix='flower', unauthenticated_api=True) as flower:
         page.goto(flower.base_url + '/flower/')
-        link = page.locator(f'tr[data-worker="{worker.hostname}"] a')
+        link = page.locator(f'tr[data-worker="{worker.hostname}"] td.worker-name a')
         expect(link).to_be_visible(timeout=CATCH_UP_MS)
         links = prefixed_links(page)
         assert links and all(url.startswith('/flower/') for url in links), links
@@ -391,8 +391,13 @@ def test_times_are_shown_in_the_browser_time_zone(page, cluster, natural_time):
     cdp.send('Emulation.setTimezoneOverride', {'timezoneId': 'Asia/Tokyo'})
     cdp.send('Emulation.setLocaleOverride', {'locale': 'en-US'})
     with FlowerServer(cluster.url, natural_time=natural_time, unauthenticated_api=True) as flower:
-        page.goto(worker_url(flower, cluster.main))
-        shown = page.locator('#worker-status time')
+        cluster.wait_known(flower, cluster.main)  # its events are followed from here on
+        done = cluster.client.send_task('tasks.add', (1, 1), queue='ui-main')
+        done.get(timeout=30)
+        wait_for(lambda: flower.call(lambda: done.id in flower.app.events.state.tasks),
+                 what='Flower to know the task')
+        page.goto(f'{flower.base_url}/task/{done.id}')
+        shown = page.locator('#field-received time')
         moment = datetime.datetime.fromtimestamp(
             float(shown.get_attribute('data-timestamp')), zoneinfo.ZoneInfo('Asia/Tokyo'))
         in_tokyo = moment.strftime('%Y-%m-%d %H:%M:%S GMT+9')
@@ -403,6 +408,12 @@ def test_times_are_shown_in_the_browser_time_zone(page, cluster, natural_time):
         else:
             expect(shown).to_have_text(in_tokyo)
             expect(shown).to_have_attribute('title', relative)
+        # When flower last heard from a worker reads "just now" either way, the date in its title.
+        page.goto(worker_url(flower, cluster.main))
+        heard = page.locator('#worker-status time')
+        expect(heard).to_have_text(re.compile(r'^(just now|\d+ s ago)$'))
+        expect(heard).to_have_attribute(
+            'title', re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\+9$'))
         assert_no_browser_problems(page)
 
 

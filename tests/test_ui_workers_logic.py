@@ -4,6 +4,7 @@ import time
 from flower.events import EventsState
 from flower.metrics import PrometheusMetrics
 from flower.utils.masking import MASK, mask_secrets, mask_text
+from flower.utils.template import format_fact, format_uptime, humanize_key, rusage_fact
 from flower.workers import long_offline_workers, worker_detail, worker_rows
 
 
@@ -110,3 +111,14 @@ def test_a_goodbye_beats_an_inspect_reply_recorded_just_after_it():
     assert worker_rows(state, {'w@host': {'timestamp': now - 11}})[0]['status'] is False
     # Answered well after it: the worker is back (without events).
     assert worker_rows(state, {'w@host': {'timestamp': now}})[0]['status'] is True
+
+
+def test_worker_page_values_are_humanized():
+    assert [format_uptime(s) for s in (None, 42, 125, 3725, 90061)] == [
+        'None', '42 s', '2 m 05 s', '1 h 02 m', '1 d 1 h 01 m']
+    assert [format_fact(v) for v in (None, '', [], 1234567, 1234.56789, 2.0, [0.5, 1])] == [
+        'None', 'None', 'None', '1,234,567', '1,234.568', '2', '0.5, 1']
+    assert humanize_key('connect_timeout') == 'Connect timeout'
+    assert rusage_fact('maxrss', 123456) == ('Maximum resident set size', '123,456 KiB')
+    assert rusage_fact('utime', 0.1234567) == ('User CPU time', '0.123 s')
+    assert rusage_fact('new_field', None) == ('New field', 'None')

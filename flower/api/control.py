@@ -9,6 +9,7 @@ unreachable.
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from celery import states
 from celery.utils.time import rate
 
 from flower import control
@@ -16,6 +17,10 @@ from flower.api import (
     BaseApiHandler, RequestError, non_negative_float, non_negative_int, positive_int, signal_name,
 )
 from flower.workers import api_worker_info, worker_rows
+
+
+#: The states of a task that revoking can no longer stop.
+FINISHED_STATES = states.READY_STATES
 
 
 def rate_limit_value(value: str) -> str:
@@ -136,7 +141,13 @@ class TaskRevoke(ControlHandler):
         online = sum(1 for _ in self.application.events.state.alive_workers())
         await self.control(control.revoke, taskid, terminate=terminate, signal=signal,
                            expected_replies=online)
-        self.write_json({'message': f"Revoked '{taskid}'"})
+        task = self.tasks.get(taskid)
+        if task is not None and task.state in FINISHED_STATES:
+            # Workers flag the id all the same, but a finished task has nothing left to stop.
+            self.write_json({'message': f"'{taskid}' had already finished ({task.state}): "
+                                        "revoking it had no effect", 'effect': 'none'})
+        else:
+            self.write_json({'message': f"Revoked '{taskid}'"})
 
 
 class TaskTimeout(ControlHandler):

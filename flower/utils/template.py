@@ -93,3 +93,66 @@ def task_link(task: Any, url_prefix: str = '') -> str:
     uuid = getattr(task, 'uuid', task)
     href = f"{url_prefix.rstrip('/')}/task/{quote(str(uuid), safe='')}"
     return f'<a href="{html.escape(href)}">{html.escape(str(uuid))}</a>'
+
+
+#: What the ``getrusage`` fields of a worker's ``stats`` mean, and their unit.
+RUSAGE_FIELDS = {
+    'utime': ('User CPU time', 's'), 'stime': ('System CPU time', 's'),
+    'maxrss': ('Maximum resident set size', 'KiB'), 'ixrss': ('Shared memory size', 'KiB'),
+    'idrss': ('Unshared data size', 'KiB'), 'isrss': ('Unshared stack size', 'KiB'),
+    'minflt': ('Page faults without I/O', ''), 'majflt': ('Page faults with I/O', ''),
+    'nswap': ('Swaps', ''), 'inblock': ('Block input operations', ''),
+    'oublock': ('Block output operations', ''), 'msgsnd': ('IPC messages sent', ''),
+    'msgrcv': ('IPC messages received', ''), 'nsignals': ('Signals received', ''),
+    'nvcsw': ('Voluntary context switches', ''), 'nivcsw': ('Involuntary context switches', ''),
+}
+
+
+def humanize_key(key: str) -> str:
+    """A worker's reply key for people: ``'connect_timeout'`` → ``'Connect timeout'``."""
+    text = str(key).replace('_', ' ').replace('-', ' ').strip()
+    return text[:1].upper() + text[1:]
+
+
+def format_fact(value: Any) -> str:
+    """A measure for people: ``None`` or empty → ``'None'`` (a blank reads as missing),
+    counts with thousands separators, other numbers rounded (``1234.56789`` →
+    ``'1,234.568'``), lists joined."""
+    if value is None or (isinstance(value, (str, list, tuple, dict)) and not value):
+        return 'None'
+    if isinstance(value, float):
+        return format_count(value) if value.is_integer() else \
+            f'{value:,.3f}'.rstrip('0').rstrip('.')
+    if isinstance(value, (list, tuple)):
+        return ', '.join(format_fact(item) for item in value)
+    return format_value(value)
+
+
+def or_none(text: str) -> str:
+    """``'None'`` for an empty value, so that a blank never reads as something missing."""
+    return text if text != '' else 'None'
+
+
+def format_uptime(seconds: float | None) -> str:
+    """``42`` → ``'42 s'``, ``125`` → ``'2 m 05 s'``, ``3725`` → ``'1 h 02 m'``,
+    ``90061`` → ``'1 d 1 h 01 m'``; ``None`` → ``'None'``."""
+    if seconds is None:
+        return 'None'
+    whole = int(seconds)
+    if whole < 60:
+        return f'{whole} s'
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f'{days:,} d {hours} h {minutes:02d} m'
+    if hours:
+        return f'{hours} h {minutes:02d} m'
+    return f'{minutes} m {secs:02d} s'
+
+
+def rusage_fact(key: str, value: Any) -> tuple[str, str]:
+    """A ``getrusage`` field as (label, value with its unit)."""
+    label, unit = RUSAGE_FIELDS.get(key, (humanize_key(key), ''))
+    text = format_fact(value)
+    return label, f'{text} {unit}' if unit and value is not None else text

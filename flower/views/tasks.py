@@ -1,6 +1,9 @@
 """The tasks pages: the table (``/tasks``), its data (``/tasks/datatable``) and one task."""
 
+from celery import states
+
 from flower.options import DEFAULT_TASKS_COLUMNS
+from flower.retry import RETRYABLE_STATES
 from flower.tasks import SORT_FIELDS, TaskFilter, as_dict
 from flower.utils.search_hints import search_warnings
 from flower.utils.template import format_duration
@@ -15,6 +18,14 @@ TASK_STATES = ('PENDING', 'RECEIVED', 'STARTED', 'SUCCESS', 'FAILURE', 'RETRY', 
 MAX_PAGE_LENGTH = 1000
 #: The moments a task goes through, in order; the first of FINISHED_FIELDS found ends it.
 FINISHED_FIELDS = ('succeeded', 'failed', 'rejected', 'revoked')
+
+#: When each button of a task's page can work: (only in these states, never in these);
+#: the page disables it otherwise, and follows the state live (static/js/actions.js).
+ACTION_STATES = {
+    'revoke': ((), tuple(sorted(states.READY_STATES))),
+    'terminate': ((states.STARTED,), ()),
+    'retry': (tuple(sorted(RETRYABLE_STATES | {states.RETRY})), ()),
+}
 
 
 def visible_task_columns(option: str | None) -> list[str]:
@@ -31,9 +42,12 @@ class TasksView(BaseHandler):
         workers = sorted(self.application.events.state.workers)
         task_names = sorted(self.application.events.state.task_types())
         # The search box shows the ``search`` argument as it is; the table's requests check it.
+        # Links (the dashboard's counts) name the worker as the API does: ``workername``.
+        worker_argument = 'workername' if self.get_argument('workername', '') else 'worker'
         self.render('tasks.html', columns=columns, states=TASK_STATES, workers=workers,
                     task_names=task_names,
-                    task_filter=self.task_filter(worker_argument='worker', search_argument=None),
+                    task_filter=self.task_filter(worker_argument=worker_argument,
+                                                 search_argument=None),
                     active_page='tasks')
 
 
@@ -91,6 +105,7 @@ class TaskView(BaseHandler):
         in_workflow = bool(linked) or await group_of(self.capp, task_id) is not None
         links = self.application.retry_links
         self.render('task.html', task=fields, in_workflow=in_workflow, active_page='tasks',
+                    action_states=ACTION_STATES,
                     retry_of=links.original_of(task_id), retries=links.retries_of(task_id),
                     timeline=task_timeline(fields), related=self.related(fields))
 

@@ -7,6 +7,12 @@ from flower.workers import totals, worker_rows
 #: Flower 2.2 users import the worker page's handler from here too.
 __all__ = ['WorkerView', 'WorkersView']
 
+#: The dashboard's counters, each with the task state the tasks table shows for it
+#: ('' for every state): every count links to the table filtered by worker and state.
+COUNT_STATES = (('active', 'Active', 'STARTED'), ('processed', 'Processed', ''),
+                ('failed', 'Failed', 'FAILURE'), ('succeeded', 'Succeeded', 'SUCCESS'),
+                ('retried', 'Retried', 'RETRY'))
+
 
 class WorkersView(BaseHandler):
     async def get(self) -> None:
@@ -21,4 +27,5 @@ class WorkersView(BaseHandler):
         if as_json:
             self.write({'data': rows})
         else:
-            self.render('workers.html', workers=rows, totals=totals(rows), active_page='workers')
+            self.render('workers.html', workers=rows, totals=totals(rows), active_page='workers',
+                        count_states=COUNT_STATES)

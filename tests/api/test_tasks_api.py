@@ -188,6 +188,20 @@ def test_revoke_puts_the_task_in_the_revoked_list_and_it_never_runs(cluster, api
         'task-id': task_id, 'state': 'REVOKED', 'result': "TaskRevokedError('revoked')"}
 
 
+def test_revoking_a_finished_task_says_it_had_no_effect(cluster, api):
+    result = cluster.client.send_task('tasks.add', (2, 2))
+    assert result.get(timeout=30) == 4
+    wait_for(lambda: api.get(f'/api/task/info/{result.id}').json().get('state') == 'SUCCESS',
+             what='Flower to see the task succeed')
+
+    response = api.post(f'/api/task/revoke/{result.id}')
+
+    assert response.status_code == 200
+    assert response.json() == {
+        'message': f"'{result.id}' had already finished (SUCCESS): revoking it had no effect",
+        'effect': 'none'}
+
+
 def test_revoke_with_terminate_kills_the_running_task(cluster, api, worker):
     task_id = cluster.client.send_task('tasks.sleep', (60,)).id
     running = wait_for(lambda: active_task(cluster, worker, task_id), what='the task to start')

@@ -171,11 +171,22 @@
       document.getElementById('live-state').textContent = LIVE_LABELS[state];
     }
 
+    /* "Updated hh:mm:ss": when the page last took in a change (or was drawn). */
+    function stamp() {
+      var updated = document.getElementById('live-updated');
+      if (!updated) { return; }
+      var now = new Date();
+      updated.textContent = now.toLocaleTimeString(undefined, {
+        hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23'});
+      updated.setAttribute('datetime', now.toISOString());
+    }
+
     function dispatch(handler) {
       return function (event) {
         var data;
         try { data = JSON.parse(event.data); } catch (e) { return; }
         handler(data);
+        stamp();
       };
     }
 
@@ -204,7 +215,7 @@
     function restart() {
       close();
       show('connecting');
-      return Promise.resolve(options.resync()).catch(function () { body.classList.add('stale'); })
+      return Promise.resolve(options.resync()).then(stamp, function () { body.classList.add('stale'); })
         .then(function () { if (!paused) { open(); } });
     }
 
@@ -225,13 +236,14 @@
       return streaming && !paused ? restart() : Promise.resolve(options.resync());
     }
 
+    stamp();
     if (streaming) {
       open();
     } else if (flower.autoRefresh) {
       show('polling');
       var poll = options.poll || options.resync;
       flower.every(flower.refreshInterval, function () {
-        if (!paused) { return poll(); }
+        if (!paused) { return Promise.resolve(poll()).then(stamp); }
       });
     } else {
       show('off');
@@ -300,7 +312,7 @@
       reply.appendChild(document.createTextNode(' '));
       reply.appendChild(anchor);
     }
-    reply.className = 'control-reply ' + (ok ? 'ok' : 'error');
+    reply.className = 'control-reply ' + (ok === 'neutral' ? 'neutral' : ok ? 'ok' : 'error');
     reply.hidden = false;
   }
   flower.showReply = showReply;
@@ -323,13 +335,17 @@
           if (retry) {
             showReply('Retried as', true, {href: flower.url('/task/' + encodeURIComponent(retry)), text: retry});
           } else {
-            showReply((answer && answer.message) || 'Done', true);
+            /* An action that changed nothing (revoking a finished task) is no success. */
+            showReply((answer && answer.message) || 'Done', answer && answer.effect === 'none' ? 'neutral' : true);
           }
         });
       }, function (error) {
         showReply(error.status ? error.message : 'Request failed: ' + error.message, false);
       })
-      .finally(function () { buttons.forEach(function (button) { button.disabled = false; }); });
+      .finally(function () {
+        buttons.forEach(function (button) { button.disabled = false; });
+        document.dispatchEvent(new CustomEvent('flower:controlled'));
+      });
   }
 
   /* -- wiring -------------------------------------------------------------- */

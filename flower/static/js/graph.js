@@ -15,9 +15,17 @@
     return element;
   }
 
+  /* The y axis's unit, written up the left edge, centred between 0 and the maximum. */
+  function yUnit(svg, unit, top, bottomEdge) {
+    if (!unit) { return; }
+    var middle = ((top + bottomEdge) / 2).toFixed(1);
+    svg.appendChild(svgElement('text', {x: 12, y: middle, 'text-anchor': 'middle', 'class': 'y-unit',
+                                        transform: 'rotate(-90 12 ' + middle + ')'}, unit));
+  }
+
   /* One line per series over shared timestamps: series is {label: [value or null, ...]}.
-     Each line's group and legend entry carry data-<key>="label". */
-  flower.drawLineGraph = function (figure, timestamps, series, key) {
+     Each line's group and legend entry carry data-<key>="label"; unit names the y axis. */
+  flower.drawLineGraph = function (figure, timestamps, series, key, unit) {
     var svg = figure.querySelector('svg');
     var legend = figure.querySelector('.legend');
     var width = 800, height = 240, left = 48, right = 12, top = 12, bottom = 28;
@@ -45,8 +53,9 @@
 
     svg.appendChild(svgElement('line', {x1: left, y1: top, x2: left, y2: height - bottom, 'class': 'axis'}));
     svg.appendChild(svgElement('line', {x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, 'class': 'axis'}));
-    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, String(highest)));
+    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, highest.toLocaleString('en-US')));
     svg.appendChild(svgElement('text', {x: left - 6, y: height - bottom, 'text-anchor': 'end'}, '0'));
+    yUnit(svg, unit, top, height - bottom);
     svg.appendChild(svgElement('text', {x: left, y: height - 8}, clock(first)));
     svg.appendChild(svgElement('text', {x: width - right, y: height - 8, 'text-anchor': 'end'},
                                clock(times[times.length - 1])));
@@ -84,15 +93,24 @@
     });
   };
 
-  /* One bar per label, counts[i] high, titled "label: count unit". */
+  /* Roughly how wide a label is at the graphs' 11px font, when it cannot be measured. */
+  var CHARACTER_WIDTH = 6.5;
+
+  /* One bar per label, counts[i] high, titled "label: count unit"; the y axis counts
+     `unit`. Labels wider than their bar are slanted so that they never overlap. */
   flower.drawBarGraph = function (figure, labels, counts, unit) {
     var svg = figure.querySelector('svg');
-    var width = 800, height = 240, left = 48, bottom = 40, top = 12;
+    var width = 800, height = 240, left = 48, top = 12;
+    var slot = (width - left) / Math.max(counts.length, 1);
+    var widest = Math.max.apply(null, labels.map(function (label) { return String(label).length; }).concat([0]));
+    var slanted = widest * CHARACTER_WIDTH > slot - 6;
+    var bottom = slanted ? Math.min(24 + widest * CHARACTER_WIDTH * 0.71, 110) : 40;
     var highest = Math.max.apply(null, counts.concat([1]));
-    var slot = (width - left) / counts.length;
     svg.replaceChildren();
     svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
-    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end'}, String(highest)));
+    svg.appendChild(svgElement('text', {x: left - 6, y: top + 4, 'text-anchor': 'end', 'class': 'y-max'}, highest.toLocaleString('en-US')));
+    svg.appendChild(svgElement('text', {x: left - 6, y: height - bottom, 'text-anchor': 'end'}, '0'));
+    yUnit(svg, unit, top, height - bottom);
     counts.forEach(function (count, index) {
       var barHeight = count / highest * (height - top - bottom);
       var x = left + index * slot;
@@ -101,8 +119,13 @@
                                     'class': 'bar', 'data-count': count});
       bar.appendChild(svgElement('title', {}, labels[index] + ': ' + count + ' ' + unit));
       svg.appendChild(bar);
-      svg.appendChild(svgElement('text', {x: (x + slot / 2).toFixed(1), y: height - bottom + 14,
-                                          'text-anchor': 'middle'}, labels[index]));
+      var labelX = (x + slot / 2).toFixed(1), labelY = height - bottom + 14;
+      var attributes = {x: labelX, y: labelY, 'text-anchor': 'middle', 'class': 'bar-label'};
+      if (slanted) {
+        attributes['text-anchor'] = 'end';
+        attributes.transform = 'rotate(-45 ' + labelX + ' ' + labelY + ')';
+      }
+      svg.appendChild(svgElement('text', attributes, labels[index]));
     });
   };
 
@@ -114,7 +137,7 @@
     if (!figure) { return; }
     flower.getJSON(figure.dataset.source)
       .then(function (answer) {
-        flower.drawLineGraph(figure, answer.history.timestamps, answer.history.queues, 'queue');
+        flower.drawLineGraph(figure, answer.history.timestamps, answer.history.queues, 'queue', 'messages');
       })
       .catch(function () { document.body.classList.add('stale'); });
   }

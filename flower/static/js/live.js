@@ -49,6 +49,32 @@
 
   /* -- the workers dashboard ----------------------------------------------- */
 
+  /* Each counter links to the tasks table filtered by worker and this state. */
+  var COUNT_STATES = {active: 'STARTED', processed: '', failed: 'FAILURE', succeeded: 'SUCCESS', retried: 'RETRY'};
+
+  function formatCount(value) { return (Number(value) || 0).toLocaleString('en-US'); }
+
+  function tasksUrl(worker, column) {
+    var params = new URLSearchParams();
+    if (worker) { params.set('workername', worker); }
+    if (COUNT_STATES[column]) { params.set('state', COUNT_STATES[column]); }
+    var query = params.toString();
+    return flower.url('/tasks' + (query ? '?' + query : ''));
+  }
+
+  /* A count cell keeps its number in data-value and shows it, separated, in its link. */
+  function setCount(td, value, worker, column) {
+    td.dataset.value = value;
+    var a = td.querySelector('a');
+    if (!a) {
+      a = element('a');
+      a.href = tasksUrl(worker, column);
+      td.textContent = '';
+      td.appendChild(a);
+    }
+    a.textContent = formatCount(value);
+  }
+
   function newWorkerRow(name) {
     var tr = document.createElement('tr');
     tr.dataset.worker = name;
@@ -75,23 +101,37 @@
     return tr;
   }
 
+  /* The totals row and the summary cards, from the rows. */
+  function updateSummary(table) {
+    COUNTERS.forEach(function (column) {
+      var sum = 0;
+      table.querySelectorAll('tbody [data-column="' + column + '"]').forEach(function (td) {
+        sum += parseInt(td.dataset.value, 10) || 0;
+      });
+      setCount(table.querySelector('tfoot [data-total="' + column + '"]'), sum, null, column);
+      var card = document.querySelector('#summary-cards [data-card="' + column + '"]');
+      if (card) { card.textContent = formatCount(sum); }
+    });
+    var online = document.querySelector('#summary-cards [data-card="online"]');
+    if (online) {
+      online.textContent = formatCount(table.querySelectorAll('tbody .status.online').length);
+      document.querySelector('#summary-cards [data-card="workers"]').textContent =
+        formatCount(table.querySelectorAll('tbody tr[data-worker]').length);
+    }
+  }
+
   function updateWorkerRow(row) {
     var table = document.getElementById('workers-table');
     var tr = findByData(table.querySelectorAll('tbody tr[data-worker]'), 'worker', row.hostname) ||
       newWorkerRow(row.hostname);
     setStatus(tr.querySelector('[data-column="status"] span'), row.status);
     COUNTERS.forEach(function (column) {
-      tr.querySelector('[data-column="' + column + '"]').textContent = row[column];
+      setCount(tr.querySelector('[data-column="' + column + '"]'), row[column], row.hostname, column);
     });
-    tr.querySelector('[data-column="loadavg"]').textContent = row.loadavg
+    /* An offline worker's last load average is no news: blanked. */
+    tr.querySelector('[data-column="loadavg"]').textContent = !row.status ? '—' : row.loadavg
       ? row.loadavg.map(function (load) { return Number(load).toFixed(2); }).join(', ') : '';
-    COUNTERS.forEach(function (column) {
-      var sum = 0;
-      table.querySelectorAll('tbody [data-column="' + column + '"]').forEach(function (td) {
-        sum += parseInt(td.textContent, 10) || 0;
-      });
-      table.querySelector('tfoot [data-total="' + column + '"]').textContent = sum;
-    });
+    updateSummary(table);
     document.dispatchEvent(new CustomEvent('flower:live'));
   }
 
@@ -109,14 +149,13 @@
     setStatus(document.querySelector('#worker-status .status'), row.status);
     var lastSeen = document.getElementById('worker-last-seen');
     if (row.last_seen) {
-      var time = lastSeen.querySelector('time');
-      time.dataset.timestamp = row.last_seen;
+      lastSeen.querySelector('time').dataset.heard = row.last_seen;  /* shown by heard.js */
       lastSeen.hidden = false;
-      flower.formatTimes(lastSeen);
     }
     COUNTERS.forEach(function (column) {
-      document.querySelector('#worker-counters [data-column="' + column + '"]').textContent = row[column];
-    });
+      document.querySelector('#worker-counters [data-column="' + column + '"]').textContent =
+        formatCount(row[column]);
+    });    document.dispatchEvent(new CustomEvent('flower:live'));
   }
 
   /* A table of the Tasks tab (active, reserved) shows "None." when it has no task. */
@@ -158,7 +197,7 @@
       if (note) { note.remove(); }
     }
     var count = tr.querySelector('td.num');
-    count.textContent = (parseInt(count.textContent, 10) || 0) + 1;
+    count.textContent = formatCount((parseInt(count.textContent.replace(/,/g, ''), 10) || 0) + 1);
   }
 
   function taskStarted(task) {

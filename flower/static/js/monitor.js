@@ -30,7 +30,7 @@
     var outcomes = data.outcomes;
     OUTCOMES.forEach(function (outcome) {
       flower.drawLineGraph(document.getElementById('graph-' + outcome), outcomes.timestamps,
-                           outcomes[outcome], 'series');
+                           outcomes[outcome], 'series', 'tasks per ' + stepText());
     });
     flower.drawBarGraph(document.getElementById('graph-runtime'), data.runtime.buckets,
                         data.runtime.counts, 'tasks');
@@ -39,7 +39,7 @@
 
   function drawQueues() {
     flower.drawLineGraph(document.getElementById('graph-queues'), data.queues.timestamps,
-                         data.queues.queues, 'queue');
+                         data.queues.queues, 'queue', 'messages');
   }
 
   function loadGraphs() {
@@ -55,6 +55,12 @@
   }
 
   /* -- counting from the stream ------------------------------------------------- */
+
+  /* A time bucket's length, as the y axes' unit says it: "15 s", "1 min", "24 min". */
+  function stepText() {
+    var seconds = Math.round(step());
+    return seconds % 60 ? seconds + ' s' : seconds / 60 + ' min';
+  }
 
   function step() {
     return data.window / data.outcomes.timestamps.length;

@@ -247,10 +247,16 @@
     var info = document.getElementById('tasks-info');
     var first = filtered ? view.start + 1 : 0;
     var last = Math.min(view.start + view.length, filtered);
-    info.textContent = 'Showing ' + first + ' to ' + last + ' of ' + filtered + ' tasks' +
-      (filtered !== total ? ' (filtered from ' + total + ')' : '');
+    function count(value) { return value.toLocaleString('en-US'); }
+    info.textContent = 'Showing ' + count(first) + ' to ' + count(last) + ' of ' + count(filtered) + ' tasks' +
+      (filtered !== total ? ' (filtered from ' + count(total) + ')' : '');
     document.getElementById('tasks-previous').disabled = view.start === 0;
     document.getElementById('tasks-next').disabled = last >= filtered;
+    flower.renderPager(document.getElementById('tasks-pages'), Math.floor(view.start / view.length) + 1,
+                       Math.ceil(filtered / view.length), function (page) {
+                         view.start = (page - 1) * view.length;
+                         load();
+                       });
   }
 
   /* -- the request ---------------------------------------------------------- */
