@@ -56,8 +56,9 @@
 
   function tasksUrl(worker, column) {
     var params = new URLSearchParams();
-    if (worker) { params.set('workername', worker); }
+    /* In the order and the names the tasks page keeps its filters in its URL. */
     if (COUNT_STATES[column]) { params.set('state', COUNT_STATES[column]); }
+    if (worker) { params.set('worker', worker); }
     var query = params.toString();
     return flower.url('/tasks' + (query ? '?' + query : ''));
   }
