@@ -26,15 +26,16 @@ TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: one flower process per parametrized case). A new module of that kind goes here.
 LONGEST_FIRST = (
     'test_install.py',
+    'test_demo.py',
     'test_container.py',
     'test_options.py',
-    'test_demo.py',
     'test_ui_worker_browser.py',
     'test_broker_rabbitmq.py',
-    'test_cli.py',
-    'test_ingest.py',
-    'test_history_edges.py',
     'test_hostile_input.py',
+    'test_events_capture.py',
+    'test_cli.py',
+    'test_history_edges.py',
+    'test_ingest.py',
 )
 
 
