@@ -105,7 +105,9 @@ def make_tasks(client):
         'retried': (client.send_task('tasks.always_fails_with_retries'), 'FAILURE'),
         'retried-then-succeeded': (client.send_task('tasks.retry_then_succeed'), 'SUCCESS'),
         'received': (client.send_task('tasks.add', (5, 5), countdown=600), 'RECEIVED'),
-        'started': (client.send_task('tasks.abortable_sleep', (30,)), 'STARTED'),
+        # Started until test_revoke_and_abort aborts it, however long a busy machine
+        # makes the wait below.
+        'started': (client.send_task('tasks.abortable_sleep', (600,)), 'STARTED'),
         'revoked': (client.send_task('tasks.add', (2, 2), task_id=revoked_id), 'REVOKED'),
         'rejected': (client.send_task('worker_only.reject'), 'FAILURE'),
         'parent': (client.send_task('worker_only.spawn'), 'SUCCESS'),
@@ -141,7 +143,7 @@ def flowers(flower22_celery):
                     and all(state == 'SUCCESS' for task_id, state in seen.items()
                             if task_id not in expected) for seen in states)
 
-            wait_for(settled, timeout=45, what='both flowers to see every task settle')
+            wait_for(settled, timeout=120, what='both flowers to see every task settle')
             yield both
         finally:
             ours.stop(signal.SIGKILL)
