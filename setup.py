@@ -44,6 +44,10 @@ setup(
         'test': [
             'pytest>=8',
             'pytest-tornado>=0.8',
+            # scripts/test.sh runs the test modules in parallel processes (-n): the tests
+            # mostly wait on workers, brokers and browsers, so the suite takes a fraction
+            # of its serial time.
+            'pytest-xdist>=3.6',
             'sphinx>=7',
             'build',
             'ruff',

@@ -12,6 +12,11 @@ bash "$ROOT/scripts/podman-setup.sh" \
     || echo "test.sh: WARNING: scripts/podman-setup.sh failed: the container tests will not run" >&2
 python_venv "[test]"
 cd "$ROOT"
-# Flower 2.2.0, which the parity and history-import tests run beside ours.
+# Flower 2.2.0, which the parity and history-import tests run beside ours (made here,
+# before the tests run side by side).
 "$VENV/bin/python" -m tests.support.flower22 >/dev/null
-exec "$VENV/bin/python" -m pytest "$@"
+# The tests mostly wait on workers, brokers and browsers: run the test modules in
+# $FLOWER_TEST_PROCESSES processes side by side (each module whole in one of them; see
+# tests/support/parallel.py). A later -n overrides it: -n0 runs the suite serially.
+exec "$VENV/bin/python" -m pytest -n "${FLOWER_TEST_PROCESSES:-4}" --dist loadfile \
+    --no-loadscope-reorder "$@"

@@ -1,8 +1,9 @@
 """Shared fixtures: private Redis servers, Celery workers and clients.
 
-* ``artifacts_dir``   -> ``<repo>/test-artifacts/<test name>/`` (logs...)
+* ``artifacts_dir``   -> ``<repo>/test-artifacts/<module>/<test name>/`` (logs...)
 * ``redis_server``    -> a private, function-scoped ``RedisServer``
-* ``session_redis``   -> one ``RedisServer`` shared by the whole session
+* ``session_redis``   -> one ``RedisServer`` shared by the whole session (of
+                         one pytest-xdist worker: each has its own)
 * ``broker_url``      -> ``redis://127.0.0.1:<session port>/<N>``, N cycling
                          over 1..15, the db flushed before the test
 * ``worker_factory``  -> ``worker_factory(broker_url, name=None, **kw)``
@@ -24,45 +25,29 @@ Tests that stop, restart or crash the broker must use ``redis_server``.
 """
 
 import itertools
-import os
-import re
-import shutil
 import threading
 import uuid
 
 import pytest
 
+from tests.support.artifacts import per_test_dir, worker_dir
 from tests.support.processes import (
-    REPO_DIR, CeleryWorker, RedisServer, celery_client as _make_client,
+    CeleryWorker, RedisServer, celery_client as _make_client,
 )
 
 pytest_plugins = ['tests.support.flower', 'tests.support.browser', 'tests.support.rabbitmq',
                   'tests.support.command', 'tests.support.install', 'tests.support.api_cluster',
                   'tests.support.oauth_provider', 'tests.support.flower22',
-                  'tests.support.audit']
-
-ARTIFACTS_ROOT = os.path.join(REPO_DIR, 'test-artifacts')
-
-
-def _safe_name(name):
-    return re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')[:120]
-
-
-def _fresh_dir(name):
-    """``test-artifacts/<name>/``, emptied of a previous run's files."""
-    path = os.path.join(ARTIFACTS_ROOT, name)
-    shutil.rmtree(path, ignore_errors=True)
-    os.makedirs(path, exist_ok=True)
-    return path
+                  'tests.support.audit', 'tests.support.parallel']
 
 
 @pytest.fixture
 def artifacts_dir(request):
-    """``<repo>/test-artifacts/<test name>/``: created, emptied first.
+    """``<repo>/test-artifacts/<module>/<test name>/``: created, emptied first.
 
     Logs of the processes a test starts go there and stay after the run.
     """
-    return _fresh_dir(_safe_name(request.node.name))
+    return per_test_dir(request.module.__name__, request.node.name)
 
 
 @pytest.fixture
@@ -76,8 +61,8 @@ def redis_server(artifacts_dir):
 
 @pytest.fixture(scope='session')
 def session_redis():
-    """One redis-server shared by every test of the session."""
-    server = RedisServer(dir=_fresh_dir('_session'))
+    """One redis-server shared by every test of the session (of this xdist worker)."""
+    server = RedisServer(dir=worker_dir('_session'))
     server.start()
     yield server
     server.stop()

@@ -148,7 +148,14 @@ def test_the_management_apis_queue_fields_are_passed_on(vhost, flowers):
     send(client, 1, 'celery')
     wait_for_lengths(flower, [{'name': 'celery', 'messages': 1, 'messages_ready': 1,
                                'messages_unacknowledged': 0, 'consumers': 0}])
-    [queue] = Api(flower).get('/api/queues/length').json()['active_queues']
+
+    def queue_with_its_state():
+        # The management API adds a new queue's state once its statistics came in,
+        # which may be after its counts on a busy machine.
+        [queue] = Api(flower).get('/api/queues/length').json()['active_queues']
+        return queue if 'state' in queue else None
+
+    queue = wait_for(queue_with_its_state, timeout=30, interval=0.5, what="the queue's state")
     assert queue['vhost'] == vhost
     assert (queue['durable'], queue['auto_delete'], queue['exclusive']) == (True, False, False)
     assert queue['state'] == 'running' and queue['node'].startswith('rabbit@')

@@ -35,10 +35,10 @@ def fast_sampling(monkeypatch):
     monkeypatch.setattr(Flower, 'queue_sample_interval', 100)
 
 
-def flower_for(broker_url, **settings):
+def flower_for(broker_url, inspect_timeout=500, **settings):
     capp = Celery('redis-flower', broker=broker_url, backend=broker_url, set_as_current=False)
     capp.conf.update(settings)
-    return FlowerServer(broker_url, capp=capp, inspect_timeout=500)
+    return FlowerServer(broker_url, capp=capp, inspect_timeout=inspect_timeout)
 
 
 def api_queue_lengths(flower):
@@ -54,7 +54,10 @@ def test_backlog_of_plain_and_priority_queues_is_sampled_into_history_and_gauge(
     client.close()
     assert len(redis.Redis.from_url(broker_url).keys('jobs*')) == 3  # jobs + two sub-queues
 
-    with flower_for(broker_url, task_queues=[Queue('celery'), Queue('jobs')]) as flower:
+    # A healthy Redis: a busy machine may still keep it from answering within 0.5 s,
+    # which would leave a gap in the samples.
+    with flower_for(broker_url, inspect_timeout=10_000,
+                    task_queues=[Queue('celery'), Queue('jobs')]) as flower:
         response = api_queue_lengths(flower)
         assert response.status_code == 200, response.text
         assert response.json() == {'active_queues': [

@@ -29,7 +29,8 @@ from flower.flower_db_import import check_shelve, history_file, shelve_kind
 from flower.metrics import PrometheusMetrics
 from flower.history_file import NotAHistory
 from flower.utils.tasks import count_tasks
-from tests.support.api_cluster import ARTIFACTS_ROOT, Api, Cluster
+from tests.support.api_cluster import Api, Cluster
+from tests.support.artifacts import ARTIFACTS_ROOT
 from tests.support.flower22 import launch_flower22
 from tests.support.waiting import wait_for
 

@@ -363,7 +363,8 @@ HOSTILE_HOSTS = ['rebound.example', '<script>window.__xss=1</script>', 'a"><img 
 
 @pytest.mark.parametrize('host', HOSTILE_HOSTS, ids=['rebinding', 'script', 'attribute',
                                                      'punycode', 'huge'])
-@pytest.mark.parametrize('path', ['/', '/api/workers', f'/task/{uuid.uuid4()}'])
+@pytest.mark.parametrize('path', ['/', '/api/workers', f'/task/{uuid.uuid4()}'],
+                         ids=['root', 'api-workers', 'unknown-task'])  # the same in every xdist worker
 def test_hostile_host_headers_get_a_400_showing_them_as_text(cluster, host, path):
     status, content_type, body = raw_request(cluster, 'GET', path, {'Host': host})
     assert status == 400

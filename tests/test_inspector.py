@@ -108,8 +108,11 @@ def test_a_broker_failure_is_logged_in_one_line_and_not_raised(redis_server, flo
 
     assert list(inspection) == []
     assert 'Connection refused' in inspection.error
+    # The inspection of every worker Flower makes at start may fail too (and say so) when
+    # it is still waiting for replies as the broker stops: only this one's lines count.
     warnings = [record for record in caplog.records
-                if record.name == 'flower.inspector' and record.levelname == 'WARNING']
+                if record.name == 'flower.inspector' and record.levelname == 'WARNING'
+                and 'every worker' not in record.getMessage()]
     assert len(warnings) == 1 and '\n' not in warnings[0].getMessage()
     assert 'w@nowhere' in warnings[0].getMessage()
     with pytest.raises(InspectionFailed, match='Cannot inspect workers: .*Connection refused'):

@@ -20,6 +20,7 @@ import threading
 import pytest
 import requests
 
+from tests.support.artifacts import module_dir
 from tests.support.flower import FlowerServer
 from tests.support.openapi import check_api_answer
 from tests.support.processes import (
@@ -34,7 +35,6 @@ if EXAMPLES_DIR not in sys.path:
 import tasks  # noqa: E402,F401  (registers the example tasks on every app, see above)
 
 WORKER_APP = 'tests.api.worker_app'
-ARTIFACTS_ROOT = os.path.join(REPO_DIR, 'test-artifacts')
 
 
 class Api:
@@ -149,6 +149,5 @@ class Cluster:
 @pytest.fixture(scope='module')
 def cluster(request):
     """The module's :class:`Cluster`; logs in ``test-artifacts/api-<module>/``."""
-    log_dir = os.path.join(ARTIFACTS_ROOT, 'api-' + request.module.__name__.rpartition('.')[2])
-    with Cluster(log_dir) as started:
+    with Cluster(module_dir(request.module.__name__, prefix='api-')) as started:
         yield started

@@ -9,6 +9,7 @@ it holds that version). ``start_flower22(broker_url, *flower_args, env=None)``
 stops it). Its code is never imported into the test process, and it runs
 without ``PYTHONPATH``, which would make it import this checkout's ``flower``.
 """
+import fcntl
 import os
 import signal
 import subprocess
@@ -35,15 +36,22 @@ def _installed_version(python: str) -> str | None:
 
 
 def flower22_venv() -> str:
-    """The ``celery`` program of the Flower 2.2.0 venv, made first if it is missing."""
+    """The ``celery`` program of the Flower 2.2.0 venv, made first if it is missing.
+
+    pytest-xdist workers may all ask at once: a lock file makes one of them build
+    it while the others wait, then find it made.
+    """
     python = os.path.join(VENV_DIR, 'bin', 'python')
-    if not os.path.exists(python) or _installed_version(python) != FLOWER22_VERSION:
-        subprocess.run([sys.executable, '-m', 'venv', '--clear', VENV_DIR], check=True,
-                       timeout=300)
-        done = subprocess.run([python, '-m', 'pip', 'install', '-q',
-                               f'flower=={FLOWER22_VERSION}', 'redis', 'packaging'],
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stdout + done.stderr
+    os.makedirs(os.path.dirname(VENV_DIR), exist_ok=True)
+    with open(VENV_DIR + '.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(python) or _installed_version(python) != FLOWER22_VERSION:
+            subprocess.run([sys.executable, '-m', 'venv', '--clear', VENV_DIR], check=True,
+                           timeout=300)
+            done = subprocess.run([python, '-m', 'pip', 'install', '-q',
+                                   f'flower=={FLOWER22_VERSION}', 'redis', 'packaging'],
+                                  capture_output=True, text=True, timeout=900)
+            assert done.returncode == 0, done.stdout + done.stderr
     return os.path.join(VENV_DIR, 'bin', 'celery')
 
 
