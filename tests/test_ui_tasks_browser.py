@@ -208,7 +208,9 @@ def test_the_task_page_links_a_chain_both_ways(page, history):
 
 
 def test_revoke_on_a_scheduled_task_revokes_it_on_the_worker(page, history):
-    scheduled = history.client.send_task('tasks.add', (5, 5), countdown=4)
+    # Its ETA leaves time to open the page and click on a busy machine; the worker
+    # says REVOKED when the ETA comes (well within CATCH_UP_MS).
+    scheduled = history.client.send_task('tasks.add', (5, 5), countdown=12)
     wait_for(lambda: history.flower.call(
         lambda: scheduled.id in history.flower.app.events.state.tasks), what='task received')
     page.on('dialog', lambda dialog: dialog.accept())

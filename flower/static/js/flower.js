@@ -317,8 +317,6 @@
   }
   flower.showReply = showReply;
 
-  flower.showReply = showReply;
-
   function submitControl(form) {
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { return; }
     var data = new URLSearchParams();
