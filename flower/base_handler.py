@@ -64,6 +64,7 @@ class RequestError(tornado.web.HTTPError):
 #: takes the status of the first of its classes (most derived first) found here.
 ERROR_STATUS: dict[type[Exception], int] = {
     control.UnknownTask: 404,
+    control.InvalidTaskCall: 400,
     UnknownQueue: 404,
     retry.UnknownTaskId: 404,
     retry.RetryRefused: 409,

@@ -295,11 +295,22 @@ def parse_apply_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+class InvalidTaskCall(ValueError):
+    """The arguments do not fit the task's signature; nothing was sent."""
+
+
 def _send(capp: Celery, taskname: str, args: list[Any], kwargs: dict[str, Any],
           options: dict[str, Any], by_name: bool) -> AsyncResult:
     if by_name:
         return capp.send_task(taskname, args=args, kwargs=kwargs, **options)
-    return capp.tasks[taskname].apply_async(args=args, kwargs=kwargs, **options)
+    task = capp.tasks[taskname]
+    # Celery checks them in apply_async too (``typing``), as a TypeError like any bug's.
+    header = getattr(task, '__header__', None) if task.typing else None
+    try:
+        header and header(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidTaskCall(f"Invalid arguments for task '{taskname}': {exc}") from None
+    return task.apply_async(args=args, kwargs=kwargs, **options)
 
 
 async def _publish(capp: Celery, taskname: str, args: Iterable[Any],

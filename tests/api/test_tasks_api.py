@@ -111,6 +111,21 @@ def test_async_apply_routes_to_the_requested_queue(cluster, api):
         client.close()
 
 
+@pytest.mark.parametrize('endpoint', ['apply', 'async-apply'])
+def test_arguments_that_do_not_fit_the_task_are_a_400_and_nothing_is_sent(cluster, api, endpoint):
+    client = redis.Redis.from_url(cluster.url)
+    try:
+        response = api.post(f'/api/task/{endpoint}/tasks.add',
+                            json={'args': [1], 'options': {'queue': 'misfits'}})
+        assert response.status_code == 400, response.text
+        assert response.json()['error'].startswith("Invalid arguments for task 'tasks.add': ")
+        assert 'missing' in response.json()['error']
+        assert client.llen('misfits') == 0
+    finally:
+        client.delete('misfits')
+        client.close()
+
+
 def test_send_task_runs_a_task_flower_has_no_code_for(cluster, api, flower):
     assert 'worker_only.repeat' not in flower.capp.tasks
     assert api.post('/api/task/async-apply/worker_only.repeat', json={}).status_code == 404
