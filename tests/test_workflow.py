@@ -161,8 +161,10 @@ def test_unknown_task_is_404(cluster):
     assert 'no-such-task' in response.json()['error']
 
 
-def test_without_a_result_backend_the_links_of_events_remain(cluster):
-    flower = cluster.start_flower(capp=cluster.make_app(result_backend=None))
+def assert_a_chain_is_linked_without_groups(cluster, result_backend, what):
+    """A chain of two, seen by a Flower whose result backend is ``result_backend``:
+    linked through its events alone, with groups unknown. Returns that Flower."""
+    flower = cluster.start_flower(capp=cluster.make_app(result_backend=result_backend))
     cluster.wait_known(flower, cluster.worker)
     result = chain(add(cluster, 1, 1), add(cluster, 2)).apply_async()
     assert result.get(timeout=30) == 4
@@ -173,10 +175,15 @@ def test_without_a_result_backend_the_links_of_events_remain(cluster):
         response = api.get(f'/api/workflow/{second}')
         return response.status_code == 200 and len(response.json()['nodes']) == 2
 
-    wait_for(linked, what='the chain seen by the Flower without a backend')
+    wait_for(linked, what=f'the chain seen by the Flower {what}')
     workflow = api.get(f'/api/workflow/{second}').json()
     assert workflow['groups_known'] is False
     assert edges(workflow) == [(first, second, 'parent')]
+    return flower
+
+
+def test_without_a_result_backend_the_links_of_events_remain(cluster):
+    assert_a_chain_is_linked_without_groups(cluster, None, 'without a backend')
 
 
 def test_tasks_evicted_from_memory_come_from_the_history(cluster, tmp_path):
@@ -235,21 +242,9 @@ def test_the_page_and_its_data_follow_the_pages_access_rules(cluster, monkeypatc
 
 def test_an_unreachable_result_backend_leaves_the_links_of_events(cluster):
     unreachable = f'redis://127.0.0.1:{free_port()}/0'
-    flower = cluster.start_flower(capp=cluster.make_app(result_backend=unreachable))
-    cluster.wait_known(flower, cluster.worker)
-    result = chain(add(cluster, 1, 1), add(cluster, 2)).apply_async()
-    assert result.get(timeout=30) == 4
-    first, second = ids_of(result)
+    flower = assert_a_chain_is_linked_without_groups(cluster, unreachable,
+                                                     'with an unreachable backend')
     api = Api(flower)
-
-    def linked():
-        response = api.get(f'/api/workflow/{second}')
-        return response.status_code == 200 and len(response.json()['nodes']) == 2
-
-    wait_for(linked, what='the chain seen by the Flower with an unreachable backend')
-    workflow = api.get(f'/api/workflow/{second}').json()
-    assert workflow['groups_known'] is False
-    assert edges(workflow) == [(first, second, 'parent')]
     lone = cluster.client.send_task('tasks.add', (2, 2))
     assert lone.get(timeout=30) == 4
     wait_for(lambda: api.get(f'/api/task/info/{lone.id}').status_code == 200,
