@@ -22,9 +22,10 @@ from flower import audit_store
 from flower.history import History
 from flower.utils import describe_error
 
-logger = logging.getLogger(__name__)
-#: One JSON line per recorded action.
+#: One JSON line per recorded action, and nothing else: readers parse every line.
 audit_logger = logging.getLogger('flower.audit')
+#: Failures to store records; not ``__name__``, which is the audit log itself.
+logger = logging.getLogger(audit_store.__name__)
 
 #: Path segments the same handlers are served under: ``/api`` for scripts, ``/control`` for pages.
 _ROUTE_ROOTS = ('api', 'control')

@@ -1,5 +1,8 @@
 """How an audit record names a request's action and keeps its targets and outcome short
 (pure logic; the records of real requests are tested in tests/api/test_audit_purge.py)."""
+import logging
+from concurrent.futures import Future
+
 import pytest
 
 from flower.audit import MAX_TARGETS, MAX_TEXT, AuditTrail, action_of
@@ -52,3 +55,14 @@ async def test_the_ring_keeps_the_newest_records_newest_first_and_filters():
     total, page = await trail.page(limit=10, user='alice')
     assert (total, [entry['targets'] for entry in page]) == (1, [['3']])
     assert await trail.page(limit=10, offset=3) == (3, [])
+
+
+def test_a_failed_write_is_logged_beside_the_audit_log_not_in_it(caplog):
+    """The ``flower.audit`` log holds one JSON line per action and nothing else."""
+    failed = Future()
+    failed.set_exception(OSError('disk full'))
+    with caplog.at_level(logging.INFO):
+        AuditTrail._written(failed)
+    [line] = caplog.records
+    assert line.name == 'flower.audit_store' and 'disk full' in line.getMessage()
+    assert not [record for record in caplog.records if record.name == 'flower.audit']
