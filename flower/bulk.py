@@ -5,6 +5,7 @@ At most ``--bulk_action_limit`` tasks per call; a selection larger than that
 is refused before anything is done. A dry run says which tasks would be
 acted on, and does nothing. See docs/acting.rst.
 """
+import collections
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import Any
@@ -90,7 +91,4 @@ async def retry_all(capp: Celery, tasks: Tasks, links: retry.RetryLinks, ids: li
 
 def summary(outcomes: list[dict[str, Any]]) -> Mapping[str, int]:
     """How many tasks had each outcome."""
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome['outcome']] = counts.get(outcome['outcome'], 0) + 1
-    return counts
+    return dict(collections.Counter(outcome['outcome'] for outcome in outcomes))
