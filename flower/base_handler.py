@@ -48,6 +48,32 @@ _TEMPLATE_HELPERS = {
 MAX_INTEGER = 10**9
 
 
+def _integer(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError("not an integer") from None
+    if number > MAX_INTEGER:
+        raise ValueError(f"must be at most {MAX_INTEGER}")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """A whole number from 0 to :data:`MAX_INTEGER`."""
+    number = _integer(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def positive_int(value: str) -> int:
+    """A whole number from 1 to :data:`MAX_INTEGER`."""
+    number = _integer(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
 class RequestError(tornado.web.HTTPError):
     """An error answered with ``status_code`` and a message for the user.
 

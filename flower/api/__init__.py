@@ -22,7 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flower.audit import action_of
-from flower.base_handler import MAX_INTEGER, BaseHandler, RequestError
+from flower.base_handler import (  # noqa: F401  (re-exported for the endpoints)
+    MAX_INTEGER, BaseHandler, RequestError, non_negative_int, positive_int,
+)
 from flower.control import parse_apply_options
 from flower.security import UNAUTHENTICATED_API_ENV, unauthenticated_control_allowed
 
@@ -32,30 +34,6 @@ _DEFAULT_PORTS = {'http': 80, 'https': 443}
 SAFE_METHODS = ('GET', 'HEAD', 'OPTIONS')
 #: The members of a JSON answer that the audit trail keeps as its outcome.
 OUTCOME_KEYS = ('message', 'error', 'task-id', 'retry-of', 'state', 'queue', 'purged')
-
-
-def _integer(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError("not an integer") from None
-    if number > MAX_INTEGER:
-        raise ValueError(f"must be at most {MAX_INTEGER}")
-    return number
-
-
-def non_negative_int(value: str) -> int:
-    number = _integer(value)
-    if number < 0:
-        raise ValueError("must not be negative")
-    return number
-
-
-def positive_int(value: str) -> int:
-    number = _integer(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
 
 
 def non_negative_float(value: str) -> float:

@@ -1,18 +1,10 @@
 """The audit trail page (``/audit``): who changed what, newest first, a page at a time."""
 from urllib.parse import urlencode
 
-from flower.views import MAX_INTEGER, BaseHandler
+from flower.base_handler import BaseHandler, non_negative_int
 
 #: Records on one page.
 PAGE_SIZE = 50
-
-
-def page_offset(value: str) -> int:
-    """An ``offset``: a whole number from 0 to :data:`MAX_INTEGER`."""
-    number = int(value)
-    if not 0 <= number <= MAX_INTEGER:
-        raise ValueError(f"must be from 0 to {MAX_INTEGER}")
-    return number
 
 
 def page_numbers(current: int, count: int, around: int = 2) -> list[int | None]:
@@ -29,7 +21,7 @@ def page_numbers(current: int, count: int, around: int = 2) -> list[int | None]:
 
 class AuditView(BaseHandler):
     async def get(self) -> None:
-        offset = self.get_optional_argument('offset', type=page_offset, default=0)
+        offset = self.get_optional_argument('offset', type=non_negative_int, default=0)
         filters = {name: self.get_optional_argument(name) for name in ('action', 'user')}
         total, records = await self.application.audit.page(PAGE_SIZE, offset, **filters)
         kept = {name: value for name, value in filters.items() if value}
