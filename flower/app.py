@@ -136,6 +136,7 @@ class Flower(tornado.web.Application):
             db_max_tasks=self.options.db_max_tasks,
             db_max_age=self.options.db_max_age,
             stream_buffer=self.options.stream_buffer,
+            replica_poll_interval=self.options.replica_poll_interval,
             max_workers_in_memory=self.options.max_workers,
             max_tasks_in_memory=self.options.max_tasks,
             metrics=self.metrics,

@@ -235,6 +235,7 @@ class BaseHandler(tornado.web.RequestHandler):
             options=self.application.options,
             show_broker=self.may_see_broker(),
             broker_connected=self.application.events.broker_connected,
+            following=self.application.events.following,
             broker_error=self.application.events.broker_error if self.may_see_broker() else None,
             session_email=self.current_user and self.session_email,
             active_page=None,

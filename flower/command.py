@@ -253,6 +253,9 @@ def _validate_history_options():
     for name in ('state_save_interval', 'db_max_tasks', 'db_max_age'):
         if getattr(options, name) < 0:
             raise OptionError(f"--{name}: must be 0 or more, not {getattr(options, name)}")
+    if options.replica_poll_interval <= 0:
+        raise OptionError(f"--replica_poll_interval: must be more than 0 milliseconds, not "
+                          f"{options.replica_poll_interval}")
     if options.persistent:
         if not options.db:
             raise OptionError("--db: --persistent needs the path of the history file")

@@ -21,6 +21,8 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from flower.capture import Backoff, BatchEventReceiver
 from flower.history import History
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
+from flower.history_file import shares_history
+from flower.replica import Replication
 from flower.state import CompactTask, EventsState, NoTaskHeap, TaskCache, stored_task
 from flower.store import TaskStore
 from flower.stream import ChangeFeed, HeartbeatWatch
@@ -45,7 +47,8 @@ class Events(threading.Thread):
     def __init__(self, capp: celery.Celery, io_loop: IOLoop, db: str | None = None,
                  persistent: bool = False, enable_events: bool = True,
                  state_save_interval: int = 0, db_max_tasks: int = 0, db_max_age: float = 0,
-                 stream_buffer: int = 10000, **kwargs: Any) -> None:
+                 stream_buffer: int = 10000, replica_poll_interval: int = 1000,
+                 **kwargs: Any) -> None:
         super().__init__(name='flower-events', daemon=True)
         self.capp = capp
         self.io_loop = io_loop
@@ -63,6 +66,13 @@ class Events(threading.Thread):
             self.history = History(self.state, io_loop, db, flush_interval=state_save_interval,
                                    max_tasks=db_max_tasks, max_age=db_max_age,
                                    on_restored=self._on_history_restored)
+        #: With a history replicas share, who captures is decided at start (see
+        #: :mod:`flower.replica`); a Flower of its own captures from the start.
+        self.replication = None
+        self.replica_poll_interval = replica_poll_interval
+        self._capturing = threading.Event()
+        if not (persistent and shares_history(db)):
+            self._capturing.set()
         self.received_count = 0
         self.applied_count = 0
         self.dropped_backlog_count = 0  # written by the capture thread only
@@ -137,14 +147,47 @@ class Events(threading.Thread):
             self.open_history(in_background=True)
         super().start()
         self._silence_timer.start()
+        if self.persistent and shares_history(self.db):
+            self.history.set_writing(False)
+            self.replication = Replication(self, self.db, self.replica_poll_interval / 1000)
+            self.replication.start(self.history.loaded_version)
+        elif self._timer is not None:
+            self._timer.start()
+
+    def lead(self) -> None:
+        """Become the replica that captures and writes (see :mod:`flower.replica`)."""
+        self.state.task_index.number_from(self.store.next_seq())
+        self.history.set_writing(True)
+        self._capturing.set()
         if self._timer is not None:
             self._timer.start()
+
+    def follow(self) -> None:
+        """Stop capturing and writing: another replica leads."""
+        self._capturing.clear()
+        if self._receiver is not None:
+            self._receiver.should_stop = True
+        if self._timer is not None:
+            self._timer.stop()
+        self.history.set_writing(False)
+
+    @property
+    def following(self) -> bool:
+        """Whether this is a follower replica, which leaves capture to another."""
+        return self.replication is not None and not self.replication.leading
+
+    def replica_status(self) -> dict[str, Any] | None:
+        """This replica's role and how far it follows (``None`` for a Flower of its own)."""
+        return self.replication.status() if self.replication is not None else None
 
     def stop(self) -> None:
         self._silence_timer.stop()
         if self._timer is not None:
             self._timer.stop()
+        if self.replication is not None:
+            self.replication.stop_following()
         self._stopping.set()
+        self._capturing.set()  # wakes the capture thread so that it sees it must stop
         if self._receiver is not None:
             self._receiver.should_stop = True
         if self.is_alive():
@@ -152,6 +195,8 @@ class Events(threading.Thread):
         if self.store is not None:
             self._apply_pending_now()
             self.history.close()
+        if self.replication is not None:
+            self.replication.resign()  # after the last write: the next leader reads it
 
     # -- persistent history (see docs/persistence.rst and flower.history) -----------
 
@@ -187,6 +232,9 @@ class Events(threading.Thread):
 
     def run(self) -> None:
         while not self._stopping.is_set():
+            self._capturing.wait()
+            if self._stopping.is_set():
+                break
             try:
                 self._capture()
             except Exception as exc:  # any broker failure: report it and retry later
@@ -202,7 +250,7 @@ class Events(threading.Thread):
                                           on_undecodable=self._on_undecodable)
             receiver.connect_max_retries = 0
             self._receiver = receiver
-            if self._stopping.is_set():
+            if self._stopping.is_set() or not self._capturing.is_set():
                 return
             self._on_connected(connection)
             for _ in receiver.consume(limit=None, timeout=None, wakeup=True):

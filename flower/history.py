@@ -16,6 +16,7 @@ from typing import Any
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from flower.flower_db_import import prepare_history
+from flower.history_file import shares_history
 from flower.state import EventsState
 from flower.store import WORKER_FIELDS, TaskStore, row_fields, task_row
 from flower.utils import Throttle, describe_error
@@ -28,6 +29,7 @@ class History:
     ``flush_interval`` ms what changed is written (one transaction per batch)."""
 
     default_flush_interval = 1000  # milliseconds between two writes
+    shared_flush_interval = 500  # the same, on a history replicas share
     #: Longest an IO loop turn spends loading tasks, in seconds: requests made while
     #: the history loads wait behind one such turn at a time.
     restore_slice_seconds = 0.002
@@ -39,7 +41,9 @@ class History:
         self.state = state
         self.io_loop = io_loop
         self.db = db
-        self.flush_interval = flush_interval or self.default_flush_interval
+        # Replicas: a task finished a second before the leader dies must be written.
+        self.flush_interval = flush_interval or (self.shared_flush_interval if shares_history(db)
+                                                 else self.default_flush_interval)
         self.max_tasks = max_tasks
         self.max_age = max_age
         self.on_restored = on_restored
@@ -54,6 +58,11 @@ class History:
         self._in_flight_changes = 0  # tasks and workers of the batch being written
         self._last_write_error = None
         self._slow_write_warnings = Throttle(60.0)
+        #: Off on a follower replica, which leaves writing to the leader.
+        self.writing = True
+        #: The newest task row version when the load began (shared histories only):
+        #: a follower reads what was written after it.
+        self.loaded_version = 0
 
     def open(self, in_background: bool = False) -> None:
         """Open the file, load tasks, workers and counters back, and start writing.
@@ -62,6 +71,8 @@ class History:
         served meanwhile; ``on_restored`` is called once they are all back.
         """
         self.store = TaskStore(prepare_history(self.db))
+        if hasattr(self.store, 'latest_version'):
+            self.loaded_version = self.store.latest_version()
         self._restore(in_background)
         self.state.track_changes = True
         self.state.stored_fields = self._stored_fields
@@ -166,12 +177,20 @@ class History:
                                 'counters': counter_rows, 'max_tasks': self.max_tasks,
                                 'max_age': self.max_age}
 
+    def set_writing(self, writing: bool) -> None:
+        """Start or stop collecting and writing changes (a replica that leads or
+        follows); a follower's state changes only as the leader's writes say."""
+        self.writing = writing
+        self.state.track_changes = writing
+        if not writing:
+            self.state.take_changes()
+
     def flush(self) -> None:
         """Hand what changed to the writer thread; skipped while a batch is being written
         (changes keep collecting for the next one)."""
-        if self._writing or self.store is None:
+        if self._writing or self.store is None or not self.writing:
             return
-        self._apply_retention_in_memory()
+        self.apply_retention_in_memory()
         tasks, workers, batch = self._take_batch()
         if not batch['tasks'] and not batch['workers']:
             return
@@ -224,7 +243,7 @@ class History:
         A failure is raised; the write is one transaction, so the file keeps the
         history written before, and the changes wait for the next write.
         """
-        if self.store is None:
+        if self.store is None or not self.writing:
             return
         tasks, workers, batch = self._take_batch()
         try:
@@ -239,7 +258,8 @@ class History:
         off the IO loop, in order with the task batches."""
         return self._writer.submit(function, *args)
 
-    def _apply_retention_in_memory(self):
+    def apply_retention_in_memory(self) -> None:
+        """Forget from memory the tasks retention removes from the history."""
         keep = self.max_tasks or None
         before = time.time() - self.max_age if self.max_age else None
         if keep is not None or before is not None:

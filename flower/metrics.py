@@ -66,6 +66,7 @@ class PrometheusMetrics:
         # (task name, worker) -> its series, with the tasks received there and not started yet
         self._task_series = {}
         self._ingest = None
+        self._leadership = None
         # (metric, label values) -> child: ``labels()`` costs more than the update itself
         self._children = {}
 
@@ -84,6 +85,15 @@ class PrometheusMetrics:
             self.registry.unregister(self._ingest)
         self._ingest = _IngestCollector(stats)
         self.registry.register(self._ingest)
+
+    def watch_leadership(self, leading: Callable[[], bool]) -> None:
+        """Serve ``flower_leader``: 1 while ``leading()`` (this replica captures and
+        writes the shared history), else 0. Only replicas have it; a later call
+        replaces the source."""
+        if self._leadership is not None:
+            self.registry.unregister(self._leadership)
+        self._leadership = _LeaderCollector(leading)
+        self.registry.register(self._leadership)
 
     def record_event(self, event: Mapping[str, Any], task: Task | None) -> None:
         """Update the instruments for one event already applied to Celery's state.
@@ -232,6 +242,23 @@ class _IngestCollector:
         for key, (name, kind, documentation) in INGEST_METRICS.items():
             family = CounterMetricFamily if kind == 'counter' else GaugeMetricFamily
             yield family(name, documentation, value=values[key])
+
+
+class _LeaderCollector:
+    def __init__(self, leading: Callable[[], bool]) -> None:
+        self.leading = leading
+
+    def describe(self) -> list[Metric]:
+        return [self._family(False)]
+
+    def collect(self) -> list[Metric]:
+        return [self._family(self.leading())]
+
+    @staticmethod
+    def _family(leading: bool) -> Metric:
+        return GaugeMetricFamily(
+            'flower_leader', 'Whether this replica is the leader, which captures events and '
+            'writes the shared history (1), or a follower (0).', value=1 if leading else 0)
 
 
 #: Family types the text format writes as they are; others go through prometheus_client.

@@ -100,6 +100,9 @@ define("db_max_tasks", type=int, default=1000000,
        help="most tasks the --persistent history keeps (the newest); 0 for no limit", group=PERSISTENCE)
 define("db_max_age", type=float, default=0,
        help="seconds after which --persistent forgets a task; 0 for no limit", group=PERSISTENCE)
+define("replica_poll_interval", type=int, default=1000,
+       help="how often (in milliseconds) a follower replica reads what the leader wrote "
+            "to a PostgreSQL --db", group=PERSISTENCE)
 
 # -- Prometheus
 

@@ -246,6 +246,22 @@ class EventsState(State):
             parent.children.add(task)
         return task
 
+    def follow_task(self, fields: dict[str, Any], number: int) -> CompactTask:
+        """Bring into memory a task another replica wrote (``fields`` as for
+        :meth:`restore_task`): a new one, or the one in memory brought up to date."""
+        task = self.tasks.data.get(fields['uuid'])
+        if task is None:
+            return self.restore_task(fields, number)
+        del fields['uuid']
+        hostname = fields.pop('worker', None)
+        if hostname is not None:
+            task.worker = self.get_or_create_worker(hostname)[0]
+        task.__dict__.update(fields)
+        self.task_index.update(task)
+        if task.name is not None:
+            self._seen_types.add(task.name)
+        return task
+
     def forget_oldest_tasks(self, keep: int | None = None, before: float | None = None) -> None:
         """Drop the oldest tasks from memory: beyond ``keep`` tasks, or last changed
         before the timestamp ``before`` (the history's retention limits)."""

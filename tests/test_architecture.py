@@ -22,7 +22,7 @@ LAYERS = {
         'flower.utils.authentication', 'flower.utils.blocking',
         'flower.utils.task_index', 'flower.history_file', 'flower.store', 'flower.store_links',
         'flower.audit_store', 'flower.flower_db_import', 'flower.metrics',
-        'flower.capture',
+        'flower.capture', 'flower.leadership',
         'flower.queue_history', 'flower.task_stats',
     ],
     'state: the model the IO loop changes': ['flower.state'],
@@ -30,6 +30,7 @@ LAYERS = {
         'flower.events', 'flower.history', 'flower.stream', 'flower.tasks', 'flower.utils.tasks',
         'flower.control', 'flower.inspector', 'flower.workers', 'flower.workflow',
         'flower.workflow_lookup', 'flower.audit', 'flower.retry', 'flower.bulk',
+        'flower.replica',
     ],
     'HTTP: pages and API handlers': [
         'flower.security', 'flower.base_handler',

@@ -28,6 +28,7 @@ EXPECTED_DEFAULTS = {
     'db': 'flower',
     'persistent': False,
     'state_save_interval': 0,
+    'replica_poll_interval': 1000,
     'db_max_tasks': 1000000,
     'db_max_age': 0,
     'broker_api': None,
@@ -233,6 +234,7 @@ def run_flower(args, cwd, env=None):
     (['--db_max_tasks=-1'], {}, {}, '--db_max_tasks'),
     (['--db_max_age=-60'], {}, {}, '--db_max_age'),
     (['--state_save_interval=-1'], {}, {}, '--state_save_interval'),
+    (['--replica_poll_interval=0'], {}, {}, '--replica_poll_interval'),
     (['--max_audit_records=0'], {}, {}, '--max_audit_records'),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_option(tmp_path, args, files, env, named):

@@ -16,7 +16,12 @@ class Healthcheck(BaseHandler):
         if not self.get_argument('verbose', False, type=bool):
             self.write("OK")
             return
-        self.write({'status': 'OK', 'history': self.application.events.history_status()})
+        events = self.application.events
+        status = {'status': 'OK', 'history': events.history_status()}
+        replica = events.replica_status()
+        if replica is not None:
+            status['replica'] = replica
+        self.write(status)
 
 
 class Metrics(BaseHandler):
