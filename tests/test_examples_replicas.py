@@ -108,7 +108,7 @@ def test_compose_file_runs_postgres_redis_two_workers_two_replicas_and_nginx(com
     secrets = {environment(s).get('FLOWER_COOKIE_SECRET') for s in flower_services.values()}
     assert len(secrets) == 1 and None not in secrets, 'the replicas must share one cookie secret'
     for name, service in flower_services.items():
-        assert (ROOT / 'examples' / 'replicas' / service['build']).resolve() == ROOT, name
+        assert (REPLICAS / service['build']).resolve() == ROOT, name
         assert service['depends_on']['postgres']['condition'] == 'service_healthy', name
 
     assert any(volume.split(':')[0] == './nginx.conf' for volume in services['nginx']['volumes'])
