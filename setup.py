@@ -56,6 +56,8 @@ setup(
             # check every JSON answer against it (tests/support/openapi.py).
             'openapi-spec-validator',
             'jsonschema>=4.18',
+            # tests/test_examples_replicas.py reads the compose file and the Kubernetes manifest.
+            'pyyaml>=6',
         ],
     },
     entry_points={
