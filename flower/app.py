@@ -148,6 +148,7 @@ class Flower(tornado.web.Application):
         self._queue_sampler = None
         self._sampling_queues = False
         self._purger = None
+        self._sessions_reader = None
         self.started = False
         self._servers = []
         self.sessions = Sessions(lambda: self.events.store)
@@ -202,6 +203,11 @@ class Flower(tornado.web.Application):
             self.sessions.revoke_all()
             logger.info("Every OAuth session was ended (--revoke_sessions)")
         self.io_loop.add_callback(self._inspect_at_start)
+        if self.events.replication is not None:
+            # A logout on another replica ends the session here too, a poll later.
+            self._sessions_reader = PeriodicCallback(self.sessions.load,
+                                                     self.options.replica_poll_interval)
+            self._sessions_reader.start()
         self._queue_sampler = PeriodicCallback(self.sample_queues, self.queue_sample_interval)
         self._queue_sampler.start()
         self.io_loop.add_callback(self.sample_queues)
@@ -232,7 +238,7 @@ class Flower(tornado.web.Application):
         for server in self._servers:
             server.stop()
         self._servers.clear()
-        for timer in (self._queue_sampler, self._purger):
+        for timer in (self._queue_sampler, self._purger, self._sessions_reader):
             if timer is not None:
                 timer.stop()
         if self.started:

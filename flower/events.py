@@ -143,16 +143,16 @@ class Events(threading.Thread):
         The process-wide tuning that keeps capture ahead of a busy cluster is
         the process owner's: see :func:`flower.command.tune_process`.
         """
+        if self.persistent and shares_history(self.db):
+            self.replication = Replication(self, self.db, self.replica_poll_interval / 1000)
         if self.persistent:
             self.open_history(in_background=True)
-        super().start()
-        self._silence_timer.start()
-        if self.persistent and shares_history(self.db):
-            self.history.set_writing(False)
-            self.replication = Replication(self, self.db, self.replica_poll_interval / 1000)
-            self.replication.start(self.history.loaded_version)
+        if self.replication is not None:
+            self.history.set_writing(False)  # until elected
         elif self._timer is not None:
             self._timer.start()
+        super().start()
+        self._silence_timer.start()
 
     def lead(self) -> None:
         """Become the replica that captures and writes (see :mod:`flower.replica`)."""
@@ -215,6 +215,9 @@ class Events(threading.Thread):
             self.history.save()
 
     def _on_history_restored(self):
+        if self.replication is not None:
+            # Not before: a row read by the load must not overwrite a newer one followed.
+            self.replication.start(self.history.loaded_version)
         if self._pending and not self._drain_scheduled:
             self._drain_scheduled = True
             self.io_loop.add_callback(self._apply_pending)

@@ -53,7 +53,6 @@ class Follower:
                  interval: float = 1.0) -> None:
         self.history = history
         self.state = history.state
-        self.store = history.store
         self.changes = changes
         self.io_loop = io_loop
         self.version = 0  # the newest task row version applied
@@ -115,7 +114,7 @@ class Follower:
 
     def _read(self, version: int, with_workers: bool) -> Read:
         """The next page of rows (on the reader thread)."""
-        store = self.store
+        store = self.history.store
         tasks = store.changes_since(version, self.page_size)
         if not with_workers:
             return Read(tasks, None, None)

@@ -79,12 +79,18 @@ class Sessions:
         self._store = store_getter
 
     def load(self) -> None:
-        """Read the generations kept in the history, if there is one."""
+        """Take in the generations kept in the history, if there is one. Generations
+        only grow: the higher of the kept and the known one wins, so replicas that
+        share a history end the same sessions."""
         store = self._store()
         saved = store.load_setting(self.setting_name) if store is not None else None
         if saved:
             data = json.loads(saved)
-            self.everyone, self.users = data['everyone'], data['users']
+            if data['everyone'] > self.everyone:
+                self.everyone, self.users = data['everyone'], {}
+            if data['everyone'] == self.everyone:
+                for email, generation in data['users'].items():
+                    self.users[email] = max(generation, self.users.get(email, 0))
 
     def token(self, email: str) -> str:
         return json.dumps([self.everyone, self.users.get(email, 0), email])
@@ -112,5 +118,6 @@ class Sessions:
     def _save(self) -> None:
         store = self._store()
         if store is not None:
+            self.load()  # what another replica ended meanwhile stays ended
             store.save_setting(self.setting_name,
                                json.dumps({'everyone': self.everyone, 'users': self.users}))

@@ -11,6 +11,7 @@ A worker that dies says no goodbye: Celery sends no event when its heartbeats
 stop. :class:`HeartbeatWatch` finds such workers, so that the feed tells its
 clients with a ``worker-offline`` change of its own.
 """
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -22,12 +23,20 @@ STREAMED_PREFIXES = ('task-', 'worker-')
 
 
 class ChangeFeed:
-    """The last ``size`` changes, numbered from 1 in the order they were applied."""
+    """The last ``size`` changes, numbered in the order they were applied from a
+    number after ``start``.
 
-    def __init__(self, size: int = 10000) -> None:
+    Without ``start`` it is random, different in every process: a client that a
+    load balancer sends to another replica when it reconnects presents an id
+    that is not this feed's, and gets a reset rather than the wrong changes.
+    """
+
+    def __init__(self, size: int = 10000, start: int | None = None) -> None:
         self.size = max(1, size)
         self._slots = [None] * self.size
-        self.last_id = 0
+        # At most 2**52 + the changes of a lifetime: still exact as a JavaScript number.
+        self._start = secrets.randbelow(2 ** 40) << 12 if start is None else start
+        self.last_id = self._start
         self._changed = Condition()
         #: ``((after id, up to id), bytes)``: the last chunk built for clients without
         #: filters, which the others at the same place send as it is.
@@ -36,7 +45,7 @@ class ChangeFeed:
     @property
     def first_id(self) -> int:
         """The id of the oldest change still kept (``last_id + 1`` when none is)."""
-        return max(1, self.last_id - self.size + 1) if self.last_id else 1
+        return max(self._start + 1, self.last_id - self.size + 1)
 
     def publish(self, changes: list[tuple[str, str]]) -> None:
         """Number and keep ``(event type, key)`` changes, then wake the clients."""

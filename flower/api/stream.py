@@ -17,9 +17,24 @@ import dataclasses
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
-from flower.api import RequestError, json_text, non_negative_int
+from flower.api import RequestError, json_text
 from flower.api.tasks import BaseTaskHandler
 from flower.workers import worker_row
+
+#: The largest change id: ids start at random below 2**52 (see ChangeFeed).
+MAX_CHANGE_ID = 2 ** 53 - 1
+
+
+def change_id(value: str) -> int:
+    """A change id of the feed (``Last-Event-ID``): a whole number from 0 to 2**53 - 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError("not an integer") from None
+    if not 0 <= number <= MAX_CHANGE_ID:
+        raise ValueError(f"must be from 0 to {MAX_CHANGE_ID}")
+    return number
+
 
 #: The prefixes of the event types a ``types`` filter may name.
 EVENT_KINDS = ('task-', 'worker-')
@@ -110,7 +125,7 @@ class EventStream(BaseTaskHandler):
         if not raw:
             return None
         try:
-            return non_negative_int(raw)
+            return change_id(raw)
         except ValueError as exc:
             raise RequestError(400, f"Invalid Last-Event-ID {raw!r}: {exc}") from None
 
