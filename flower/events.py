@@ -123,6 +123,11 @@ class Events(threading.Thread):
     def restoring(self) -> bool:
         return self.history is not None and self.history.restoring
 
+    def history_available(self) -> bool:
+        """False while the ``--persistent`` history cannot be read (answers then come from
+        memory only); True without a history."""
+        return self.store is None or self.history.available()
+
     def history_status(self) -> dict[str, Any] | None:
         """How far the ``--persistent`` history is loaded and written (``None`` without one)."""
         return self.history.status() if self.store is not None else None

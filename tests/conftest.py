@@ -39,7 +39,8 @@ from tests.support.processes import (
 pytest_plugins = ['tests.support.flower', 'tests.support.browser', 'tests.support.rabbitmq',
                   'tests.support.command', 'tests.support.install', 'tests.support.api_cluster',
                   'tests.support.oauth_provider', 'tests.support.flower22',
-                  'tests.support.audit', 'tests.support.parallel', 'tests.support.postgres']
+                  'tests.support.audit', 'tests.support.parallel', 'tests.support.postgres',
+                  'tests.support.history_stores']
 
 
 @pytest.fixture

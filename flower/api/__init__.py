@@ -132,6 +132,12 @@ class BaseApiHandler(BaseHandler):
     def write_error_message(self, status_code: int, message: str) -> None:
         self.write_json({'error': message})
 
+    def finish(self, chunk: Any = None) -> Any:
+        """Answers say when the history could not be read: they hold the tasks in memory only."""
+        if not self._headers_written and not self.application.events.history_available():
+            self.set_header('X-Flower-History', 'unavailable')
+        return super().finish(chunk)
+
     def write_json(self, data: Any) -> None:
         """Answer ``data`` as JSON; values JSON cannot encode are sent as text."""
         if isinstance(data, dict):
