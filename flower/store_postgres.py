@@ -29,6 +29,8 @@ from flower.utils import describe_error
 from flower.utils.masking import mask_text
 
 logger = logging.getLogger(__name__)
+# The pool warns at every failed reconnection attempt; Reachability says it once.
+logging.getLogger('psycopg.pool').setLevel(logging.ERROR)
 
 _COLUMNS = ', '.join(TASK_COLUMNS)
 # As in SQLite: a task seen again after it left memory keeps its stored fields and
@@ -206,6 +208,9 @@ class PostgresTaskStore(PostgresQueries):
 
     connect_timeout = 2  # seconds
     pool_size = (1, 4)
+    #: The pool's reconnection attempts back off without a bound; past this many seconds
+    #: it gives up, and the next request starts again from a short delay.
+    reconnect_timeout = 30
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -213,7 +218,8 @@ class PostgresTaskStore(PostgresQueries):
         pool = psycopg_pool.ConnectionPool(
             url, min_size=self.pool_size[0], max_size=self.pool_size[1], open=False,
             kwargs={'connect_timeout': self.connect_timeout}, timeout=self.connect_timeout,
-            check=psycopg_pool.ConnectionPool.check_connection, name='flower-history')
+            check=psycopg_pool.ConnectionPool.check_connection, name='flower-history',
+            reconnect_timeout=self.reconnect_timeout)
         super().__init__(pool, Reachability(self.path))
         pool.open(wait=True, timeout=self.connect_timeout * 2)
         try:
