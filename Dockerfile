@@ -18,11 +18,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # (py-amqp) out of the box. More broker clients, installed next to flower:
 #   --build-arg BROKER_CLIENTS="librabbitmq"
 ARG BROKER_CLIENTS=""
+# Extras of flower installed with it: postgresql lets --db take a postgresql:// URL.
+ARG FLOWER_EXTRAS="postgresql"
 
 # The same install script the clean-install test runs: a wheel of this tree
 # with its runtime dependencies only.
 COPY . /usr/src/flower
-RUN bash /usr/src/flower/scripts/install-flower.sh python /usr/src/flower ${BROKER_CLIENTS} \
+RUN FLOWER_EXTRAS="${FLOWER_EXTRAS}" \
+    bash /usr/src/flower/scripts/install-flower.sh python /usr/src/flower ${BROKER_CLIENTS} \
     && rm -rf /usr/src/flower \
     && useradd --create-home --home-dir /home/flower --uid 1000 --user-group \
         --shell /usr/sbin/nologin flower \
@@ -36,7 +39,8 @@ EXPOSE 5555
 
 # The image needs no writable file: run it with --read-only if you like. For
 # --persistent, mount a volume on /data (owned by the flower user, uid 1000)
-# and pass --persistent --db=/data/flower.db.
+# and pass --persistent --db=/data/flower.db; or keep the history in PostgreSQL
+# with --db=postgresql://user:password@host:5432/dbname (FLOWER_DB works too).
 
 # Probes the running flower where it listens: it reads the process's own
 # options (--port=N, FLOWER_PORT, the URL prefix, TLS, a unix socket...).

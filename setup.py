@@ -16,6 +16,9 @@ def read_readme():
         return readme.read()
 
 
+POSTGRESQL = ['psycopg[binary]>=3.1', 'psycopg-pool>=3.2']
+
+
 setup(
     name='flower',
     version=read_version(),
@@ -41,6 +44,8 @@ setup(
         'hiredis>=2.0',
     ],
     extras_require={
+        # --db=postgresql://... keeps the task history in PostgreSQL.
+        'postgresql': POSTGRESQL,
         'test': [
             'pytest>=8',
             'pytest-tornado>=0.8',
@@ -58,6 +63,7 @@ setup(
             'jsonschema>=4.18',
             # tests/test_examples_replicas.py reads the compose file and the Kubernetes manifest.
             'pyyaml>=6',
+            *POSTGRESQL,
         ],
     },
     entry_points={

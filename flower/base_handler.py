@@ -240,6 +240,7 @@ class BaseHandler(tornado.web.RequestHandler):
             session_email=self.current_user and self.session_email,
             active_page=None,
             live_since=self.application.events.changes.last_id,
+            history_unavailable=not self.application.events.history_available(),
         )
         return namespace
 

@@ -21,9 +21,8 @@ from tornado.options import options
 
 from flower.app import Flower
 from flower.command_help import render_help
-from flower.flower_db_import import check_shelve, history_file
+from flower.command_history import check_history_options, history_location
 from flower.options import DEFAULT_CONFIG_FILE, default_options
-from flower.history_file import NotAHistory, check_history_path
 from flower.utils import abs_path, describe_error, strtobool
 from flower.utils.broker import validate_broker_api
 from flower.views.auth import DEFAULT_PROVIDER, load_provider, validate_auth_option
@@ -249,28 +248,6 @@ def _validate_request_options():
                               "(give names such as flower.example.com, .example.com or *)")
 
 
-def _validate_history_options():
-    for name in ('state_save_interval', 'db_max_tasks', 'db_max_age'):
-        if getattr(options, name) < 0:
-            raise OptionError(f"--{name}: must be 0 or more, not {getattr(options, name)}")
-    if options.replica_poll_interval <= 0:
-        raise OptionError(f"--replica_poll_interval: must be more than 0 milliseconds, not "
-                          f"{options.replica_poll_interval}")
-    if options.persistent:
-        if not options.db:
-            raise OptionError("--db: --persistent needs the path of the history file")
-        directory = os.path.dirname(abs_path(options.db))
-        if not os.path.isdir(directory):
-            raise OptionError(f"--db: directory {directory} does not exist")
-        if not os.access(directory, os.W_OK):
-            raise OptionError(f"--db: directory {directory} is not writable")
-        try:
-            check_shelve(abs_path(options.db))
-            check_history_path(history_file(abs_path(options.db)))
-        except NotAHistory as exc:
-            raise OptionError(f"--db: {exc}; give --db the path of a history file") from None
-
-
 def extract_settings() -> dict[str, Any]:
     """Check the options, refusing inconsistent ones; return the Tornado settings that
     :func:`flower.urls.app_settings` does not make (TLS)."""
@@ -291,7 +268,10 @@ def extract_settings() -> dict[str, Any]:
             validate_broker_api(options.broker_api)
         except ValueError as exc:
             raise OptionError(f"--broker_api: {exc}") from None
-    _validate_history_options()
+    try:
+        check_history_options(options)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
     _validate_request_options()
     if options.unix_socket and options.port != default_options.port:
         logger.info("--unix_socket is set: --port is ignored")
@@ -311,7 +291,7 @@ def print_banner(capp: celery.Celery, ssl: bool) -> None:
     logger.info("Registered tasks: %s",
                 sorted(name for name in capp.tasks if not name.startswith('celery.')))
     if options.persistent:
-        logger.info("Task history: %s", history_file(abs_path(options.db)))
+        logger.info("Task history: %s", history_location(options.db))
 
 
 def celery_option_arity() -> dict[str, bool]:

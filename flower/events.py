@@ -21,10 +21,10 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from flower.capture import Backoff, BatchEventReceiver
 from flower.history import History
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
-from flower.history_file import shares_history
 from flower.replica import Replication
 from flower.state import CompactTask, EventsState, NoTaskHeap, TaskCache, stored_task
 from flower.store import TaskStore
+from flower.store_open import is_postgres_url
 from flower.stream import ChangeFeed, HeartbeatWatch
 from flower.utils import Throttle, describe_error
 from flower.utils.broker import broadcast_connection, run_detached
@@ -71,7 +71,7 @@ class Events(threading.Thread):
         self.replication = None
         self.replica_poll_interval = replica_poll_interval
         self._capturing = threading.Event()
-        if not (persistent and shares_history(db)):
+        if not (persistent and is_postgres_url(db)):
             self._capturing.set()
         self.received_count = 0
         self.applied_count = 0
@@ -133,6 +133,11 @@ class Events(threading.Thread):
     def restoring(self) -> bool:
         return self.history is not None and self.history.restoring
 
+    def history_available(self) -> bool:
+        """False while the ``--persistent`` history cannot be read (answers then come from
+        memory only); True without a history."""
+        return self.store is None or self.history.available()
+
     def history_status(self) -> dict[str, Any] | None:
         """How far the ``--persistent`` history is loaded and written (``None`` without one)."""
         return self.history.status() if self.store is not None else None
@@ -143,7 +148,7 @@ class Events(threading.Thread):
         The process-wide tuning that keeps capture ahead of a busy cluster is
         the process owner's: see :func:`flower.command.tune_process`.
         """
-        if self.persistent and shares_history(self.db):
+        if self.persistent and is_postgres_url(self.db):
             self.replication = Replication(self, self.db, self.replica_poll_interval / 1000)
         if self.persistent:
             self.open_history(in_background=True)

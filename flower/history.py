@@ -3,11 +3,12 @@ batches on a timer, bounded by retention (see docs/persistence.rst).
 
 The state is changed on the IO loop only: tasks come back from the file in
 short slices of IO loop turns, and a writer thread puts the changes the state
-collected (``take_changes``) into the :class:`~flower.store.TaskStore`.
+collected (``take_changes``) into the store :func:`flower.store_open.open_store`
+gives: a :class:`~flower.store.TaskStore` (SQLite) or a
+:class:`~flower.store_postgres.PostgresTaskStore`.
 """
 import gc
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,10 +16,9 @@ from typing import Any
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from flower.flower_db_import import prepare_history
-from flower.history_file import shares_history
 from flower.state import EventsState
-from flower.store import WORKER_FIELDS, TaskStore, row_fields, task_row
+from flower.store import WORKER_FIELDS, row_fields, task_row
+from flower.store_open import describe_db, is_postgres_url, open_store
 from flower.utils import Throttle, describe_error
 
 logger = logging.getLogger(__name__)
@@ -40,9 +40,10 @@ class History:
                  on_restored: Callable[[], None] | None = None) -> None:
         self.state = state
         self.io_loop = io_loop
-        self.db = db
+        self.db = describe_db(db)  # as logs show it
+        self._location = db
         # Replicas: a task finished a second before the leader dies must be written.
-        self.flush_interval = flush_interval or (self.shared_flush_interval if shares_history(db)
+        self.flush_interval = flush_interval or (self.shared_flush_interval if is_postgres_url(db)
                                                  else self.default_flush_interval)
         self.max_tasks = max_tasks
         self.max_age = max_age
@@ -70,7 +71,7 @@ class History:
         ``in_background``: tasks come back a slice per IO loop turn, so requests are
         served meanwhile; ``on_restored`` is called once they are all back.
         """
-        self.store = TaskStore(prepare_history(self.db))
+        self.store = open_store(self._location)
         if hasattr(self.store, 'latest_version'):
             self.loaded_version = self.store.latest_version()
         self._restore(in_background)
@@ -127,7 +128,7 @@ class History:
         fields.pop('worker', None)
         return fields
 
-    def _restore_chunk(self, rows: sqlite3.Cursor) -> int:
+    def _restore_chunk(self, rows: Any) -> int:
         """Load the next chunk of tasks; return how many there were."""
         restore = self.state.restore_task
         chunk = rows.fetchmany(self.restore_chunk_size)
@@ -138,7 +139,7 @@ class History:
         self.restored_count += len(chunk)
         return len(chunk)
 
-    def _restore_in_background(self, rows: sqlite3.Cursor, started: float) -> None:
+    def _restore_in_background(self, rows: Any, started: float) -> None:
         """Load chunks for at most :attr:`restore_slice_seconds`, then let the IO loop
         serve what waits before going on."""
         deadline = time.perf_counter() + self.restore_slice_seconds
@@ -274,8 +275,17 @@ class History:
 
     def status(self) -> dict[str, Any]:
         """How far the history is loaded and written (``/healthcheck?verbose=1``)."""
-        return {
+        status = {
             'loading': self.restoring, 'tasks_loaded': self.restored_count,
             'tasks_to_load': self.restore_total, 'pending_changes': self.pending_changes(),
             'writing': 'failing' if self._last_write_error is not None else 'ok',
+            'available': self.available(),
         }
+        if not status['available']:
+            status['unavailable_reason'] = self.store.unavailable_reason
+        return status
+
+    def available(self) -> bool:
+        """False while the store cannot be read (a PostgreSQL database out of reach):
+        listings then show the tasks in memory only."""
+        return getattr(self.store, 'available', True)

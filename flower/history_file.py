@@ -14,16 +14,6 @@ SQLITE_HEADER = b'SQLite format 3\x00'
 _SNIFF_SIZE = 4096
 
 
-#: The URL schemes of a history that several replicas can share (PostgreSQL).
-SHARED_HISTORY_SCHEMES = ('postgresql://', 'postgres://')
-
-
-def shares_history(db: str | None) -> bool:
-    """Whether ``db`` names a history several replicas can share (a PostgreSQL URL)
-    rather than the path of an SQLite file."""
-    return bool(db) and db.startswith(SHARED_HISTORY_SCHEMES)
-
-
 class NotAHistory(Exception):
     """The history path holds something that is not a history; it is left alone."""
 

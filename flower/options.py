@@ -93,7 +93,9 @@ define("tasks_columns", type=str, default=DEFAULT_TASKS_COLUMNS,
 
 define("persistent", type=bool, default=False,
        help="keep the task history, workers and counters in --db across restarts", group=PERSISTENCE)
-define("db", type=str, default='flower', help="flower database file (SQLite, for --persistent)", group=PERSISTENCE)
+define("db", type=str, default='flower',
+       help="where --persistent keeps the history: an SQLite file, or a postgresql:// URL "
+            "(which turns --persistent on)", group=PERSISTENCE)
 define("state_save_interval", type=int, default=0,
        help="how often (in milliseconds) --persistent writes changes; 0 means every second", group=PERSISTENCE)
 define("db_max_tasks", type=int, default=1000000,

@@ -10,6 +10,9 @@
 # SOURCE   a source tree, a .whl or a .tar.gz sdist (default: this checkout)
 # EXTRA_PACKAGE  more pip requirements installed beside flower
 #                (other broker clients, for example)
+#
+# FLOWER_EXTRAS in the environment names extras of flower to install with it
+# (comma-separated, e.g. FLOWER_EXTRAS=postgresql).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -31,6 +34,7 @@ else
     package=("$SOURCE")
 fi
 
-"${PIP[@]}" install --quiet "${package[0]}" "$@"
+extras="${FLOWER_EXTRAS:+[$FLOWER_EXTRAS]}"
+"${PIP[@]}" install --quiet "${package[0]}$extras" "$@"
 # The same version may be installed already (a second run): put this build in its place.
 "${PIP[@]}" install --quiet --force-reinstall --no-deps "${package[0]}"

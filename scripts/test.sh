@@ -3,7 +3,7 @@
 # Extra arguments go to pytest (e.g. scripts/test.sh -k options).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-apt_install redis-server chromium rabbitmq-server prometheus openssl
+apt_install redis-server chromium rabbitmq-server prometheus openssl postgresql
 # The broker tests read queue statistics from RabbitMQ's management API (port 15672).
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo rabbitmq-plugins --quiet enable rabbitmq_management >/dev/null

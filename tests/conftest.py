@@ -12,6 +12,7 @@
                          (the examples' config) to send tasks by name
 * ``flower_factory``  -> a Flower app served on a thread (tests/support/flower.py)
 * ``page``            -> a headless Chromium page (tests/support/browser.py)
+* ``postgres_url``    -> a fresh PostgreSQL database (tests/support/postgres.py)
 
 About isolating tests by Redis db number: kombu's Redis transport publishes
 fanout messages (events, remote-control broadcasts) with Redis PUBLISH, which
@@ -38,7 +39,8 @@ from tests.support.processes import (
 pytest_plugins = ['tests.support.flower', 'tests.support.browser', 'tests.support.rabbitmq',
                   'tests.support.command', 'tests.support.install', 'tests.support.api_cluster',
                   'tests.support.oauth_provider', 'tests.support.flower22',
-                  'tests.support.audit', 'tests.support.parallel']
+                  'tests.support.audit', 'tests.support.parallel', 'tests.support.postgres',
+                  'tests.support.history_stores']
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ LAYERS = {
         'flower.utils.broker', 'flower.utils.purge',
         'flower.utils.authentication', 'flower.utils.blocking',
         'flower.utils.task_index', 'flower.history_file', 'flower.store', 'flower.store_links',
+        'flower.store_postgres_schema', 'flower.store_postgres', 'flower.store_open',
         'flower.audit_store', 'flower.flower_db_import', 'flower.metrics',
         'flower.capture', 'flower.leadership',
         'flower.queue_history', 'flower.task_stats',
@@ -37,7 +38,7 @@ LAYERS = {
         'flower.views', 'flower.views.*', 'flower.api', 'flower.api.*',
     ],
     'application: routes and the Tornado app': ['flower.urls', 'flower.app'],
-    'command line': ['flower.command', 'flower.command_help', 'flower.__main__', 'flower.healthcheck'],
+    'command line': ['flower.command', 'flower.command_help', 'flower.command_history', 'flower.__main__', 'flower.healthcheck'],
 }
 
 MAX_MODULE_LINES = 400

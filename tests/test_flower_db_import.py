@@ -23,7 +23,7 @@ import requests
 from tornado.ioloop import IOLoop
 from tornado.options import options
 
-from flower.command import OptionError, _validate_history_options
+from flower.command_history import check_history_options
 from flower.events import Events
 from flower.flower_db_import import check_shelve, history_file, shelve_kind
 from flower.metrics import PrometheusMetrics
@@ -247,8 +247,8 @@ def test_a_shelve_this_python_cannot_open_is_refused_and_left_alone(tmp_path, mo
         check_shelve(str(db))
     monkeypatch.setattr(options.mockable(), 'persistent', True)
     monkeypatch.setattr(options.mockable(), 'db', str(db))
-    with pytest.raises(OptionError, match='--db: .*Flower shelve'):
-        _validate_history_options()
+    with pytest.raises(ValueError, match='--db: .*Flower shelve'):
+        check_history_options(options)
     assert db.read_bytes() == before and os.listdir(tmp_path) == ['flower.db']
 
 

@@ -24,10 +24,12 @@ from tornado.ioloop import IOLoop
 from flower.events import Events
 from flower.metrics import PrometheusMetrics
 from flower.store import TaskStore
+from flower.store_open import open_store
 from flower.utils.tasks import (
     SORT_FIELDS, as_dict, count_tasks, get_task_by_id, iter_tasks, sort_tasks,
 )
 from tests.support.flower import FlowerServer
+from tests.support.history_stores import StoredHistory
 from tests.support.waiting import wait_for
 
 NOW = time.time()
@@ -83,8 +85,8 @@ def tasks_of(events):
     return {uuid: as_dict(task) for uuid, task in iter_tasks(events)}
 
 
-def test_restart_restores_tasks_workers_and_counters(tmp_path):
-    path = tmp_path / 'history.db'
+def test_restart_restores_tasks_workers_and_counters(history_db):
+    path = history_db.db
 
     async def first_life():
         events = make_events(path)
@@ -185,8 +187,8 @@ def test_a_missing_file_starts_a_new_history_without_warning(tmp_path, caplog):
     assert path.exists()
 
 
-def test_events_during_a_write_are_neither_lost_nor_applied_twice(tmp_path):
-    path = tmp_path / 'history.db'
+def test_events_during_a_write_are_neither_lost_nor_applied_twice(history_db):
+    path = history_db.db
     write_started, release = threading.Event(), threading.Event()
 
     async def scenario():
@@ -235,17 +237,15 @@ def test_events_during_a_write_are_neither_lost_nor_applied_twice(tmp_path):
     assert restored_tasks == expected_tasks
     assert restored_tasks['waiting']['state'] == 'REVOKED'
     assert restored_counter == expected_counter
-    connection = sqlite3.connect(path)
-    assert connection.execute('SELECT count(*), count(DISTINCT uuid) FROM tasks').fetchone() == \
-        (101, 101)
+    assert history_db.query('SELECT count(*), count(DISTINCT uuid) FROM tasks') == [(101, 101)]
 
 
-def retained(path, first, then, **options):
+def retained(history_db, first, then, **options):
     """Run ``first(worker)``, write, ``then(worker)``, write (retention applies to
     memory before each write, to the file during it); return the uuids kept in
     memory and in the file."""
     async def scenario():
-        events = make_events(path, **options)
+        events = make_events(history_db.db, **options)
         events.open_history()
         worker = Worker(events.state)
         first(worker)
@@ -257,16 +257,15 @@ def retained(path, first, then, **options):
         return in_memory
 
     in_memory = run(scenario)
-    stored = {uuid for (uuid,) in sqlite3.connect(path).execute('SELECT uuid FROM tasks')}
-    return in_memory, stored
+    return in_memory, history_db.stored_uuids()
 
 
-def test_retention_by_count_keeps_the_newest(tmp_path):
+def test_retention_by_count_keeps_the_newest(history_db):
     def hundred(worker):
         for number in range(100):
             worker.run(f'task-{number:03d}', at=NOW + number)
 
-    in_memory, stored = retained(tmp_path / 'history.db', hundred,
+    in_memory, stored = retained(history_db, hundred,
                                  lambda worker: worker.run('task-100', at=NOW + 100),
                                  db_max_tasks=40)
 
@@ -275,14 +274,14 @@ def test_retention_by_count_keeps_the_newest(tmp_path):
     assert in_memory == newest
 
 
-def test_retention_by_age_forgets_old_tasks_and_keeps_new_ones(tmp_path):
+def test_retention_by_age_forgets_old_tasks_and_keeps_new_ones(history_db):
     def old_and_new(worker):
         for number in range(20):
             worker.run(f'old-{number}', at=time.time() - 7200 - number)
         for number in range(20):
             worker.run(f'new-{number}', at=time.time() - 60)
 
-    in_memory, stored = retained(tmp_path / 'history.db', old_and_new,
+    in_memory, stored = retained(history_db, old_and_new,
                                  lambda worker: worker.run('newest', at=time.time()),
                                  db_max_age=3600)
 
@@ -291,8 +290,8 @@ def test_retention_by_age_forgets_old_tasks_and_keeps_new_ones(tmp_path):
     assert in_memory == expected
 
 
-def test_search_and_lookup_reach_tasks_no_longer_in_memory(tmp_path):
-    path = tmp_path / 'history.db'
+def test_search_and_lookup_reach_tasks_no_longer_in_memory(history_db):
+    path = history_db.db
 
     async def scenario():
         events = make_events(path, max_tasks=10)
@@ -322,10 +321,10 @@ def test_search_and_lookup_reach_tasks_no_longer_in_memory(tmp_path):
     assert listing == ['task-42', 'task-40', 'task-38', 'task-36']
 
 
-def test_a_task_back_in_memory_is_listed_and_counted_once(tmp_path):
+def test_a_task_back_in_memory_is_listed_and_counted_once(history_db):
     """A late event for a task that left memory brings it back as the newest task,
     with its stored fields; its stored row must not be listed or counted a second time."""
-    path = tmp_path / 'history.db'
+    path = history_db.db
 
     async def scenario():
         events = make_events(path, max_tasks=3)
@@ -357,8 +356,8 @@ def test_a_task_back_in_memory_is_listed_and_counted_once(tmp_path):
     assert (back['state'], back['result'], back['runtime']) == ('SUCCESS', '3', 1.0)
 
 
-def test_stopping_during_a_background_restore_keeps_the_history(tmp_path):
-    path = tmp_path / 'history.db'
+def test_stopping_during_a_background_restore_keeps_the_history(history_db):
+    path = history_db.db
 
     async def fill():
         events = make_events(path)
@@ -391,8 +390,8 @@ def test_stopping_during_a_background_restore_keeps_the_history(tmp_path):
     assert run(reopen) == 30
 
 
-def test_text_utf_8_cannot_carry_does_not_stop_the_history(tmp_path):
-    path = tmp_path / 'history.db'
+def test_text_utf_8_cannot_carry_does_not_stop_the_history(history_db):
+    path = history_db.db
     odd = os.fsdecode(b'caf\xe9.txt')  # a lone surrogate, as Python decodes such a file name
 
     async def first_life():
@@ -427,11 +426,7 @@ def persistent_flower(broker_url, path, **options):
 
 def stored_uuids(path):
     """The uuids in the history file, read through a connection of our own."""
-    connection = sqlite3.connect(path)
-    try:
-        return {uuid for (uuid,) in connection.execute('SELECT uuid FROM tasks')}
-    finally:
-        connection.close()
+    return StoredHistory('sqlite', str(path)).stored_uuids()
 
 
 def timed_tasks():
@@ -483,13 +478,12 @@ def every_datatable_row(flower, direction):
     return first['recordsFiltered'], [task['uuid'] for page in pages for task in page['data']]
 
 
-def test_sorted_listings_cover_the_stored_history(broker_url, tmp_path, monkeypatch):
+def test_sorted_listings_cover_the_stored_history(broker_url, history_db, monkeypatch):
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
-    path = tmp_path / 'history.db'
     runtimes = timed_tasks()
-    with persistent_flower(broker_url, path, max_tasks=5) as flower:
+    with persistent_flower(broker_url, history_db.db, max_tasks=5) as flower:
         flower.call(feed_timed_tasks, flower.app.events.state, runtimes)
-        wait_for(lambda: stored_uuids(path) == set(runtimes), what='every task written')
+        wait_for(lambda: history_db.stored_uuids() == set(runtimes), what='every task written')
         assert len(flower.call(lambda: flower.app.events.state.tasks)) == 5
 
         ascending, descending = documented_order(runtimes), documented_order(runtimes, True)
@@ -506,9 +500,9 @@ def test_sorted_listings_cover_the_stored_history(broker_url, tmp_path, monkeypa
         assert every_datatable_row(flower, 'desc') == (24, descending)
 
 
-def test_every_sort_field_orders_memory_and_history_as_one_listing(tmp_path):
+def test_every_sort_field_orders_memory_and_history_as_one_listing(history_db):
     async def scenario():
-        events = make_events(tmp_path / 'history.db', max_tasks=6)
+        events = make_events(history_db.db, max_tasks=6)
         events.open_history()
         events.store.sorted_chunk_size = 4  # the 18 stored tasks are read in several chunks
         feed_timed_tasks(events.state, timed_tasks())
@@ -528,10 +522,10 @@ def test_every_sort_field_orders_memory_and_history_as_one_listing(tmp_path):
         assert (listed, page) == (expected, expected[4:9]), sort_by
 
 
-def test_stored_tasks_are_ordered_by_known_columns_only(tmp_path):
-    store = TaskStore(str(tmp_path / 'history.db'))
+def test_stored_tasks_are_ordered_by_known_columns_only(history_db):
+    store = open_store(history_db.db)
     with pytest.raises(ValueError, match='cannot be ordered'):
-        store.older_tasks(1, order_by='runtime; DROP TABLE tasks')
+        list(store.older_tasks(1, order_by='runtime; DROP TABLE tasks'))
     store.close()
 
 

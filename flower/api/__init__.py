@@ -132,6 +132,13 @@ class BaseApiHandler(BaseHandler):
     def write_error_message(self, status_code: int, message: str) -> None:
         self.write_json({'error': message})
 
+    def flush(self, include_footers: bool = False) -> Any:
+        """Answers say when the history could not be read: they hold the tasks in memory
+        only. (The first flush sends the headers; ``finish`` flushes too.)"""
+        if not self._headers_written and not self.application.events.history_available():
+            self.set_header('X-Flower-History', 'unavailable')
+        return super().flush(include_footers)
+
     def write_json(self, data: Any) -> None:
         """Answer ``data`` as JSON; values JSON cannot encode are sent as text."""
         if isinstance(data, dict):

@@ -210,8 +210,8 @@ def test_the_authenticated_user_is_recorded_and_no_credentials(cluster, monkeypa
 
 # -- persistence -----------------------------------------------------------------------
 
-def test_the_trail_outlives_a_restart_with_persistent(cluster, tmp_path):
-    db = str(tmp_path / 'history.db')
+def test_the_trail_outlives_a_restart_with_persistent(cluster, history_db):
+    db = history_db.db
     with FlowerServer(cluster.url, capp=monitored_app(cluster), persistent=True, db=db) as flower:
         assert Api(flower).post(f'/api/queues/purge/{BACKLOG}').status_code == 200
         assert Api(flower).post('/api/queues/purge/nowhere').status_code == 404
@@ -226,6 +226,8 @@ def test_the_trail_outlives_a_restart_with_persistent(cluster, tmp_path):
         newest = api.get('/api/audit?limit=1').json()
         assert newest['total'] == 3
         assert newest['records'][0]['targets'] == [BACKLOG]
+        purges = api.get('/api/audit?action=queue.purge&offset=1').json()
+        assert purges['total'] == 3 and purges['records'] == before['records']
 
 
 # -- an unreachable broker ---------------------------------------------------------------

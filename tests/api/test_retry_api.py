@@ -221,8 +221,8 @@ def test_the_pages_link_a_retry_and_its_original(cluster, flower, api):
     assert retried_as.index(first) < retried_as.index(second)
 
 
-def test_with_persistent_the_links_survive_a_restart(cluster, workers, tmp_path):
-    db = str(tmp_path / 'history')
+def test_with_persistent_the_links_survive_a_restart(cluster, workers, history_db):
+    db = history_db.db
     first = cluster.start_flower(persistent=True, db=db)
     cluster.wait_known(first, workers['extended'])
     original = failed(cluster, first, 'kept across restarts')

@@ -1,0 +1,357 @@
+"""The task history in PostgreSQL (``--db=postgresql://...``): the interface of
+:class:`flower.store.TaskStore`, so :class:`flower.history.History` and every
+listing above it work the same on either.
+
+Connections come from a small pool; each batch is one transaction, its tasks
+upserted in one pipeline. Every row written takes a new ``version`` from a
+sequence, so another process can follow the changes in order
+(:meth:`PostgresTaskStore.changes_since`).
+
+When the database cannot be reached, reads answer as if the history held
+nothing more (the listings then show the tasks in memory only) and the store
+says it is unavailable; it tries again after 1 s, then after twice as long each
+time, up to 30 s, rather than on every request. Writes raise, so that History
+keeps the batch for the next try.
+"""
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+
+from flower.store import TASK_COLUMNS
+from flower.store_postgres_schema import KEY_LENGTH, create_schema, fitted_row, key
+from flower.utils import describe_error
+from flower.utils.masking import mask_text
+
+logger = logging.getLogger(__name__)
+# The pool warns at every failed reconnection attempt; Reachability says it once.
+logging.getLogger('psycopg.pool').setLevel(logging.ERROR)
+
+_COLUMNS = ', '.join(TASK_COLUMNS)
+# As in SQLite: a task seen again after it left memory keeps its stored fields and
+# takes its new place (seq); every upsert takes a new version.
+_UPSERT = (
+    f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('%s' for _ in TASK_COLUMNS)}) "
+    "ON CONFLICT (uuid) DO UPDATE SET seq = excluded.seq, "
+    + ', '.join(f'{column} = coalesce(excluded.{column}, tasks.{column})'
+                for column in TASK_COLUMNS[2:])
+    + ", version = nextval('task_versions')"
+)
+#: What a lost or refused connection raises.
+_UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+_T = TypeVar('_T')
+
+
+class Reachability:
+    """Whether reads reach the database, and when to try again after they did not."""
+
+    first_delay = 1.0
+    longest_delay = 30.0
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.available = True
+        self.reason: str | None = None
+        self._delay = 0.0
+        self._retry_at = 0.0
+
+    def may_try(self) -> bool:
+        return self.available or time.monotonic() >= self._retry_at
+
+    def failed(self, error: BaseException) -> None:
+        if self.available:
+            logger.error("The task history at %s is unavailable (%s): showing only the tasks "
+                         "in memory until it is back", self.where, describe_error(error))
+        self.available = False
+        self.reason = mask_text(describe_error(error))
+        self._delay = min(self.longest_delay, self._delay * 2 or self.first_delay)
+        self._retry_at = time.monotonic() + self._delay
+
+    def succeeded(self) -> None:
+        if not self.available:
+            logger.warning("The task history at %s is available again", self.where)
+        self.available, self.reason, self._delay = True, None, 0.0
+
+
+class _Rows:
+    """Rows already read, handed out as a cursor's ``fetchmany`` would."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self._rows = iter(rows)
+
+    def fetchmany(self, size: int) -> list[tuple]:
+        return [row for _, row in zip(range(size), self._rows)]
+
+
+def _where(before_seq: int, name: str | None = None, state: str | None = None,
+           worker: str | None = None, ranges: dict | None = None) -> tuple[str, list[Any]]:
+    """As :meth:`flower.store.HistoryQueries._where`, on the indexed text prefixes."""
+    clauses, values = ['seq < %s'], [before_seq]
+    for column, value in (('name', name), ('state', state), ('worker', worker)):
+        if value is not None:
+            clauses.append(f'{key(column)} = left(%s::text, {KEY_LENGTH}) AND {column} = %s')
+            values += [value, value]
+    for column, (low, high) in (ranges or {}).items():
+        if low is not None:
+            clauses.append(f'{column} >= %s')
+            values.append(low)
+        if high is not None:
+            clauses.append(f'{column} < %s')
+            values.append(high)
+    return ' AND '.join(clauses), values
+
+
+def _sorted_parts(where: str, order_by: str) -> list[tuple[str, str]]:
+    """The queries, in turn, of a listing sorted the way listings sort in memory: rows
+    with a value (equal values newest first), then rows without one, newest first.
+    Two queries, each an index scan: one ``ORDER BY`` would need two indexes a column."""
+    column = order_by.removeprefix('-')
+    if column not in TASK_COLUMNS:
+        raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
+    direction = 'DESC' if order_by.startswith('-') else 'ASC'
+    keys = dict.fromkeys([key(column), column])
+    order = ', '.join(f'{expression} {direction}' for expression in keys) + ', seq DESC'
+    return [(f'{where} AND {column} IS NOT NULL', order),
+            (f'{where} AND {column} IS NULL', 'seq DESC')]
+
+
+class PostgresQueries:
+    """The listing queries of a history, each on a connection of ``pool``."""
+
+    sorted_chunk_size = 500  # rows fetched at a time by a listing
+
+    def __init__(self, pool: psycopg_pool.ConnectionPool, reachability: Reachability) -> None:
+        self._pool = pool
+        self.reachability = reachability
+
+    def _read(self, fallback: _T, query: Callable[[psycopg.Connection], _T]) -> _T:
+        """``query(connection)``, or ``fallback`` while the database is unavailable."""
+        if not self.reachability.may_try():
+            return fallback
+        try:
+            with self._pool.connection() as connection:
+                result = query(connection)
+        except _UNREACHABLE as exc:
+            self.reachability.failed(exc)
+            return fallback
+        self.reachability.succeeded()
+        return result
+
+    def _all(self, fallback: Any, sql: str, values: Sequence[Any] = ()) -> Any:
+        return self._read(fallback, lambda connection: connection.execute(sql, values).fetchall())
+
+    def _one(self, sql: str, values: Sequence[Any] = ()) -> tuple | None:
+        return self._read(None, lambda connection: connection.execute(sql, values).fetchone())
+
+    def older_tasks(self, before_seq: int, order_by: str | None = None, limit: int | None = None,
+                    **filters: Any) -> Iterator[tuple]:
+        """Stored tasks with ``seq < before_seq`` matching the filters, newest first or in
+        ``order_by`` order (see :meth:`flower.store.HistoryQueries.older_tasks`)."""
+        where, values = _where(before_seq, **filters)
+        parts = [(where, 'seq DESC')] if order_by is None else _sorted_parts(where, order_by)
+        return self._stream(parts, values, limit)
+
+    def _stream(self, parts: list[tuple[str, str]], values: list[Any],
+                limit: int | None) -> Iterator[tuple]:
+        """The rows of each query in turn, fetched a chunk at a time from a cursor on the
+        server; a lost connection ends them."""
+        if not self.reachability.may_try():
+            return
+        try:
+            with self._pool.connection() as connection:
+                for where, order in parts:
+                    if limit is not None and limit <= 0:
+                        break
+                    sql = f'SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY {order}'
+                    with connection.cursor(name='flower_listing') as cursor:
+                        cursor.itersize = self.sorted_chunk_size
+                        if limit is None:
+                            cursor.execute(sql, values)
+                        else:
+                            cursor.execute(f'{sql} LIMIT %s', [*values, limit])
+                        for row in cursor:
+                            if limit is not None:
+                                limit -= 1
+                            yield row
+        except _UNREACHABLE as exc:
+            self.reachability.failed(exc)
+            return
+        self.reachability.succeeded()
+
+    def count_older(self, before_seq: int, **filters: Any) -> int:
+        where, values = _where(before_seq, **filters)
+        row = self._one(f'SELECT count(*) FROM tasks WHERE {where}', values)
+        return row[0] if row else 0
+
+    def linked_tasks(self, uuids: Collection[str], columns: str, limit: int) -> list[tuple]:
+        """At most ``limit`` rows (``columns``) of the stored tasks that are one of
+        ``uuids``, or whose parent or root is one of them."""
+        ids = list(uuids)
+        keys = [uuid[:KEY_LENGTH] for uuid in ids]
+        links = ' OR '.join(f'({key(column)} = ANY(%(keys)s) AND {column} = ANY(%(ids)s))'
+                            for column in ('parent_id', 'root_id'))
+        return self._all([], f'SELECT {columns} FROM tasks WHERE uuid = ANY(%(ids)s) OR {links} '
+                             'LIMIT %(limit)s', {'ids': ids, 'keys': keys, 'limit': limit})
+
+    def close(self) -> None:
+        """Nothing to close: every query returns its connection to the pool."""
+
+
+class PostgresTaskStore(PostgresQueries):
+    """One history in a PostgreSQL database, created or checked on opening
+    (:class:`~flower.store_postgres_schema.SchemaTooNew` if newer than this code)."""
+
+    connect_timeout = 2  # seconds
+    pool_size = (1, 4)
+    #: The pool's reconnection attempts back off without a bound; past this many seconds
+    #: it gives up, and the next request starts again from a short delay.
+    reconnect_timeout = 30
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = mask_text(url)
+        pool = psycopg_pool.ConnectionPool(
+            url, min_size=self.pool_size[0], max_size=self.pool_size[1], open=False,
+            kwargs={'connect_timeout': self.connect_timeout}, timeout=self.connect_timeout,
+            check=psycopg_pool.ConnectionPool.check_connection, name='flower-history',
+            reconnect_timeout=self.reconnect_timeout)
+        super().__init__(pool, Reachability(self.path))
+        pool.open(wait=True, timeout=self.connect_timeout * 2)
+        try:
+            with pool.connection() as connection:
+                create_schema(connection)
+        except BaseException:
+            pool.close()
+            raise
+
+    @property
+    def available(self) -> bool:
+        """False since a read failed to reach the database, until one reaches it again."""
+        return self.reachability.available
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        return self.reachability.reason
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def own_reader(self) -> PostgresQueries:
+        """Queries for a search's thread: they take connections of the same pool."""
+        return PostgresQueries(self._pool, self.reachability)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A connection in a transaction: committed at the end of the block, rolled back
+        if it raises."""
+        with self._pool.connection() as connection, connection.transaction():
+            yield connection
+
+    def write(self, tasks: Sequence[Sequence[Any]] = (), workers: Sequence[tuple[str, dict]] = (),
+              counters: Sequence[tuple[str, str, int]] = (), max_tasks: int = 0,
+              max_age: float = 0) -> int:
+        """Write one batch in one transaction, then apply the retention limits (see
+        :meth:`flower.store.TaskStore.write`); raises if the database is unreachable."""
+        rows = [fitted for fitted in map(fitted_row, tasks) if fitted is not None]
+        with self.transaction() as connection, connection.cursor() as cursor:
+            if rows:
+                cursor.executemany(_UPSERT, rows)
+            if workers:
+                cursor.executemany(
+                    'INSERT INTO workers VALUES (%s, %s) '
+                    'ON CONFLICT (hostname) DO UPDATE SET data = excluded.data',
+                    [(name, json.dumps(fields)) for name, fields in workers])
+            if counters:
+                cursor.executemany(
+                    'INSERT INTO counters VALUES (%s, %s, %s) '
+                    'ON CONFLICT (hostname, event_type) DO UPDATE SET count = excluded.count',
+                    list(counters))
+            return self._apply_retention(cursor, max_tasks, max_age)
+
+    @staticmethod
+    def _apply_retention(cursor: psycopg.Cursor, max_tasks: int, max_age: float) -> int:
+        removed = 0
+        if max_age:
+            cursor.execute('DELETE FROM tasks WHERE timestamp < %s', (time.time() - max_age,))
+            removed += cursor.rowcount
+        if max_tasks:
+            row = cursor.execute('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET %s',
+                                 (max_tasks - 1,)).fetchone()
+            if row is not None:
+                cursor.execute('DELETE FROM tasks WHERE seq < %s', (row[0],))
+                removed += cursor.rowcount
+        return removed
+
+    def load_tasks(self, limit: int) -> _Rows:
+        """The newest ``limit`` stored tasks (all of them for 0), oldest first."""
+        first = self._one('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET %s',
+                          (limit - 1,)) if limit else None
+        return _Rows(self._all([], f'SELECT {_COLUMNS} FROM tasks WHERE seq >= %s ORDER BY seq',
+                               (first[0] if first else -1,)))
+
+    def load_workers(self) -> dict[str, dict[str, Any]]:
+        return {name: json.loads(data)
+                for name, data in self._all([], 'SELECT hostname, data FROM workers')}
+
+    def load_counters(self) -> list[tuple[str, str, int]]:
+        return self._all([], 'SELECT hostname, event_type, count FROM counters')
+
+    def next_seq(self) -> int:
+        row = self._one('SELECT max(seq) FROM tasks')
+        return 0 if row is None or row[0] is None else row[0] + 1
+
+    def get_task(self, uuid: str) -> tuple | None:
+        return self._one(f'SELECT {_COLUMNS} FROM tasks WHERE uuid = %s', (uuid,))
+
+    def count_tasks(self) -> int:
+        row = self._one('SELECT count(*) FROM tasks')
+        return row[0] if row else 0
+
+    def load_setting(self, key: str) -> str | None:
+        row = self._one('SELECT value FROM meta WHERE key = %s', (f'setting:{key}',))
+        return row[0] if row else None
+
+    def save_setting(self, key: str, value: str) -> None:
+        with self.transaction() as connection:
+            connection.execute('INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) '
+                               'DO UPDATE SET value = excluded.value', (f'setting:{key}', value))
+
+    # -- following the changes (replicas) ----------------------------------------------
+
+    def changes_since(self, version: int, limit: int) -> list[tuple[int, tuple]]:
+        """``(version, row)`` of the tasks written after ``version``, oldest change first,
+        at most ``limit``; rows in :data:`~flower.store.TASK_COLUMNS` order. Raises if
+        the database is unreachable."""
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                f'SELECT version, {_COLUMNS} FROM tasks WHERE version > %s ORDER BY version '
+                'LIMIT %s', (version, limit)).fetchall()
+        return [(row[0], row[1:]) for row in rows]
+
+    def latest_version(self) -> int:
+        """The newest ``version`` of a stored task (0 for none)."""
+        with self._pool.connection() as connection:
+            row = connection.execute('SELECT max(version) FROM tasks').fetchone()
+        return row[0] or 0
+
+    # -- the audit trail (flower.audit_store) -----------------------------------------------
+
+    def audit_insert(self, records: list[dict[str, Any]]) -> None:
+        with self.transaction() as connection, connection.cursor() as cursor:
+            cursor.executemany('INSERT INTO audit (action, "user", record) VALUES (%s, %s, %s)',
+                               [(record['action'], record['user'], json.dumps(record))
+                                for record in records])
+
+    def audit_select(self, where: str, values: list[Any], limit: int,
+                     offset: int) -> tuple[int, list[str]]:
+        """``(count, records as JSON)`` of the audit rows matching ``where``, newest first."""
+        with self.transaction() as connection:
+            total = connection.execute(f'SELECT count(*) FROM audit {where}', values).fetchone()[0]
+            rows = connection.execute(f'SELECT record FROM audit {where} ORDER BY id DESC '
+                                      'LIMIT %s OFFSET %s', [*values, limit, offset]).fetchall()
+        return total, [record for (record,) in rows]
