@@ -41,6 +41,7 @@ LONGEST_FIRST = (
     'test_cli.py',
     'test_history_edges.py',
     'test_ingest.py',
+    'test_replicas.py',
 )
 
 
