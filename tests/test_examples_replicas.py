@@ -327,7 +327,7 @@ def misnamed(names):
 
 def test_docs_page_names_only_options_flower_defines():
     named = options_named_in(DOCS_PAGE.read_text(encoding='utf-8'))
-    assert {'db', 'cookie_secret', 'FLOWER_COOKIE_SECRET', '--replica_poll_interval'} <= named
+    assert {'db', 'cookie_secret', 'FLOWER_COOKIE_SECRET', 'replica_poll_interval'} <= named
     assert misnamed(named) == []
 
 
