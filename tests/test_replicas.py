@@ -15,6 +15,7 @@ import pytest
 from flower.leadership import FOLLOWER, LEADER, Leadership
 from tests.support.command import CELERY, http_get, wait_until
 from tests.support.processes import EXAMPLES_DIR, free_port
+from tests.support.sse import SseClient
 
 TASKS_APP = ['-A', 'tasks', '--workdir', EXAMPLES_DIR]
 
@@ -84,11 +85,19 @@ def test_two_replicas_serve_the_same_tasks_workers_and_counters_and_one_leads(
         postgres_url, broker_url, worker_factory, celery_client, start_flower):
     worker = worker_factory(broker_url, pool='threads', concurrency=2)
     leader, follower = start_pair(start_flower, broker_url, postgres_url)
+    stream = SseClient(follower.port, '/api/events?types=task-succeeded')
     client = celery_client(broker_url)
     uuids = run_tasks(client, 12)
 
     wait_succeeded(leader, uuids)
     wait_succeeded(follower, uuids)
+    # The follower's event stream carries what it reads from the leader's writes.
+    streamed = {}  # task id -> event type
+    while not uuids <= streamed.keys():
+        message = stream.next_event()
+        streamed[message['data'].get('task-id')] = message['event']
+    assert set(streamed.values()) == {'task-succeeded'}
+    stream.close()
     assert follower.tasks() == leader.tasks()
     for path in (f'/api/task/info/{sorted(uuids)[0]}', '/api/tasks?state=SUCCESS&limit=5',
                  '/api/tasks?sort_by=-received&limit=3'):
