@@ -482,6 +482,9 @@ def test_sorted_listings_cover_the_stored_history(broker_url, history_db, monkey
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
     runtimes = timed_tasks()
     with persistent_flower(broker_url, history_db.db, max_tasks=5) as flower:
+        # On PostgreSQL a Flower writes once it leads (see docs/replicas.rst); alone, at once.
+        wait_for(lambda: flower.call(lambda: flower.app.events.history.writing),
+                 what='the history written by this Flower')
         flower.call(feed_timed_tasks, flower.app.events.state, runtimes)
         wait_for(lambda: history_db.stored_uuids() == set(runtimes), what='every task written')
         assert len(flower.call(lambda: flower.app.events.state.tasks)) == 5
