@@ -9,9 +9,9 @@ sequence, so another process can follow the changes in order
 
 When the database cannot be reached, reads answer as if the history held
 nothing more (the listings then show the tasks in memory only) and the store
-says it is unavailable; it tries again after 1 s, then after twice as long each
-time, up to 30 s, rather than on every request. Writes raise, so that History
-keeps the batch for the next try.
+says it is unavailable until a probe reaches it again (see
+:mod:`flower.store_reachability`). Writes raise, so that History keeps the
+batch for the next try.
 """
 import contextlib
 import json
@@ -25,7 +25,7 @@ import psycopg_pool
 
 from flower.store import TASK_COLUMNS
 from flower.store_postgres_schema import KEY_LENGTH, create_schema, fitted_row, key
-from flower.utils import describe_error
+from flower.store_reachability import Reachability
 from flower.utils.masking import mask_text
 
 logger = logging.getLogger(__name__)
@@ -45,37 +45,6 @@ _UPSERT = (
 #: What a lost or refused connection raises.
 _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _T = TypeVar('_T')
-
-
-class Reachability:
-    """Whether reads reach the database, and when to try again after they did not."""
-
-    first_delay = 1.0
-    longest_delay = 30.0
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.available = True
-        self.reason: str | None = None
-        self._delay = 0.0
-        self._retry_at = 0.0
-
-    def may_try(self) -> bool:
-        return self.available or time.monotonic() >= self._retry_at
-
-    def failed(self, error: BaseException) -> None:
-        if self.available:
-            logger.error("The task history at %s is unavailable (%s): showing only the tasks "
-                         "in memory until it is back", self.where, describe_error(error))
-        self.available = False
-        self.reason = mask_text(describe_error(error))
-        self._delay = min(self.longest_delay, self._delay * 2 or self.first_delay)
-        self._retry_at = time.monotonic() + self._delay
-
-    def succeeded(self) -> None:
-        if not self.available:
-            logger.warning("The task history at %s is available again", self.where)
-        self.available, self.reason, self._delay = True, None, 0.0
 
 
 class _Rows:
@@ -131,7 +100,7 @@ class PostgresQueries:
 
     def _read(self, fallback: _T, query: Callable[[psycopg.Connection], _T]) -> _T:
         """``query(connection)``, or ``fallback`` while the database is unavailable."""
-        if not self.reachability.may_try():
+        if not self.reachability.available:
             return fallback
         try:
             with self._pool.connection() as connection:
@@ -160,7 +129,7 @@ class PostgresQueries:
                 limit: int | None) -> Iterator[tuple]:
         """The rows of each query in turn, fetched a chunk at a time from a cursor on the
         server; a lost connection ends them."""
-        if not self.reachability.may_try():
+        if not self.reachability.available:
             return
         try:
             with self._pool.connection() as connection:
@@ -214,13 +183,12 @@ class PostgresTaskStore(PostgresQueries):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.path = mask_text(url)
         pool = psycopg_pool.ConnectionPool(
             url, min_size=self.pool_size[0], max_size=self.pool_size[1], open=False,
             kwargs={'connect_timeout': self.connect_timeout}, timeout=self.connect_timeout,
             check=psycopg_pool.ConnectionPool.check_connection, name='flower-history',
             reconnect_timeout=self.reconnect_timeout)
-        super().__init__(pool, Reachability(self.path))
+        super().__init__(pool, Reachability(mask_text(url), self._probe, _UNREACHABLE))
         pool.open(wait=True, timeout=self.connect_timeout * 2)
         try:
             with pool.connection() as connection:
@@ -239,7 +207,12 @@ class PostgresTaskStore(PostgresQueries):
         return self.reachability.reason
 
     def close(self) -> None:
+        self.reachability.close()
         self._pool.close()
+
+    def _probe(self) -> None:
+        with self._pool.connection() as connection:
+            connection.execute('SELECT 1')
 
     def own_reader(self) -> PostgresQueries:
         """Queries for a search's thread: they take connections of the same pool."""
@@ -248,9 +221,13 @@ class PostgresTaskStore(PostgresQueries):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A connection in a transaction: committed at the end of the block, rolled back
-        if it raises."""
-        with self._pool.connection() as connection, connection.transaction():
-            yield connection
+        if it raises. A database out of reach raises, and reads stop trying it."""
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                yield connection
+        except _UNREACHABLE as exc:
+            self.reachability.failed(exc)
+            raise
 
     def write(self, tasks: Sequence[Sequence[Any]] = (), workers: Sequence[tuple[str, dict]] = (),
               counters: Sequence[tuple[str, str, int]] = (), max_tasks: int = 0,

@@ -13,6 +13,7 @@ import psycopg
 
 from flower.store_postgres import PostgresTaskStore, _sorted_parts, _where
 from flower.store_postgres_schema import SORTED_COLUMNS
+from flower.store_reachability import Reachability
 from tests.support.command import CELERY, FlowerProcess, get_json, wait_until
 from tests.support.processes import free_port
 
@@ -207,3 +208,23 @@ def test_first_pages_of_sorted_and_filtered_listings_are_index_scans(postgres_ur
         assert all(line.strip().startswith(('Incremental Sort', '->  Incremental Sort'))
                    for line in plan.splitlines() if 'Sort' in line and 'Sort Key' not in line
                    and 'Presorted Key' not in line), (what, plan)
+
+
+def test_an_unreachable_database_is_tried_again_after_doubling_delays_until_it_answers():
+    delays = []
+
+    def probe():
+        delays.append(reachability._delay)
+        if len(delays) < 5:
+            raise psycopg.OperationalError('still down')
+
+    reachability = Reachability('postgresql://flower:****@db/flower', probe,
+                                (psycopg.OperationalError,))
+    reachability.first_delay, reachability.longest_delay = 0.01, 0.04
+    reachability.failed(psycopg.OperationalError('server closed the connection'))
+    assert not reachability.available
+    assert reachability.reason == 'OperationalError: server closed the connection'
+    wait_until(lambda: reachability.available, message='the probe to reach it')
+    assert delays == [0.01, 0.02, 0.04, 0.04, 0.04]
+    assert reachability.reason is None
+    reachability.close()
