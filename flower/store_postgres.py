@@ -3,7 +3,7 @@
 listing above it work the same on either.
 
 Connections come from a small pool; each batch is one transaction, its tasks
-upserted in one pipeline. Every row written takes a new ``version`` from a
+upserted in one statement. Every row written takes a new ``version`` from a
 sequence, so another process can follow the changes in order
 (:meth:`PostgresTaskStore.changes_since`).
 
@@ -33,10 +33,15 @@ logger = logging.getLogger(__name__)
 logging.getLogger('psycopg.pool').setLevel(logging.ERROR)
 
 _COLUMNS = ', '.join(TASK_COLUMNS)
+# A batch is copied into a temporary table of the connection, then upserted from it
+# in one statement: faster than a statement per row, even pipelined.
+_BATCH_TABLE = ('CREATE TEMPORARY TABLE IF NOT EXISTS task_batch ON COMMIT DELETE ROWS '
+                f'AS SELECT {_COLUMNS} FROM tasks WITH NO DATA')
+_COPY_BATCH = f'COPY task_batch ({_COLUMNS}) FROM STDIN'
 # As in SQLite: a task seen again after it left memory keeps its stored fields and
 # takes its new place (seq); every upsert takes a new version.
 _UPSERT = (
-    f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('%s' for _ in TASK_COLUMNS)}) "
+    f"INSERT INTO tasks ({_COLUMNS}) SELECT {_COLUMNS} FROM task_batch "
     "ON CONFLICT (uuid) DO UPDATE SET seq = excluded.seq, "
     + ', '.join(f'{column} = coalesce(excluded.{column}, tasks.{column})'
                 for column in TASK_COLUMNS[2:])
@@ -234,10 +239,16 @@ class PostgresTaskStore(PostgresQueries):
               max_age: float = 0) -> int:
         """Write one batch in one transaction, then apply the retention limits (see
         :meth:`flower.store.TaskStore.write`); raises if the database is unreachable."""
-        rows = [fitted for fitted in map(fitted_row, tasks) if fitted is not None]
+        # One row per task: an upsert cannot change a row twice (the last one wins).
+        rows = list({fitted[0]: fitted for fitted in map(fitted_row, tasks)
+                     if fitted is not None}.values())
         with self.transaction() as connection, connection.cursor() as cursor:
             if rows:
-                cursor.executemany(_UPSERT, rows)
+                cursor.execute(_BATCH_TABLE)
+                with cursor.copy(_COPY_BATCH) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(_UPSERT)
             if workers:
                 cursor.executemany(
                     'INSERT INTO workers VALUES (%s, %s) '

@@ -11,6 +11,7 @@ import sys
 
 import psycopg
 
+from flower.store import TASK_COLUMNS
 from flower.store_postgres import PostgresTaskStore, _sorted_parts, _where
 from flower.store_postgres_schema import SORTED_COLUMNS
 from flower.store_reachability import Reachability
@@ -228,3 +229,22 @@ def test_an_unreachable_database_is_tried_again_after_doubling_delays_until_it_a
     assert delays == [0.01, 0.02, 0.04, 0.04, 0.04]
     assert reachability.reason is None
     reachability.close()
+
+
+def test_values_typed_columns_cannot_hold_do_not_stop_the_history(postgres_url):
+    """Workers may send any text and any type: a batch still goes in whole."""
+    store = PostgresTaskStore(postgres_url)
+    long_name = 'tasks.' + 'x' * 10_000
+    fields = {'uuid': 'odd', 'seq': 1, 'name': long_name, 'state': 'SUCCESS',
+              'args': "('a\x00b',)", 'runtime': 'fast', 'retries': 2 ** 70, 'clock': 3}
+    rows = [[fields.get(column) for column in TASK_COLUMNS],
+            ['x' * 5000, 2] + [None] * (len(TASK_COLUMNS) - 2),
+            ['plain', 3, 'tasks.add'] + [None] * (len(TASK_COLUMNS) - 3)]
+    store.write(tasks=rows)
+    row = dict(zip(TASK_COLUMNS, store.get_task('odd')))
+    assert row['name'] == long_name and row['args'] == "('a\N{REPLACEMENT CHARACTER}b',)"
+    assert (row['runtime'], row['retries'], row['clock']) == (None, None, 3)
+    assert [found[0] for found in store.older_tasks(10, name=long_name)] == ['odd']
+    assert [found[0] for found in store.older_tasks(10, order_by='-name')] == ['odd', 'plain']
+    assert store.count_tasks() == 2  # the task whose id is too long to be a key is left out
+    store.close()
