@@ -8,6 +8,7 @@ import http.client
 import json
 import subprocess
 import sys
+import urllib.request
 
 import psycopg
 
@@ -138,6 +139,12 @@ def test_requests_answer_from_memory_while_postgresql_is_down_and_changes_are_wr
         assert set(json.loads(body)) == set(first + during)
         status, _, page = fetch(port, '/tasks')
         assert status == 200 and UNAVAILABLE_NOTICE in page
+        revoke = urllib.request.Request(f'http://127.0.0.1:{port}/api/task/revoke/{during[0]}',
+                                        method='POST')
+        assert urllib.request.urlopen(revoke, timeout=30).status == 200
+        status, headers, body = fetch(port, '/api/audit')
+        assert status == 200 and headers.get('X-Flower-History') == 'unavailable'
+        assert json.loads(body)['records'][0]['targets'] == [during[0]]
         history = get_json(port, '/healthcheck?verbose=1')['history']
         assert history['available'] is False and history['unavailable_reason']
         wait_until(lambda: get_json(port, '/healthcheck?verbose=1')['history']['writing']
