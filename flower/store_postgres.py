@@ -25,8 +25,10 @@ import psycopg_pool
 
 from flower.store import TASK_COLUMNS
 from flower.store_postgres_schema import KEY_LENGTH, create_schema, fitted_row, key
+from flower.store_postgres_search import search_condition
 from flower.store_reachability import Reachability
 from flower.utils.masking import mask_text
+from flower.utils.search import Query
 
 logger = logging.getLogger(__name__)
 # The pool warns at every failed reconnection attempt; Reachability says it once.
@@ -63,8 +65,10 @@ class _Rows:
 
 
 def _where(before_seq: int, name: str | None = None, state: str | None = None,
-           worker: str | None = None, ranges: dict | None = None) -> tuple[str, list[Any]]:
-    """As :meth:`flower.store.HistoryQueries._where`, on the indexed text prefixes."""
+           worker: str | None = None, ranges: dict | None = None,
+           query: Query | None = None) -> tuple[str, list[Any]]:
+    """As :meth:`flower.store.HistoryQueries._where`, on the indexed text prefixes, and
+    narrowed by the text terms of a search ``query`` (see :mod:`flower.store_postgres_search`)."""
     clauses, values = ['seq < %s'], [before_seq]
     for column, value in (('name', name), ('state', state), ('worker', worker)):
         if value is not None:
@@ -77,6 +81,10 @@ def _where(before_seq: int, name: str | None = None, state: str | None = None,
         if high is not None:
             clauses.append(f'{column} < %s')
             values.append(high)
+    condition = None if query is None else search_condition(query)
+    if condition is not None:
+        clauses.append(f'({condition[0]})')
+        values += condition[1]
     return ' AND '.join(clauses), values
 
 
