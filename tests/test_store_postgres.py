@@ -4,6 +4,7 @@ Redis, a private PostgreSQL (tests/support/postgres.py), a fresh database per te
 The store-level behaviours both stores share (restart, retention, listings, search)
 are tested on both in test_persistence.py (the ``history_db`` fixture).
 """
+import concurrent.futures
 import http.client
 import json
 import subprocess
@@ -255,3 +256,30 @@ def test_values_typed_columns_cannot_hold_do_not_stop_the_history(postgres_url):
     assert [found[0] for found in store.older_tasks(10, order_by='-name')] == ['odd', 'plain']
     assert store.count_tasks() == 2  # the task whose id is too long to be a key is left out
     store.close()
+
+
+def test_changes_can_be_followed_by_version(postgres_url):
+    store = PostgresTaskStore(postgres_url)
+    assert store.latest_version() == 0 and store.changes_since(0, 10) == []
+
+    def row(uuid, seq, state):
+        return [uuid, seq, 'tasks.add', state] + [None] * (len(TASK_COLUMNS) - 4)
+
+    store.write(tasks=[row('a', 1, 'RECEIVED'), row('b', 2, 'RECEIVED')])
+    first = store.changes_since(0, 10)
+    assert [changed[1][0] for changed in first] == ['a', 'b']
+    since = first[-1][0]
+    store.write(tasks=[row('a', 3, 'SUCCESS')])
+    [(version, changed)] = store.changes_since(since, 10)
+    assert version > since and version == store.latest_version()
+    assert list(changed) == row('a', 3, 'SUCCESS')
+    assert len(store.changes_since(0, 1)) == 1
+    store.close()
+
+
+def test_flowers_starting_together_create_the_schema_once(postgres_url):
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: PostgresTaskStore(postgres_url), range(4)))
+    assert stored(postgres_url, "SELECT value FROM meta WHERE key = 'schema_version'") == [('1',)]
+    for store in stores:
+        store.close()
