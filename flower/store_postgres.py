@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -102,6 +103,17 @@ def _sorted_parts(where: str, order_by: str) -> list[tuple[str, str]]:
             (f'{where} AND {column} IS NULL', 'seq DESC')]
 
 
+def _first_rows(connection: psycopg.Connection, queries: list[tuple[str, list[Any]]],
+                limit: int) -> list[tuple]:
+    """The first ``limit`` rows of the queries in turn."""
+    rows: list[tuple] = []
+    for sql, values in queries:
+        if len(rows) >= limit:
+            break
+        rows += connection.execute(f'{sql} LIMIT %s', [*values, limit - len(rows)]).fetchall()
+    return rows
+
+
 class PostgresQueries:
     """The listing queries of a history, each on a connection of ``pool``."""
 
@@ -110,6 +122,7 @@ class PostgresQueries:
     def __init__(self, pool: psycopg_pool.ConnectionPool, reachability: Reachability) -> None:
         self._pool = pool
         self.reachability = reachability
+        self._streams: weakref.WeakSet[Iterator[tuple]] = weakref.WeakSet()
 
     def _read(self, fallback: _T, query: Callable[[psycopg.Connection], _T]) -> _T:
         """``query(connection)``, or ``fallback`` while the database is unavailable."""
@@ -136,30 +149,27 @@ class PostgresQueries:
         ``order_by`` order (see :meth:`flower.store.HistoryQueries.older_tasks`)."""
         where, values = _where(before_seq, **filters)
         parts = [(where, 'seq DESC')] if order_by is None else _sorted_parts(where, order_by)
-        return self._stream(parts, values, limit)
+        queries = [(f'SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY {order}', values)
+                   for where, order in parts]
+        if limit is not None:
+            return iter(self._read([], lambda connection: _first_rows(connection, queries, limit)))
+        stream = self._stream(queries)
+        self._streams.add(stream)
+        return stream
 
-    def _stream(self, parts: list[tuple[str, str]], values: list[Any],
-                limit: int | None) -> Iterator[tuple]:
+    def _stream(self, queries: list[tuple[str, list[Any]]]) -> Iterator[tuple]:
         """The rows of each query in turn, fetched a chunk at a time from a cursor on the
-        server; a lost connection ends them."""
+        server, on a connection held until they are all read or :meth:`close`; a lost
+        connection ends them."""
         if not self.reachability.available:
             return
         try:
             with self._pool.connection() as connection:
-                for where, order in parts:
-                    if limit is not None and limit <= 0:
-                        break
-                    sql = f'SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY {order}'
+                for sql, values in queries:
                     with connection.cursor(name='flower_listing') as cursor:
                         cursor.itersize = self.sorted_chunk_size
-                        if limit is None:
-                            cursor.execute(sql, values)
-                        else:
-                            cursor.execute(f'{sql} LIMIT %s', [*values, limit])
-                        for row in cursor:
-                            if limit is not None:
-                                limit -= 1
-                            yield row
+                        cursor.execute(sql, values)
+                        yield from cursor
         except _UNREACHABLE as exc:
             self.reachability.failed(exc)
             return
@@ -181,7 +191,9 @@ class PostgresQueries:
                              'LIMIT %(limit)s', {'ids': ids, 'keys': keys, 'limit': limit})
 
     def close(self) -> None:
-        """Nothing to close: every query returns its connection to the pool."""
+        """Give back the connections of listings not read to their end."""
+        for stream in list(self._streams):
+            stream.close()
 
 
 class PostgresTaskStore(PostgresQueries):
@@ -220,6 +232,7 @@ class PostgresTaskStore(PostgresQueries):
         return self.reachability.reason
 
     def close(self) -> None:
+        super().close()
         self.reachability.close()
         self._pool.close()
 

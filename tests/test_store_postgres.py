@@ -283,3 +283,17 @@ def test_flowers_starting_together_create_the_schema_once(postgres_url):
     assert stored(postgres_url, "SELECT value FROM meta WHERE key = 'schema_version'") == [('1',)]
     for store in stores:
         store.close()
+
+
+def test_a_search_reader_closed_early_gives_its_connections_back(postgres_url):
+    store = PostgresTaskStore(postgres_url)
+    store.write(tasks=[[f'task-{seq}', seq] + [None] * (len(TASK_COLUMNS) - 2)
+                       for seq in range(10)])
+    readers = [store.own_reader() for _ in range(store.pool_size[1])]
+    listings = [reader.older_tasks(100) for reader in readers]
+    assert [next(listing)[0] for listing in listings] == ['task-9'] * len(readers)
+    for reader in readers:  # every connection of the pool was taken by a listing
+        reader.close()
+    assert store.count_tasks() == 10 and store.available
+    assert all(list(listing) == [] for listing in listings)
+    store.close()
