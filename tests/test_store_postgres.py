@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import urllib.request
+import uuid
 
 import psycopg
 
@@ -184,6 +185,19 @@ def test_a_database_with_a_newer_schema_is_refused_with_exit_status_2(postgres_u
     [line] = err.splitlines()
     assert 'schema version 99, newer than the version 1 this Flower knows' in line
     assert PASSWORD not in line and 'postgresql://postgres:****@' in line
+
+
+def test_a_user_who_may_not_create_the_tables_is_refused_with_exit_status_2(
+        session_postgres, postgres_url, broker_url):
+    role = f'reader_{uuid.uuid4().hex[:8]}'
+    session_postgres.psql(f'CREATE ROLE {role} LOGIN')
+    url = postgres_url.replace('postgresql://postgres@', f'postgresql://{role}:{PASSWORD}@')
+    status, _, err = run_flower_briefly(flower_argv(broker_url, free_port(), f'--db={url}'))
+    assert status == 2
+    [line] = err.splitlines()
+    assert f'--db: the database at postgresql://{role}:****@' in line
+    assert 'cannot be used: permission denied for schema public' in line
+    assert PASSWORD not in line
 
 
 def test_without_psycopg_a_postgresql_url_says_what_to_install(broker_url):
