@@ -247,13 +247,15 @@ class PostgresTaskStore(PostgresQueries):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A connection in a transaction: committed at the end of the block, rolled back
-        if it raises. A database out of reach raises, and reads stop trying it."""
+        if it raises. A database out of reach raises, and reads stop trying it until it
+        is reached again, by a probe or by this."""
         try:
             with self._pool.connection() as connection, connection.transaction():
                 yield connection
         except _UNREACHABLE as exc:
             self.reachability.failed(exc)
             raise
+        self.reachability.succeeded()
 
     def write(self, tasks: Sequence[Sequence[Any]] = (), workers: Sequence[tuple[str, dict]] = (),
               counters: Sequence[tuple[str, str, int]] = (), max_tasks: int = 0,
@@ -336,7 +338,7 @@ class PostgresTaskStore(PostgresQueries):
         """``(version, row)`` of the tasks written after ``version``, oldest change first,
         at most ``limit``; rows in :data:`~flower.store.TASK_COLUMNS` order. Raises if
         the database is unreachable."""
-        with self._pool.connection() as connection:
+        with self.transaction() as connection:
             rows = connection.execute(
                 f'SELECT version, {_COLUMNS} FROM tasks WHERE version > %s ORDER BY version '
                 'LIMIT %s', (version, limit)).fetchall()
@@ -344,7 +346,7 @@ class PostgresTaskStore(PostgresQueries):
 
     def latest_version(self) -> int:
         """The newest ``version`` of a stored task (0 for none)."""
-        with self._pool.connection() as connection:
+        with self.transaction() as connection:
             row = connection.execute('SELECT max(version) FROM tasks').fetchone()
         return row[0] or 0
 
