@@ -117,8 +117,13 @@ class AuditTrail:
         """``(how many records match, the page of them)``, newest first."""
         history = self._open_history()
         if history is not None:
-            return await asyncio.wrap_future(history.submit(
-                audit_store.select, history.store, limit, offset, action, user))
+            try:
+                return await asyncio.wrap_future(history.submit(
+                    audit_store.select, history.store, limit, offset, action, user))
+            except Exception:
+                # A database out of reach: the records kept in memory, as without one.
+                if history.available():
+                    raise
         matching = [entry for entry in self.records
                     if (action is None or entry['action'] == action)
                     and (user is None or entry['user'] == user)]

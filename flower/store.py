@@ -153,9 +153,10 @@ class HistoryQueries(LinkQueries):
         return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}', values).fetchone()[0]
 
     @staticmethod
-    def _where(before_seq, name=None, state=None, worker=None, ranges=None):
+    def _where(before_seq, name=None, state=None, worker=None, ranges=None, query=None):
         """``seq < before_seq``, exact ``name``/``state``/``worker`` and
-        ``{column: (low, high)}`` ranges (``low <= value < high``), as SQL."""
+        ``{column: (low, high)}`` ranges (``low <= value < high``), as SQL. A search
+        ``query`` is left to the matcher, which reads every row here."""
         clauses, values = ['seq < ?'], [before_seq]
         for column, value in (('name', name), ('state', state), ('worker', worker)):
             if value is not None:

@@ -39,21 +39,27 @@ def postgres_driver() -> Any:
     return psycopg
 
 
+def _one_line(error: Exception) -> str:
+    return mask_text(' '.join(str(error).split()) or type(error).__name__)
+
+
 def check_postgres(url: str, timeout: int = 2) -> None:
-    """Connect once, check the schema version the database holds and hang up;
-    :class:`StoreUnavailable` saying why otherwise."""
+    """Connect once, create or check the history's tables and hang up;
+    :class:`StoreUnavailable` saying why otherwise (unreachable, a schema newer than
+    this code, no right to create the tables...)."""
     psycopg = postgres_driver()
-    from flower.store_postgres_schema import SchemaTooNew, check_schema_version, schema_version
+    from flower.store_postgres_schema import SchemaTooNew, create_schema
     try:
-        with psycopg.connect(url, connect_timeout=timeout) as connection:
-            check_schema_version(schema_version(connection))
+        connection = psycopg.connect(url, connect_timeout=timeout)
     except psycopg.Error as exc:
-        reason = ' '.join(str(exc).split()) or type(exc).__name__
         raise StoreUnavailable(f"cannot reach PostgreSQL at {describe_db(url)}: "
-                               f"{mask_text(reason)}") from None
-    except SchemaTooNew as exc:
+                               f"{_one_line(exc)}") from None
+    try:
+        with connection:
+            create_schema(connection)
+    except (psycopg.Error, SchemaTooNew) as exc:
         raise StoreUnavailable(f"the database at {describe_db(url)} cannot be used: "
-                               f"{exc}") from None
+                               f"{_one_line(exc)}") from None
 
 
 def open_store(db: str) -> Any:

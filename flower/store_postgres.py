@@ -3,20 +3,21 @@
 listing above it work the same on either.
 
 Connections come from a small pool; each batch is one transaction, its tasks
-upserted in one pipeline. Every row written takes a new ``version`` from a
+upserted in one statement. Every row written takes a new ``version`` from a
 sequence, so another process can follow the changes in order
 (:meth:`PostgresTaskStore.changes_since`).
 
 When the database cannot be reached, reads answer as if the history held
 nothing more (the listings then show the tasks in memory only) and the store
-says it is unavailable; it tries again after 1 s, then after twice as long each
-time, up to 30 s, rather than on every request. Writes raise, so that History
-keeps the batch for the next try.
+says it is unavailable until a probe reaches it again (see
+:mod:`flower.store_reachability`). Writes raise, so that History keeps the
+batch for the next try.
 """
 import contextlib
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -25,18 +26,25 @@ import psycopg_pool
 
 from flower.store import TASK_COLUMNS
 from flower.store_postgres_schema import KEY_LENGTH, create_schema, fitted_row, key
-from flower.utils import describe_error
+from flower.store_postgres_search import search_condition
+from flower.store_reachability import Reachability
 from flower.utils.masking import mask_text
+from flower.utils.search import Query
 
 logger = logging.getLogger(__name__)
 # The pool warns at every failed reconnection attempt; Reachability says it once.
 logging.getLogger('psycopg.pool').setLevel(logging.ERROR)
 
 _COLUMNS = ', '.join(TASK_COLUMNS)
+# A batch is copied into a temporary table of the connection, then upserted from it
+# in one statement: faster than a statement per row, even pipelined.
+_BATCH_TABLE = ('CREATE TEMPORARY TABLE IF NOT EXISTS task_batch ON COMMIT DELETE ROWS '
+                f'AS SELECT {_COLUMNS} FROM tasks WITH NO DATA')
+_COPY_BATCH = f'COPY task_batch ({_COLUMNS}) FROM STDIN'
 # As in SQLite: a task seen again after it left memory keeps its stored fields and
 # takes its new place (seq); every upsert takes a new version.
 _UPSERT = (
-    f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('%s' for _ in TASK_COLUMNS)}) "
+    f"INSERT INTO tasks ({_COLUMNS}) SELECT {_COLUMNS} FROM task_batch "
     "ON CONFLICT (uuid) DO UPDATE SET seq = excluded.seq, "
     + ', '.join(f'{column} = coalesce(excluded.{column}, tasks.{column})'
                 for column in TASK_COLUMNS[2:])
@@ -45,37 +53,6 @@ _UPSERT = (
 #: What a lost or refused connection raises.
 _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _T = TypeVar('_T')
-
-
-class Reachability:
-    """Whether reads reach the database, and when to try again after they did not."""
-
-    first_delay = 1.0
-    longest_delay = 30.0
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.available = True
-        self.reason: str | None = None
-        self._delay = 0.0
-        self._retry_at = 0.0
-
-    def may_try(self) -> bool:
-        return self.available or time.monotonic() >= self._retry_at
-
-    def failed(self, error: BaseException) -> None:
-        if self.available:
-            logger.error("The task history at %s is unavailable (%s): showing only the tasks "
-                         "in memory until it is back", self.where, describe_error(error))
-        self.available = False
-        self.reason = mask_text(describe_error(error))
-        self._delay = min(self.longest_delay, self._delay * 2 or self.first_delay)
-        self._retry_at = time.monotonic() + self._delay
-
-    def succeeded(self) -> None:
-        if not self.available:
-            logger.warning("The task history at %s is available again", self.where)
-        self.available, self.reason, self._delay = True, None, 0.0
 
 
 class _Rows:
@@ -89,8 +66,10 @@ class _Rows:
 
 
 def _where(before_seq: int, name: str | None = None, state: str | None = None,
-           worker: str | None = None, ranges: dict | None = None) -> tuple[str, list[Any]]:
-    """As :meth:`flower.store.HistoryQueries._where`, on the indexed text prefixes."""
+           worker: str | None = None, ranges: dict | None = None,
+           query: Query | None = None) -> tuple[str, list[Any]]:
+    """As :meth:`flower.store.HistoryQueries._where`, on the indexed text prefixes, and
+    narrowed by the text terms of a search ``query`` (see :mod:`flower.store_postgres_search`)."""
     clauses, values = ['seq < %s'], [before_seq]
     for column, value in (('name', name), ('state', state), ('worker', worker)):
         if value is not None:
@@ -103,6 +82,10 @@ def _where(before_seq: int, name: str | None = None, state: str | None = None,
         if high is not None:
             clauses.append(f'{column} < %s')
             values.append(high)
+    condition = None if query is None else search_condition(query)
+    if condition is not None:
+        clauses.append(f'({condition[0]})')
+        values += condition[1]
     return ' AND '.join(clauses), values
 
 
@@ -120,6 +103,17 @@ def _sorted_parts(where: str, order_by: str) -> list[tuple[str, str]]:
             (f'{where} AND {column} IS NULL', 'seq DESC')]
 
 
+def _first_rows(connection: psycopg.Connection, queries: list[tuple[str, list[Any]]],
+                limit: int) -> list[tuple]:
+    """The first ``limit`` rows of the queries in turn."""
+    rows: list[tuple] = []
+    for sql, values in queries:
+        if len(rows) >= limit:
+            break
+        rows += connection.execute(f'{sql} LIMIT %s', [*values, limit - len(rows)]).fetchall()
+    return rows
+
+
 class PostgresQueries:
     """The listing queries of a history, each on a connection of ``pool``."""
 
@@ -128,10 +122,11 @@ class PostgresQueries:
     def __init__(self, pool: psycopg_pool.ConnectionPool, reachability: Reachability) -> None:
         self._pool = pool
         self.reachability = reachability
+        self._streams: weakref.WeakSet[Iterator[tuple]] = weakref.WeakSet()
 
     def _read(self, fallback: _T, query: Callable[[psycopg.Connection], _T]) -> _T:
         """``query(connection)``, or ``fallback`` while the database is unavailable."""
-        if not self.reachability.may_try():
+        if not self.reachability.available:
             return fallback
         try:
             with self._pool.connection() as connection:
@@ -154,30 +149,27 @@ class PostgresQueries:
         ``order_by`` order (see :meth:`flower.store.HistoryQueries.older_tasks`)."""
         where, values = _where(before_seq, **filters)
         parts = [(where, 'seq DESC')] if order_by is None else _sorted_parts(where, order_by)
-        return self._stream(parts, values, limit)
+        queries = [(f'SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY {order}', values)
+                   for where, order in parts]
+        if limit is not None:
+            return iter(self._read([], lambda connection: _first_rows(connection, queries, limit)))
+        stream = self._stream(queries)
+        self._streams.add(stream)
+        return stream
 
-    def _stream(self, parts: list[tuple[str, str]], values: list[Any],
-                limit: int | None) -> Iterator[tuple]:
+    def _stream(self, queries: list[tuple[str, list[Any]]]) -> Iterator[tuple]:
         """The rows of each query in turn, fetched a chunk at a time from a cursor on the
-        server; a lost connection ends them."""
-        if not self.reachability.may_try():
+        server, on a connection held until they are all read or :meth:`close`; a lost
+        connection ends them."""
+        if not self.reachability.available:
             return
         try:
             with self._pool.connection() as connection:
-                for where, order in parts:
-                    if limit is not None and limit <= 0:
-                        break
-                    sql = f'SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY {order}'
+                for sql, values in queries:
                     with connection.cursor(name='flower_listing') as cursor:
                         cursor.itersize = self.sorted_chunk_size
-                        if limit is None:
-                            cursor.execute(sql, values)
-                        else:
-                            cursor.execute(f'{sql} LIMIT %s', [*values, limit])
-                        for row in cursor:
-                            if limit is not None:
-                                limit -= 1
-                            yield row
+                        cursor.execute(sql, values)
+                        yield from cursor
         except _UNREACHABLE as exc:
             self.reachability.failed(exc)
             return
@@ -199,7 +191,9 @@ class PostgresQueries:
                              'LIMIT %(limit)s', {'ids': ids, 'keys': keys, 'limit': limit})
 
     def close(self) -> None:
-        """Nothing to close: every query returns its connection to the pool."""
+        """Give back the connections of listings not read to their end."""
+        for stream in list(self._streams):
+            stream.close()
 
 
 class PostgresTaskStore(PostgresQueries):
@@ -214,13 +208,12 @@ class PostgresTaskStore(PostgresQueries):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.path = mask_text(url)
         pool = psycopg_pool.ConnectionPool(
             url, min_size=self.pool_size[0], max_size=self.pool_size[1], open=False,
             kwargs={'connect_timeout': self.connect_timeout}, timeout=self.connect_timeout,
             check=psycopg_pool.ConnectionPool.check_connection, name='flower-history',
             reconnect_timeout=self.reconnect_timeout)
-        super().__init__(pool, Reachability(self.path))
+        super().__init__(pool, Reachability(mask_text(url), self._probe, _UNREACHABLE))
         pool.open(wait=True, timeout=self.connect_timeout * 2)
         try:
             with pool.connection() as connection:
@@ -239,7 +232,13 @@ class PostgresTaskStore(PostgresQueries):
         return self.reachability.reason
 
     def close(self) -> None:
+        super().close()
+        self.reachability.close()
         self._pool.close()
+
+    def _probe(self) -> None:
+        with self._pool.connection() as connection:
+            connection.execute('SELECT 1')
 
     def own_reader(self) -> PostgresQueries:
         """Queries for a search's thread: they take connections of the same pool."""
@@ -248,19 +247,31 @@ class PostgresTaskStore(PostgresQueries):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A connection in a transaction: committed at the end of the block, rolled back
-        if it raises."""
-        with self._pool.connection() as connection, connection.transaction():
-            yield connection
+        if it raises. A database out of reach raises, and reads stop trying it until it
+        is reached again, by a probe or by this."""
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                yield connection
+        except _UNREACHABLE as exc:
+            self.reachability.failed(exc)
+            raise
+        self.reachability.succeeded()
 
     def write(self, tasks: Sequence[Sequence[Any]] = (), workers: Sequence[tuple[str, dict]] = (),
               counters: Sequence[tuple[str, str, int]] = (), max_tasks: int = 0,
               max_age: float = 0) -> int:
         """Write one batch in one transaction, then apply the retention limits (see
         :meth:`flower.store.TaskStore.write`); raises if the database is unreachable."""
-        rows = [fitted for fitted in map(fitted_row, tasks) if fitted is not None]
+        # One row per task: an upsert cannot change a row twice (the last one wins).
+        rows = list({fitted[0]: fitted for fitted in map(fitted_row, tasks)
+                     if fitted is not None}.values())
         with self.transaction() as connection, connection.cursor() as cursor:
             if rows:
-                cursor.executemany(_UPSERT, rows)
+                cursor.execute(_BATCH_TABLE)
+                with cursor.copy(_COPY_BATCH) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(_UPSERT)
             if workers:
                 cursor.executemany(
                     'INSERT INTO workers VALUES (%s, %s) '
@@ -327,7 +338,7 @@ class PostgresTaskStore(PostgresQueries):
         """``(version, row)`` of the tasks written after ``version``, oldest change first,
         at most ``limit``; rows in :data:`~flower.store.TASK_COLUMNS` order. Raises if
         the database is unreachable."""
-        with self._pool.connection() as connection:
+        with self.transaction() as connection:
             rows = connection.execute(
                 f'SELECT version, {_COLUMNS} FROM tasks WHERE version > %s ORDER BY version '
                 'LIMIT %s', (version, limit)).fetchall()
@@ -335,7 +346,7 @@ class PostgresTaskStore(PostgresQueries):
 
     def latest_version(self) -> int:
         """The newest ``version`` of a stored task (0 for none)."""
-        with self._pool.connection() as connection:
+        with self.transaction() as connection:
             row = connection.execute('SELECT max(version) FROM tasks').fetchone()
         return row[0] or 0
 

@@ -11,9 +11,15 @@ a size limit and a worker may send a name or an id of any length.
 from collections.abc import Sequence
 from typing import Any
 
+import logging
+
 import psycopg
 
 from flower.store import TASK_COLUMNS
+from flower.store_postgres_search import TRIGRAM_INDEXES
+from flower.utils import describe_error
+
+logger = logging.getLogger('flower.store_postgres')
 
 #: The schema this code reads and writes; a database with a newer one is refused.
 SCHEMA_VERSION = 1
@@ -101,8 +107,23 @@ def create_schema(connection: psycopg.Connection) -> None:
         check_schema_version(schema_version(connection))
         for statement in _tables():
             connection.execute(statement)
+        _create_trigram_indexes(connection)
         connection.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) "
                            "DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+
+
+def _create_trigram_indexes(connection: psycopg.Connection) -> None:
+    """Indexes for searches, if the pg_trgm extension is there or may be created (it is
+    trusted: a user who may create tables may create it). Searches work without them,
+    reading more rows."""
+    try:
+        with connection.transaction():
+            connection.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+            for statement in TRIGRAM_INDEXES:
+                connection.execute(statement)
+    except psycopg.Error as exc:
+        logger.warning("Task searches in PostgreSQL go without trigram indexes: %s",
+                       describe_error(exc))
 
 
 def _number(value: Any, kind: type) -> Any:

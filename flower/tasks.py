@@ -131,8 +131,10 @@ class TaskFilter:
         return self.search_engine is None or self.search_engine.matches(task)
 
     def history_filters(self) -> dict[str, Any]:
-        """The filters the history's SQL applies (the search is matched afterwards)."""
-        return dict(name=self.name, state=self.state, worker=self.worker, ranges=self.ranges)
+        """The filters the history's SQL applies; the search ``query`` may narrow the rows
+        read, and is matched on them afterwards."""
+        return dict(name=self.name, state=self.state, worker=self.worker, ranges=self.ranges,
+                    query=self.query)
 
 
 def sort_tasks(tasks: Iterable[Pair], sort_by: str) -> list[Pair]:

@@ -4,15 +4,20 @@ Redis, a private PostgreSQL (tests/support/postgres.py), a fresh database per te
 The store-level behaviours both stores share (restart, retention, listings, search)
 are tested on both in test_persistence.py (the ``history_db`` fixture).
 """
+import concurrent.futures
 import http.client
 import json
 import subprocess
 import sys
+import urllib.request
+import uuid
 
 import psycopg
 
+from flower.store import TASK_COLUMNS
 from flower.store_postgres import PostgresTaskStore, _sorted_parts, _where
 from flower.store_postgres_schema import SORTED_COLUMNS
+from flower.store_reachability import Reachability
 from tests.support.command import CELERY, FlowerProcess, get_json, wait_until
 from tests.support.processes import free_port
 
@@ -136,6 +141,12 @@ def test_requests_answer_from_memory_while_postgresql_is_down_and_changes_are_wr
         assert set(json.loads(body)) == set(first + during)
         status, _, page = fetch(port, '/tasks')
         assert status == 200 and UNAVAILABLE_NOTICE in page
+        revoke = urllib.request.Request(f'http://127.0.0.1:{port}/api/task/revoke/{during[0]}',
+                                        method='POST')
+        assert urllib.request.urlopen(revoke, timeout=30).status == 200
+        status, headers, body = fetch(port, '/api/audit')
+        assert status == 200 and headers.get('X-Flower-History') == 'unavailable'
+        assert json.loads(body)['records'][0]['targets'] == [during[0]]
         history = get_json(port, '/healthcheck?verbose=1')['history']
         assert history['available'] is False and history['unavailable_reason']
         wait_until(lambda: get_json(port, '/healthcheck?verbose=1')['history']['writing']
@@ -176,6 +187,19 @@ def test_a_database_with_a_newer_schema_is_refused_with_exit_status_2(postgres_u
     assert PASSWORD not in line and 'postgresql://postgres:****@' in line
 
 
+def test_a_user_who_may_not_create_the_tables_is_refused_with_exit_status_2(
+        session_postgres, postgres_url, broker_url):
+    role = f'reader_{uuid.uuid4().hex[:8]}'
+    session_postgres.psql(f'CREATE ROLE {role} LOGIN')
+    url = postgres_url.replace('postgresql://postgres@', f'postgresql://{role}:{PASSWORD}@')
+    status, _, err = run_flower_briefly(flower_argv(broker_url, free_port(), f'--db={url}'))
+    assert status == 2
+    [line] = err.splitlines()
+    assert f'--db: the database at postgresql://{role}:****@' in line
+    assert 'cannot be used: permission denied for schema public' in line
+    assert PASSWORD not in line
+
+
 def test_without_psycopg_a_postgresql_url_says_what_to_install(broker_url):
     hide_psycopg = ("import sys; sys.modules['psycopg'] = sys.modules['psycopg_pool'] = None; "
                     "from celery.__main__ import main; sys.argv[0] = 'celery'; main()")
@@ -207,3 +231,83 @@ def test_first_pages_of_sorted_and_filtered_listings_are_index_scans(postgres_ur
         assert all(line.strip().startswith(('Incremental Sort', '->  Incremental Sort'))
                    for line in plan.splitlines() if 'Sort' in line and 'Sort Key' not in line
                    and 'Presorted Key' not in line), (what, plan)
+
+
+def test_an_unreachable_database_is_tried_again_after_doubling_delays_until_it_answers():
+    delays = []
+
+    def probe():
+        delays.append(reachability._delay)
+        if len(delays) < 5:
+            raise psycopg.OperationalError('still down')
+
+    reachability = Reachability('postgresql://flower:****@db/flower', probe,
+                                (psycopg.OperationalError,))
+    reachability.first_delay, reachability.longest_delay = 0.01, 0.04
+    reachability.failed(psycopg.OperationalError('server closed the connection'))
+    assert not reachability.available
+    assert reachability.reason == 'OperationalError: server closed the connection'
+    wait_until(lambda: reachability.available, message='the probe to reach it')
+    assert delays == [0.01, 0.02, 0.04, 0.04, 0.04]
+    assert reachability.reason is None
+    reachability.close()
+
+
+def test_values_typed_columns_cannot_hold_do_not_stop_the_history(postgres_url):
+    """Workers may send any text and any type: a batch still goes in whole."""
+    store = PostgresTaskStore(postgres_url)
+    long_name = 'tasks.' + 'x' * 10_000
+    fields = {'uuid': 'odd', 'seq': 1, 'name': long_name, 'state': 'SUCCESS',
+              'args': "('a\x00b',)", 'runtime': 'fast', 'retries': 2 ** 70, 'clock': 3}
+    rows = [[fields.get(column) for column in TASK_COLUMNS],
+            ['x' * 5000, 2] + [None] * (len(TASK_COLUMNS) - 2),
+            ['plain', 3, 'tasks.add'] + [None] * (len(TASK_COLUMNS) - 3)]
+    store.write(tasks=rows)
+    row = dict(zip(TASK_COLUMNS, store.get_task('odd')))
+    assert row['name'] == long_name and row['args'] == "('a\N{REPLACEMENT CHARACTER}b',)"
+    assert (row['runtime'], row['retries'], row['clock']) == (None, None, 3)
+    assert [found[0] for found in store.older_tasks(10, name=long_name)] == ['odd']
+    assert [found[0] for found in store.older_tasks(10, order_by='-name')] == ['odd', 'plain']
+    assert store.count_tasks() == 2  # the task whose id is too long to be a key is left out
+    store.close()
+
+
+def test_changes_can_be_followed_by_version(postgres_url):
+    store = PostgresTaskStore(postgres_url)
+    assert store.latest_version() == 0 and store.changes_since(0, 10) == []
+
+    def row(uuid, seq, state):
+        return [uuid, seq, 'tasks.add', state] + [None] * (len(TASK_COLUMNS) - 4)
+
+    store.write(tasks=[row('a', 1, 'RECEIVED'), row('b', 2, 'RECEIVED')])
+    first = store.changes_since(0, 10)
+    assert [changed[1][0] for changed in first] == ['a', 'b']
+    since = first[-1][0]
+    store.write(tasks=[row('a', 3, 'SUCCESS')])
+    [(version, changed)] = store.changes_since(since, 10)
+    assert version > since and version == store.latest_version()
+    assert list(changed) == row('a', 3, 'SUCCESS')
+    assert len(store.changes_since(0, 1)) == 1
+    store.close()
+
+
+def test_flowers_starting_together_create_the_schema_once(postgres_url):
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: PostgresTaskStore(postgres_url), range(4)))
+    assert stored(postgres_url, "SELECT value FROM meta WHERE key = 'schema_version'") == [('1',)]
+    for store in stores:
+        store.close()
+
+
+def test_a_search_reader_closed_early_gives_its_connections_back(postgres_url):
+    store = PostgresTaskStore(postgres_url)
+    store.write(tasks=[[f'task-{seq}', seq] + [None] * (len(TASK_COLUMNS) - 2)
+                       for seq in range(10)])
+    readers = [store.own_reader() for _ in range(store.pool_size[1])]
+    listings = [reader.older_tasks(100) for reader in readers]
+    assert [next(listing)[0] for listing in listings] == ['task-9'] * len(readers)
+    for reader in readers:  # every connection of the pool was taken by a listing
+        reader.close()
+    assert store.count_tasks() == 10 and store.available
+    assert all(list(listing) == [] for listing in listings)
+    store.close()
