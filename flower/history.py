@@ -57,6 +57,7 @@ class History:
         self._flush_timer = None
         self._writing = False
         self._in_flight_changes = 0  # tasks and workers of the batch being written
+        self._in_flight_tasks = {}  # uuid -> (task, number) of that batch
         self._last_write_error = None
         self._slow_write_warnings = Throttle(60.0)
         #: Off on a follower replica, which leaves writing to the leader.
@@ -121,7 +122,14 @@ class History:
             self._restored(started)
 
     def _stored_fields(self, uuid: str) -> dict[str, Any] | None:
-        row = self.store.get_task(uuid) if self.store is not None else None
+        """The fields of the task ``uuid`` as the history has them or is about to: a task
+        that left memory before its changes were written is still in the next batch, or
+        in the one being written."""
+        unwritten = self.state.changed_tasks.get(uuid) or self._in_flight_tasks.get(uuid)
+        if unwritten is not None:
+            row = task_row(*unwritten)
+        else:
+            row = self.store.get_task(uuid) if self.store is not None else None
         if row is None:
             return None
         fields = row_fields(row)
@@ -197,6 +205,7 @@ class History:
             return
         self._writing = True
         self._in_flight_changes = len(tasks) + len(workers)
+        self._in_flight_tasks = tasks
         started = time.monotonic()
         future = self._writer.submit(self.store.write, **batch)
         future.add_done_callback(
@@ -208,6 +217,7 @@ class History:
         outage once, when it starts, and once more when writing works again."""
         self._writing = False
         self._in_flight_changes = 0
+        self._in_flight_tasks = {}
         self._warn_if_slow(time.monotonic() - started, len(tasks))
         error = future.exception()
         if error is None:

@@ -356,6 +356,34 @@ def test_a_task_back_in_memory_is_listed_and_counted_once(history_db):
     assert (back['state'], back['result'], back['runtime']) == ('SUCCESS', '3', 1.0)
 
 
+@pytest.mark.parametrize('write_before_it_comes_back', ['nothing', 'a write under way'])
+def test_a_task_that_left_memory_before_it_was_written_comes_back_whole(
+        history_db, write_before_it_comes_back):
+    async def scenario():
+        events = make_events(history_db.db, max_tasks=3)
+        events.open_history()
+        worker = Worker(events.state)
+        for number in range(6):
+            worker.send('task-received', uuid=f'task-{number}', name='tasks.add',
+                        args=f'({number},)', kwargs='{}', retries=0, timestamp=NOW + number)
+        assert 'task-0' not in events.state.tasks.data
+        if write_before_it_comes_back != 'nothing':
+            events.flush_state()  # the event below comes while the batch is written
+        worker.send('task-succeeded', uuid='task-0', result='3', runtime=1.0,
+                    timestamp=NOW + 10)
+        await written(events)
+        await written(events)
+        back = as_dict(events.state.tasks.data['task-0'])
+        events.stop()
+        return back, history_db.query('SELECT name, args, state FROM tasks WHERE uuid = ?',
+                                      ('task-0',))
+
+    back, stored = run(scenario)
+    assert (back['name'], back['args'], back['received']) == ('tasks.add', '(0,)', NOW)
+    assert (back['state'], back['result']) == ('SUCCESS', '3')
+    assert stored == [('tasks.add', '(0,)', 'SUCCESS')]
+
+
 def test_stopping_during_a_background_restore_keeps_the_history(history_db):
     path = history_db.db
 
