@@ -226,6 +226,31 @@ def test_the_lock_has_one_holder_and_passes_on_when_its_session_ends(postgres_ur
     second.stop()
 
 
+def test_a_leader_cut_off_while_another_took_the_lock_steps_down(postgres_url):
+    first_calls, second_calls = [], []
+    first = leadership(postgres_url, first_calls)
+    first.start()
+    wait_until(lambda: first.role == LEADER, message='the first to lead')
+    second = leadership(postgres_url, second_calls)
+    second.start()
+    time.sleep(0.5)
+    assert second.role == FOLLOWER
+
+    # Only the leader's session ends (as a network cut would end it); the follower's lives.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        [(ended,)] = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted").fetchall()
+    assert ended is True
+    wait_until(lambda: second.role == LEADER, message='the follower to take the lock')
+    wait_until(lambda: first.role == FOLLOWER, message='the cut-off leader to step down')
+    assert [call() for call in first_calls] == [LEADER, FOLLOWER]
+    assert [call() for call in second_calls] == [LEADER]
+    assert first.status()['database_connected'] is True
+    first.stop()
+    second.stop()
+
+
 @pytest.mark.parametrize('scheme', ['postgresql', 'postgres'])
 def test_a_postgresql_url_is_a_replica(scheme, postgres_url, broker_url, start_flower):
     url = postgres_url.replace('postgresql://', f'{scheme}://', 1)
