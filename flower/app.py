@@ -281,6 +281,8 @@ class Flower(tornado.web.Application):
         state.counter.pop(name, None)
         self.workers.pop(name, None)
         self.metrics.remove_worker(name)
+        if self.events.history is not None:
+            self.events.history.forget_worker(name)
 
     def purge_offline_workers(self) -> None:
         """With ``--purge_offline_workers``, forget the workers offline for longer (on a timer

@@ -7,6 +7,7 @@ collected (``take_changes``) into the store :func:`flower.store_open.open_store`
 gives: a :class:`~flower.store.TaskStore` (SQLite) or a
 :class:`~flower.store_postgres.PostgresTaskStore`.
 """
+import functools
 import gc
 import logging
 import time
@@ -58,6 +59,7 @@ class History:
         self._writing = False
         self._in_flight_changes = 0  # tasks and workers of the batch being written
         self._in_flight_tasks = {}  # uuid -> (task, number) of that batch
+        self._stored_workers = set()  # host names the load found in the history
         self._last_write_error = None
         self._slow_write_warnings = Throttle(60.0)
         #: Off on a follower replica, which leaves writing to the leader.
@@ -102,7 +104,9 @@ class History:
 
     def _restore(self, in_background: bool) -> None:
         state, store = self.state, self.store
-        for hostname, fields in store.load_workers().items():
+        stored_workers = store.load_workers()
+        self._stored_workers = set(stored_workers)
+        for hostname, fields in stored_workers.items():
             known = {name: value for name, value in fields.items() if name in WORKER_FIELDS}
             state.workers[hostname] = state.Worker(**known)
         for hostname, event_type, count in store.load_counters():
@@ -162,6 +166,10 @@ class History:
 
     def _restored(self, started: float) -> None:
         self.restoring = False
+        # A restored task names its worker, which Celery's state then lists; a worker
+        # purged before (not among the stored ones) must stay forgotten.
+        for hostname in set(self.state.workers.data) - self._stored_workers:
+            self.state.workers.pop(hostname, None)
         logger.info("Restored %d tasks and %d workers from %s in %.1f s", self.restored_count,
                     len(self.state.workers), self.db, time.monotonic() - started)
         if self.on_restored is not None:
@@ -262,6 +270,20 @@ class History:
         except Exception:
             self._keep_for_next_write(tasks, workers)
             raise
+
+    def forget_worker(self, hostname: str) -> None:
+        """Delete a purged worker from the history too: a restart would bring it back."""
+        self.state.changed_workers.discard(hostname)
+        if self.store is None or not self.writing:
+            return
+        future = self.submit(self.store.forget_workers, [hostname])
+        future.add_done_callback(functools.partial(self._forgotten, hostname))
+
+    def _forgotten(self, hostname: str, future: Future) -> None:
+        error = future.exception()
+        if error is not None:
+            logger.warning("Could not delete the purged worker %s from the task history %s: "
+                           "%s", hostname, self.db, describe_error(error))
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
         """Run ``function(*args)`` on the writer thread, after what was handed to it

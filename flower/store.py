@@ -318,6 +318,13 @@ class TaskStore(HistoryQueries):
     def load_counters(self) -> list[tuple[str, str, int]]:
         return self._reader.execute('SELECT hostname, event_type, count FROM counters').fetchall()
 
+    def forget_workers(self, hostnames: Iterable[str]) -> None:
+        """Delete the workers ``hostnames`` and their counters (purged workers)."""
+        names = [(name,) for name in hostnames]
+        with self.transaction() as connection:
+            connection.executemany('DELETE FROM workers WHERE hostname = ?', names)
+            connection.executemany('DELETE FROM counters WHERE hostname = ?', names)
+
     def next_seq(self) -> int:
         row = self._reader.execute('SELECT max(seq) FROM tasks').fetchone()
         return 0 if row[0] is None else row[0] + 1

@@ -312,6 +312,13 @@ class PostgresTaskStore(PostgresQueries):
     def load_counters(self) -> list[tuple[str, str, int]]:
         return self._all([], 'SELECT hostname, event_type, count FROM counters')
 
+    def forget_workers(self, hostnames: Collection[str]) -> None:
+        """Delete the workers ``hostnames`` and their counters (purged workers)."""
+        names = list(hostnames)
+        with self.transaction() as connection:
+            connection.execute('DELETE FROM workers WHERE hostname = ANY(%s)', (names,))
+            connection.execute('DELETE FROM counters WHERE hostname = ANY(%s)', (names,))
+
     def next_seq(self) -> int:
         row = self._one('SELECT max(seq) FROM tasks')
         return 0 if row is None or row[0] is None else row[0] + 1

@@ -127,6 +127,32 @@ def test_restart_restores_tasks_workers_and_counters(history_db):
     assert order == ['after-restart', 'child2']  # new tasks still list first
 
 
+def test_a_purged_worker_stays_forgotten_after_a_restart(broker_url, history_db):
+    with persistent_flower(broker_url, history_db.db) as flower:
+        wait_for(lambda: flower.call(lambda: flower.app.events.history.writing),
+                 what='the history written by this Flower')
+
+        def two_workers():
+            for hostname in ('kept@h', 'purged@h'):
+                Worker(flower.app.events.state, hostname).run(f'task-of-{hostname}')
+        flower.call(two_workers)
+        wait_for(lambda: {name for (name,) in history_db.query('SELECT hostname FROM workers')}
+                 == {'kept@h', 'purged@h'}, what='both workers written')
+        flower.call(flower.app.forget_worker, 'purged@h')
+        wait_for(lambda: history_db.query('SELECT hostname FROM workers') == [('kept@h',)],
+                 what='the purged worker deleted from the history')
+        assert history_db.query('SELECT DISTINCT hostname FROM counters') == [('kept@h',)]
+
+    async def restarted():
+        events = make_events(history_db.db)
+        events.open_history()
+        known = set(events.state.workers), set(events.state.counter)
+        events.stop()
+        return known
+
+    assert run(restarted) == ({'kept@h'}, {'kept@h'})
+
+
 @pytest.mark.parametrize('damage', ['truncated', 'garbage', 'foreign'])
 def test_a_damaged_or_foreign_file_is_moved_aside_with_one_warning(tmp_path, caplog, damage):
     path = tmp_path / 'history.db'
