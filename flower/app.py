@@ -283,6 +283,7 @@ class Flower(tornado.web.Application):
         self.metrics.remove_worker(name)
         if self.events.history is not None:
             self.events.history.forget_worker(name)
+        self.events.changes.publish([('worker-forgotten', name)])  # live dashboards drop it
 
     def purge_offline_workers(self) -> None:
         """With ``--purge_offline_workers``, forget the workers offline for longer (on a timer

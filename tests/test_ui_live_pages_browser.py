@@ -89,6 +89,24 @@ def test_dashboard_rows_change_in_place_new_workers_appear_and_go_offline(page, 
     assert_no_browser_problems(page)
 
 
+def test_a_worker_flower_forgets_leaves_the_dashboard(page, live):
+    open_live(page, live.flower.base_url + '/')
+    [gone] = live.start_workers({'name': f'live-gone-{uuid.uuid4().hex[:6]}@localhost',
+                                 'pool': 'solo'})
+    row = worker_row(page, gone.hostname)
+    expect(cell(row, 'status')).to_have_text('Online', timeout=HEARTBEAT_MS)
+    workers = int(page.locator('#summary-cards [data-card="workers"]').inner_text())
+    gone.stop()
+    expect(cell(row, 'status')).to_have_text('Offline', timeout=HEARTBEAT_MS)
+
+    live.flower.call(live.flower.app.forget_worker, gone.hostname)  # as the purge timer does
+    expect(row).to_have_count(0)
+    expect(page.locator('#summary-cards [data-card="workers"]')).to_have_text(str(workers - 1))
+    expect(worker_row(page, live.worker.hostname)).to_be_visible()
+    assert_not_reloaded(page)
+    assert_no_browser_problems(page)
+
+
 def test_worker_page_shows_a_task_running_then_finished(page, live):
     name = live.worker.hostname
     open_live(page, live.flower.base_url + '/worker/' + name)

@@ -285,7 +285,7 @@ def test_autoscale_then_shutdown_and_the_worker_goes_offline_then_is_purged(page
         assert_no_browser_problems(page)
 
         # The Flower with --purge_offline_workers forgets it, its metrics too, and a page
-        # opened since does not list it (a live dashboard is not told of purges).
+        # opened since does not list it (an open one drops its row: test_ui_live_pages_browser).
         wait_for(lambda: not metrics_mention(purging, victim.hostname), timeout=CATCH_UP_MS / 1000,
                  what="the purging Flower to forget the worker")
         assert metrics_mention(purging, cluster.main.hostname)

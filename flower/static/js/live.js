@@ -136,10 +136,22 @@
     document.dispatchEvent(new CustomEvent('flower:live'));
   }
 
+  /* A worker flower forgot (--purge_offline_workers) leaves the dashboard. */
+  function removeWorkerRow(row) {
+    var table = document.getElementById('workers-table');
+    var tr = findByData(table.querySelectorAll('tbody tr[data-worker]'), 'worker', row.hostname);
+    if (!tr) { return; }
+    tr.remove();
+    updateSummary(table);
+    document.dispatchEvent(new CustomEvent('flower:live'));
+  }
+
   if (document.getElementById('workers-table')) {
+    var dashboardHandlers = handlersFor(WORKER_EVENTS, updateWorkerRow);
+    dashboardHandlers['worker-forgotten'] = removeWorkerRow;
     flower.live({
-      query: {types: WORKER_EVENTS.join(',')},
-      handlers: handlersFor(WORKER_EVENTS, updateWorkerRow),
+      query: {types: WORKER_EVENTS.concat(['worker-forgotten']).join(',')},
+      handlers: dashboardHandlers,
       resync: resyncRegions
     });
   }
