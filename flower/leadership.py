@@ -68,7 +68,8 @@ class Leadership(threading.Thread):
     def stop(self) -> None:
         """Give up the lock (by closing the session) and end the thread."""
         self._stopping.set()
-        self.join(timeout=5)
+        if self.is_alive():  # not started when Flower stops before its history is loaded
+            self.join(timeout=5)
 
     def run(self) -> None:
         while not self._stopping.is_set():

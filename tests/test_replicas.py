@@ -3,16 +3,23 @@
 Every replica is a real ``celery flower`` process on the same broker and database,
 with a real worker; the database is a private PostgreSQL cluster of the tests.
 """
+import asyncio
+import concurrent.futures
 import http.client
 import json
 import os
 import signal
 import time
 
+import celery
 import psycopg
 import pytest
+from tornado.ioloop import IOLoop
 
+from flower.events import Events
 from flower.leadership import FOLLOWER, LEADER, Leadership
+from flower.metrics import PrometheusMetrics
+from flower.security import Sessions
 from tests.support.command import CELERY, http_get, wait_until
 from tests.support.processes import EXAMPLES_DIR, free_port
 from tests.support.sse import SseClient
@@ -273,8 +280,6 @@ class SettingsStore:
 
 
 def test_a_logout_on_one_replica_ends_the_session_on_the_other():
-    from flower.security import Sessions
-
     shared = SettingsStore()
     first, second = Sessions(lambda: shared), Sessions(lambda: shared)
     alice, bob = first.token('alice@example.com'), first.token('bob@example.com')
@@ -294,3 +299,16 @@ def test_a_logout_on_one_replica_ends_the_session_on_the_other():
     assert first.everyone == second.everyone == 1
     assert first.email(first.token('carol@example.com')) == 'carol@example.com'
     assert second.email(first.token('carol@example.com')) == 'carol@example.com'
+
+
+def test_a_replica_stopped_before_its_history_is_loaded_stops_cleanly(postgres_url):
+    async def start_and_stop():
+        events = Events(celery.Celery(broker='memory://'), IOLoop.current(), db=postgres_url,
+                        persistent=True, enable_events=False, metrics=PrometheusMetrics())
+        events.start()
+        events.stop()  # before the IO loop ran the load, so before any election
+        return events.is_alive(), events.replica_status()['role']
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        alive, role = pool.submit(asyncio.run, start_and_stop()).result()
+    assert (alive, role) == (False, FOLLOWER)
