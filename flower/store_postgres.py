@@ -25,7 +25,8 @@ import psycopg
 import psycopg_pool
 
 from flower.store import TASK_COLUMNS
-from flower.store_postgres_schema import KEY_LENGTH, create_schema, fitted_row, key
+from flower.store_postgres_schema import (KEY_LENGTH, TASK_COUNT, create_schema, fitted_row,
+                                          key)
 from flower.store_postgres_search import search_condition
 from flower.store_reachability import Reachability
 from flower.utils.masking import mask_text
@@ -42,14 +43,18 @@ _BATCH_TABLE = ('CREATE TEMPORARY TABLE IF NOT EXISTS task_batch ON COMMIT DELET
                 f'AS SELECT {_COLUMNS} FROM tasks WITH NO DATA')
 _COPY_BATCH = f'COPY task_batch ({_COLUMNS}) FROM STDIN'
 # As in SQLite: a task seen again after it left memory keeps its stored fields and
-# takes its new place (seq); every upsert takes a new version.
+# takes its new place (seq); every upsert takes a new version. It answers how many
+# rows it inserted (a row inserted has no xmax; one updated has).
 _UPSERT = (
+    "WITH upserted AS ("
     f"INSERT INTO tasks ({_COLUMNS}) SELECT {_COLUMNS} FROM task_batch "
     "ON CONFLICT (uuid) DO UPDATE SET seq = excluded.seq, "
     + ', '.join(f'{column} = coalesce(excluded.{column}, tasks.{column})'
                 for column in TASK_COLUMNS[2:])
-    + ", version = nextval('task_versions')"
+    + ", version = nextval('task_versions') RETURNING xmax = 0 AS inserted) "
+    "SELECT count(*) FILTER (WHERE inserted) FROM upserted"
 )
+_TASK_COUNT = f"SELECT value::bigint FROM meta WHERE key = '{TASK_COUNT}'"
 #: What a lost or refused connection raises.
 _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _T = TypeVar('_T')
@@ -92,13 +97,14 @@ def _where(before_seq: int, name: str | None = None, state: str | None = None,
 def _sorted_parts(where: str, order_by: str) -> list[tuple[str, str]]:
     """The queries, in turn, of a listing sorted the way listings sort in memory: rows
     with a value (equal values newest first), then rows without one, newest first.
-    Two queries, each an index scan: one ``ORDER BY`` would need two indexes a column."""
+    Two queries, each an index scan: one ``ORDER BY`` would need two indexes a column.
+    Text is ordered by its indexed start: values that differ only after their first
+    :data:`~flower.store_postgres_schema.KEY_LENGTH` characters sort as equal."""
     column = order_by.removeprefix('-')
     if column not in TASK_COLUMNS:
         raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
     direction = 'DESC' if order_by.startswith('-') else 'ASC'
-    keys = dict.fromkeys([key(column), column])
-    order = ', '.join(f'{expression} {direction}' for expression in keys) + ', seq DESC'
+    order = f'{key(column)} {direction}, seq DESC'
     return [(f'{where} AND {column} IS NOT NULL', order),
             (f'{where} AND {column} IS NULL', 'seq DESC')]
 
@@ -176,6 +182,12 @@ class PostgresQueries:
         self.reachability.succeeded()
 
     def count_older(self, before_seq: int, **filters: Any) -> int:
+        """Without filters: the kept count less the newer rows (most are in memory),
+        in one snapshot, rather than counting all the older ones."""
+        if not any(value is not None for value in filters.values()):
+            row = self._one(f'SELECT ({_TASK_COUNT}) - count(*) FROM tasks WHERE seq >= %s',
+                            (before_seq,))
+            return row[0] if row else 0
         where, values = _where(before_seq, **filters)
         row = self._one(f'SELECT count(*) FROM tasks WHERE {where}', values)
         return row[0] if row else 0
@@ -266,12 +278,13 @@ class PostgresTaskStore(PostgresQueries):
         rows = list({fitted[0]: fitted for fitted in map(fitted_row, tasks)
                      if fitted is not None}.values())
         with self.transaction() as connection, connection.cursor() as cursor:
+            added = 0
             if rows:
                 cursor.execute(_BATCH_TABLE)
                 with cursor.copy(_COPY_BATCH) as copy:
                     for row in rows:
                         copy.write_row(row)
-                cursor.execute(_UPSERT)
+                added = cursor.execute(_UPSERT).fetchone()[0]
             if workers:
                 cursor.executemany(
                     'INSERT INTO workers VALUES (%s, %s) '
@@ -282,20 +295,30 @@ class PostgresTaskStore(PostgresQueries):
                     'INSERT INTO counters VALUES (%s, %s, %s) '
                     'ON CONFLICT (hostname, event_type) DO UPDATE SET count = excluded.count',
                     list(counters))
-            return self._apply_retention(cursor, max_tasks, max_age)
+            return self._apply_retention(cursor, added, max_tasks, max_age)
 
     @staticmethod
-    def _apply_retention(cursor: psycopg.Cursor, max_tasks: int, max_age: float) -> int:
+    def _apply_retention(cursor: psycopg.Cursor, added: int, max_tasks: int,
+                         max_age: float) -> int:
+        """Remove the tasks past the limits and keep the stored count right. The count's
+        row is locked first: batches of several writers then count and delete in turn.
+        Removing the oldest tasks over ``max_tasks`` reads only those, whatever the
+        store holds."""
+        if not (added or max_tasks or max_age):
+            return 0
+        total = cursor.execute(f'{_TASK_COUNT} FOR UPDATE').fetchone()[0] + added
         removed = 0
         if max_age:
             cursor.execute('DELETE FROM tasks WHERE timestamp < %s', (time.time() - max_age,))
             removed += cursor.rowcount
-        if max_tasks:
-            row = cursor.execute('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET %s',
-                                 (max_tasks - 1,)).fetchone()
-            if row is not None:
-                cursor.execute('DELETE FROM tasks WHERE seq < %s', (row[0],))
-                removed += cursor.rowcount
+        if max_tasks and total - removed > max_tasks:
+            cursor.execute('DELETE FROM tasks WHERE uuid IN '
+                           '(SELECT uuid FROM tasks ORDER BY seq LIMIT %s)',
+                           (total - removed - max_tasks,))
+            removed += cursor.rowcount
+        if added or removed:
+            cursor.execute('UPDATE meta SET value = (value::bigint + %s)::text WHERE key = %s',
+                           (added - removed, TASK_COUNT))
         return removed
 
     def load_tasks(self, limit: int) -> _Rows:
@@ -327,7 +350,7 @@ class PostgresTaskStore(PostgresQueries):
         return self._one(f'SELECT {_COLUMNS} FROM tasks WHERE uuid = %s', (uuid,))
 
     def count_tasks(self) -> int:
-        row = self._one('SELECT count(*) FROM tasks')
+        row = self._one(_TASK_COUNT)
         return row[0] if row else 0
 
     def load_setting(self, key: str) -> str | None:

@@ -7,6 +7,10 @@ failing the whole batch. Text columns use the "C" collation: listings sort
 text by code point, as they do in memory. Text is indexed by its first
 :data:`KEY_LENGTH` characters (``left(column, N)``), since a B-tree entry has
 a size limit and a worker may send a name or an id of any length.
+
+Only the columns people sort and filter on are indexed (:data:`SORTED_COLUMNS`,
+:data:`LOOKUP_COLUMNS`): every index costs each write, and a task is written
+about three times. Sorting by another column still works, as a full sort.
 """
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +26,9 @@ from flower.utils import describe_error
 logger = logging.getLogger('flower.store_postgres')
 
 #: The schema this code reads and writes; a database with a newer one is refused.
-SCHEMA_VERSION = 1
+#: Version 2 keeps the number of stored tasks in ``meta`` (:data:`TASK_COUNT`), which
+#: a Flower of version 1 would not update.
+SCHEMA_VERSION = 2
 #: Key of PostgreSQL's advisory lock held while a schema is created or migrated, so
 #: that replicas starting together do it once.
 SCHEMA_LOCK = 0x466C6F776572  # "Flower"
@@ -35,10 +41,20 @@ FLOAT_COLUMNS = frozenset({'sent', 'received', 'started', 'succeeded', 'failed',
                            'revoked', 'rejected', 'timestamp', 'runtime'})
 INTEGER_COLUMNS = frozenset({'seq', 'retries', 'clock'})
 TEXT_COLUMNS = frozenset(TASK_COLUMNS) - FLOAT_COLUMNS - INTEGER_COLUMNS
-#: Columns listings may sort by (flower.tasks.SORT_FIELDS), each with an index.
-SORTED_COLUMNS = tuple(column for column in TASK_COLUMNS if column not in ('seq', 'rejected'))
+#: Sort columns with an index: the tasks page's default columns and the other times
+#: and counts people sort by. Big text columns (args, result, traceback, ...) are left
+#: out; searches reach them through trigram indexes instead.
+SORTED_COLUMNS = ('name', 'state', 'worker', 'sent', 'received', 'started', 'succeeded',
+                  'failed', 'timestamp', 'runtime', 'retries')
+#: Sort columns with few distinct values: a second index, newest first within a value,
+#: lets both directions of a sorted listing read rows in order instead of sorting all
+#: the rows of the first value.
+FEW_VALUES_COLUMNS = ('name', 'state', 'worker', 'retries')
 #: Columns looked up by value: filters and the workflow's links.
 LOOKUP_COLUMNS = ('name', 'state', 'worker', 'parent_id', 'root_id')
+#: The ``meta`` key of the number of stored tasks, changed with every write, so that
+#: counting them does not read them all.
+TASK_COUNT = 'task_count'
 
 
 class SchemaTooNew(Exception):
@@ -76,11 +92,20 @@ def _tables() -> list[str]:
         'CREATE INDEX IF NOT EXISTS audit_action ON audit (action, id)',
         'CREATE INDEX IF NOT EXISTS audit_user ON audit ("user", id)',
     ]
-    # One index per sorted column, ``seq`` second: a listing's first page, sorted or
-    # filtered (exact values of name, state, worker), reads only the rows it shows.
-    for column in SORTED_COLUMNS:
+    # ``seq`` second: a listing's first page, sorted or filtered (exact values of name,
+    # state, worker), reads only the rows it shows.
+    indexed = dict.fromkeys(SORTED_COLUMNS + LOOKUP_COLUMNS)
+    for column in indexed:
         statements.append(f'CREATE INDEX IF NOT EXISTS tasks_by_{column} '
                           f'ON tasks ({key(column)}, seq)')
+    for column in FEW_VALUES_COLUMNS:
+        statements.append(f'CREATE INDEX IF NOT EXISTS tasks_by_{column}_newest_first '
+                          f'ON tasks ({key(column)}, seq DESC)')
+    # Version 1 indexed every column.
+    statements += [f'DROP INDEX IF EXISTS tasks_by_{column}' for column in TASK_COLUMNS
+                   if column not in indexed]
+    statements.append(f"INSERT INTO meta VALUES ('{TASK_COUNT}', (SELECT count(*) FROM tasks)::text) "
+                      'ON CONFLICT (key) DO NOTHING')
     return statements
 
 
