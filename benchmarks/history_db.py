@@ -25,7 +25,6 @@ Prints the figures side by side (see docs/benchmarks.rst); the figures of
 record are in benchmarks/RESULTS.md.
 """
 import argparse
-import http.client
 import json
 import os
 import re
@@ -42,6 +41,9 @@ from flower.store import TASK_COLUMNS, TaskStore  # noqa: E402
 from flower.store_postgres import PostgresTaskStore  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
 from tests.support.processes import RedisServer, free_port  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from restore import timed_get, wait_for_healthcheck  # noqa: E402  (benchmarks/restore.py)
 
 FLUSH_INTERVAL = 1.0  # seconds: History's default state_save_interval
 FILL_BATCH = 20000
@@ -178,18 +180,6 @@ def sustained_rate(name, store, args, number):
 
 # -- flower over HTTP --------------------------------------------------------------------
 
-def timed_get(port, path):
-    started = time.perf_counter()
-    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=300)
-    try:
-        connection.request('GET', path)
-        response = connection.getresponse()
-        body = response.read()
-        return response.status, time.perf_counter() - started, body
-    finally:
-        connection.close()
-
-
 def requests(args):
     """``{label: path}`` of the requests timed; the order number searched for is in
     exactly one task's arguments (``order-N`` with ``10 N >= tasks``)."""
@@ -223,14 +213,7 @@ def measure_flower(name, db, redis, workdir, args):
         launched = time.monotonic()
         flower = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     try:
-        while True:
-            try:
-                if timed_get(port, '/healthcheck')[0] == 200:
-                    break
-            except OSError:
-                if flower.poll() is not None:
-                    raise SystemExit(f'flower exited ({flower.returncode}), see {log_path}') from None
-                time.sleep(0.02)
+        wait_for_healthcheck(port, flower, log_path)
         result['healthcheck_s'] = time.monotonic() - launched
         while True:
             with open(log_path, encoding='utf-8', errors='replace') as log:
@@ -247,15 +230,15 @@ def measure_flower(name, db, redis, workdir, args):
             began = time.monotonic()
             while len(timings) < args.requests and (
                     time.monotonic() - began < args.request_budget or len(timings) < 3):
-                status, seconds, body = timed_get(port, path)
+                status, milliseconds, body = timed_get(port, path, timeout=300)
                 if status != 200:
                     raise SystemExit(f'{path}: HTTP {status}: {body[:200]!r}')
-                timings.append(seconds)
+                timings.append(milliseconds)
                 if matched is None and path.startswith('/api/'):
                     matched = len(json.loads(body))
-            result[label] = {'requests': len(timings), 'p50_ms': percentile(timings, 0.5) * 1000,
-                             'p95_ms': percentile(timings, 0.95) * 1000,
-                             'max_ms': max(timings) * 1000, 'rows': matched}
+            result[label] = {'requests': len(timings), 'p50_ms': percentile(timings, 0.5),
+                             'p95_ms': percentile(timings, 0.95), 'max_ms': max(timings),
+                             'rows': matched}
             print(f'  {name} {label}: {json.dumps(result[label])}', flush=True)
     finally:
         flower.terminate()

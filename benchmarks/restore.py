@@ -27,16 +27,30 @@ from tests.support.history import write_history  # noqa: E402
 from tests.support.processes import RedisServer, free_port  # noqa: E402
 
 
-def timed_get(port, path):
+def timed_get(port, path, timeout=30):
+    """``GET path`` of the flower on ``port``: ``(status, milliseconds, body)``."""
     started = time.perf_counter()
-    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
     try:
         connection.request('GET', path)
         response = connection.getresponse()
-        response.read()
-        return response.status, (time.perf_counter() - started) * 1000
+        body = response.read()
+        return response.status, (time.perf_counter() - started) * 1000, body
     finally:
         connection.close()
+
+
+def wait_for_healthcheck(port, flower, log_path):
+    """Return once the flower process ``flower`` answers ``/healthcheck``; stop the
+    benchmark if it exits first."""
+    while True:
+        try:
+            if timed_get(port, '/healthcheck')[0] == 200:
+                return
+        except OSError:
+            if flower.poll() is not None:
+                raise SystemExit(f'flower exited ({flower.returncode}), see {log_path}') from None
+            time.sleep(0.02)
 
 
 def summary(latencies):
@@ -73,18 +87,11 @@ def main():
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     launched = time.monotonic()
     try:
-        while True:
-            try:
-                if timed_get(port, '/healthcheck')[0] == 200:
-                    break
-            except OSError:
-                if flower.poll() is not None:
-                    raise SystemExit(f'flower exited ({flower.returncode}), see {log_path}') from None
-                time.sleep(0.02)
+        wait_for_healthcheck(port, flower, log_path)
         healthy = time.monotonic() - launched
         during, after = [], []
         while True:
-            status, elapsed = timed_get(port, '/api/tasks?limit=100')
+            status, elapsed, _ = timed_get(port, '/api/tasks?limit=100')
             assert status == 200, status
             with open(log_path, encoding='utf-8', errors='replace') as log:
                 loaded = re.search(r'Restored (\d+) tasks .* in ([\d.]+) s', log.read())
