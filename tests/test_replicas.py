@@ -216,15 +216,23 @@ def leadership(url, io_loop_calls):
                       interval=0.1)
 
 
-def test_the_lock_has_one_holder_and_passes_on_when_its_session_ends(postgres_url):
+def leader_then_follower(url):
+    """Two started :class:`Leadership` s on ``url``, the first leading, the second (started
+    once it leads) following: ``(first, its calls), (second, its calls)``."""
     first_calls, second_calls = [], []
-    first = leadership(postgres_url, first_calls)
+    first = leadership(url, first_calls)
     first.start()
     wait_until(lambda: first.role == LEADER, message='the first to lead')
-    second = leadership(postgres_url, second_calls)
+    second = leadership(url, second_calls)
     second.start()
     time.sleep(0.5)
-    assert second.role == FOLLOWER and second_calls == []
+    assert second.role == FOLLOWER
+    return (first, first_calls), (second, second_calls)
+
+
+def test_the_lock_has_one_holder_and_passes_on_when_its_session_ends(postgres_url):
+    (first, first_calls), (second, second_calls) = leader_then_follower(postgres_url)
+    assert second_calls == []
     assert [call() for call in first_calls] == [LEADER]
 
     first.stop()  # closes its session: PostgreSQL frees the lock
@@ -234,14 +242,7 @@ def test_the_lock_has_one_holder_and_passes_on_when_its_session_ends(postgres_ur
 
 
 def test_a_leader_cut_off_while_another_took_the_lock_steps_down(postgres_url):
-    first_calls, second_calls = [], []
-    first = leadership(postgres_url, first_calls)
-    first.start()
-    wait_until(lambda: first.role == LEADER, message='the first to lead')
-    second = leadership(postgres_url, second_calls)
-    second.start()
-    time.sleep(0.5)
-    assert second.role == FOLLOWER
+    (first, first_calls), (second, second_calls) = leader_then_follower(postgres_url)
 
     # Only the leader's session ends (as a network cut would end it); the follower's lives.
     with psycopg.connect(postgres_url, autocommit=True) as admin:
