@@ -70,8 +70,9 @@ class Events(threading.Thread):
         #: :mod:`flower.replica`); a Flower of its own captures from the start.
         self.replication = None
         self.replica_poll_interval = replica_poll_interval
+        self._is_replica = persistent and is_postgres_url(db)
         self._capturing = threading.Event()
-        if not (persistent and is_postgres_url(db)):
+        if not self._is_replica:
             self._capturing.set()
         self.received_count = 0
         self.applied_count = 0
@@ -148,7 +149,7 @@ class Events(threading.Thread):
         The process-wide tuning that keeps capture ahead of a busy cluster is
         the process owner's: see :func:`flower.command.tune_process`.
         """
-        if self.persistent and is_postgres_url(self.db):
+        if self._is_replica:
             self.replication = Replication(self, self.db, self.replica_poll_interval / 1000)
         if self.persistent:
             self.open_history(in_background=True)

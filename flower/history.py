@@ -63,7 +63,7 @@ class History:
         self._last_write_error = None
         self._slow_write_warnings = Throttle(60.0)
         #: Off on a follower replica, which leaves writing to the leader.
-        self.writing = True
+        self.writes_changes = True
         #: The newest task row version when the load began (shared histories only):
         #: a follower reads what was written after it.
         self.loaded_version = 0
@@ -197,7 +197,7 @@ class History:
     def set_writing(self, writing: bool) -> None:
         """Start or stop collecting and writing changes (a replica that leads or
         follows); a follower's state changes only as the leader's writes say."""
-        self.writing = writing
+        self.writes_changes = writing
         self.state.track_changes = writing
         if not writing:
             self.state.take_changes()
@@ -205,7 +205,7 @@ class History:
     def flush(self) -> None:
         """Hand what changed to the writer thread; skipped while a batch is being written
         (changes keep collecting for the next one)."""
-        if self._writing or self.store is None or not self.writing:
+        if self._writing or self.store is None or not self.writes_changes:
             return
         self.apply_retention_in_memory()
         tasks, workers, batch = self._take_batch()
@@ -262,7 +262,7 @@ class History:
         A failure is raised; the write is one transaction, so the file keeps the
         history written before, and the changes wait for the next write.
         """
-        if self.store is None or not self.writing:
+        if self.store is None or not self.writes_changes:
             return
         tasks, workers, batch = self._take_batch()
         try:
@@ -274,7 +274,7 @@ class History:
     def forget_worker(self, hostname: str) -> None:
         """Delete a purged worker from the history too: a restart would bring it back."""
         self.state.changed_workers.discard(hostname)
-        if self.store is None or not self.writing:
+        if self.store is None or not self.writes_changes:
             return
         future = self.submit(self.store.forget_workers, [hostname])
         future.add_done_callback(functools.partial(self._forgotten, hostname))

@@ -129,7 +129,7 @@ def test_restart_restores_tasks_workers_and_counters(history_db):
 
 def test_a_purged_worker_stays_forgotten_after_a_restart(broker_url, history_db):
     with persistent_flower(broker_url, history_db.db) as flower:
-        wait_for(lambda: flower.call(lambda: flower.app.events.history.writing),
+        wait_for(lambda: flower.call(lambda: flower.app.events.history.writes_changes),
                  what='the history written by this Flower')
 
         def two_workers():
@@ -537,7 +537,7 @@ def test_sorted_listings_cover_the_stored_history(broker_url, history_db, monkey
     runtimes = timed_tasks()
     with persistent_flower(broker_url, history_db.db, max_tasks=5) as flower:
         # On PostgreSQL a Flower writes once it leads (see docs/replicas.rst); alone, at once.
-        wait_for(lambda: flower.call(lambda: flower.app.events.history.writing),
+        wait_for(lambda: flower.call(lambda: flower.app.events.history.writes_changes),
                  what='the history written by this Flower')
         flower.call(feed_timed_tasks, flower.app.events.state, runtimes)
         wait_for(lambda: history_db.stored_uuids() == set(runtimes), what='every task written')
