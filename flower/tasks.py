@@ -9,7 +9,6 @@ order and show tasks the same way.
 import asyncio
 import dataclasses
 import datetime
-import heapq
 import itertools
 from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import Executor
@@ -18,9 +17,10 @@ from typing import Any
 from celery.events.state import Task
 
 from flower.state import EventsState, stored_task
-from flower.store import HistoryQueries, TaskStore
+from flower.store import TaskStore
+from flower.task_listing import Pair, SearchSnapshot, matching_rows, sort_tasks, then_stored
 from flower.utils.search import Query, TaskSearchEngine, parse_query
-from flower.utils.task_index import field_value, sort_key
+from flower.utils.task_index import field_value
 
 #: The fields of a task as served by the API, Flower 2.2's keys (``worker`` is the
 #: host name; ``parent`` and ``root`` repeat ``parent_id`` and ``root_id``).
@@ -38,9 +38,6 @@ _SAME_AS = {'parent': 'parent_id', 'root': 'root_id'}
 
 #: The format of the ``received_*`` and ``started_*`` filters (UTC).
 DATE_FORMAT = '%Y-%m-%d %H:%M'
-
-#: A task with its uuid, as listings give them.
-Pair = tuple[str, Task]
 
 
 def parse_date(value: str) -> datetime.datetime:
@@ -137,59 +134,6 @@ class TaskFilter:
                     query=self.query)
 
 
-def sort_tasks(tasks: Iterable[Pair], sort_by: str) -> list[Pair]:
-    """Sort ``(uuid, task)`` pairs by a field, ``-field`` for descending order.
-
-    Tasks without a value for the field come last in both orders.
-    """
-    field = sort_by.removeprefix('-')
-    pairs = list(tasks)
-    present = [pair for pair in pairs if field_value(pair[1], field) is not None]
-    missing = [pair for pair in pairs if field_value(pair[1], field) is None]
-    present.sort(key=lambda pair: sort_key(field_value(pair[1], field)),
-                 reverse=sort_by.startswith('-'))
-    return present + missing
-
-
-def _merge_sorted(in_memory: Iterable[Pair], stored: Iterable[Pair],
-                  sort_by: str) -> Iterator[Pair]:
-    """Merge two listings sorted by ``sort_by`` (see :func:`sort_tasks`) lazily, so a
-    first page reads only the stored rows it shows. The tasks in memory are newer
-    than the stored ones, so they come first among equal values and missing ones."""
-    field = sort_by.removeprefix('-')
-    descending = sort_by.startswith('-')
-    present, missing = (1, 0) if descending else (0, 1)
-
-    def key(pair):
-        value = field_value(pair[1], field)
-        return (missing,) if value is None else (present, sort_key(value))
-
-    return heapq.merge(in_memory, stored, key=key, reverse=descending)
-
-
-def _then_stored(in_memory: Iterable[Pair], stored: Iterable[Pair],
-                 sort_by: str | None) -> Iterator[Pair]:
-    """The listing of the tasks in memory, then (or, sorted, merged with) the stored ones."""
-    if sort_by:
-        return _merge_sorted(in_memory, stored, sort_by)
-    return itertools.chain(in_memory, stored)
-
-
-def _matching_rows(history: HistoryQueries, before_seq: int, task_filter: TaskFilter,
-                   sort_by: str | None = None, needed: int | None = None) -> Iterator[Pair]:
-    """Matching ``(uuid, task)`` pairs of the history stored before ``before_seq``,
-    newest first or in ``sort_by`` order; only the first ``needed`` rows are read
-    unless search terms may drop some."""
-    engine = task_filter.search_engine
-    limit = needed if engine is None else None  # search terms drop rows after SQL
-    rows = history.older_tasks(before_seq, order_by=sort_by, limit=limit,
-                               **task_filter.history_filters())
-    for row in rows:
-        task = stored_task(row)
-        if engine is None or engine.matches(task):
-            yield task.uuid, task
-
-
 class Tasks:
     """The tasks of ``state``, read through its task index, then those of
     ``history`` (``None`` without ``--persistent``) that are no longer in memory."""
@@ -217,7 +161,7 @@ class Tasks:
         needed = None if limit is None else offset + limit
         selected = self._select_in_memory(task_filter, sort_by, needed)
         if self.history is not None:
-            selected = _then_stored(selected, self._stored(task_filter, sort_by, needed),
+            selected = then_stored(selected, self._stored(task_filter, sort_by, needed),
                                     sort_by)
         return itertools.islice(selected, offset, needed)
 
@@ -252,13 +196,13 @@ class Tasks:
             filtered = self.count(task_filter)[1] if count else None
             return filtered, list(self.select(task_filter, sort_by, offset, limit))
         stop = None if limit is None else offset + limit
-        snapshot = SearchSnapshot(self)
+        snapshot = SearchSnapshot(self, task_filter)
         return await asyncio.get_running_loop().run_in_executor(
             executor, snapshot.page, task_filter, sort_by, offset, stop, count)
 
     def _stored(self, task_filter: TaskFilter, sort_by: str | None = None,
                 needed: int | None = None) -> Iterator[Pair]:
-        return _matching_rows(self.history, self.state.task_index.oldest_number(), task_filter,
+        return matching_rows(self.history, self.state.task_index.oldest_number(), task_filter,
                               sort_by, needed)
 
     def _candidates(self, task_filter: TaskFilter,
@@ -326,52 +270,6 @@ class Tasks:
         if task_filter.is_empty:
             return (pair for pair in pairs if pair[1] is not None)
         return (pair for pair in pairs if pair[1] is not None and task_filter.matches(pair[1]))
-
-
-class SearchSnapshot:
-    """What a search needs from the IO loop's state, taken at once on the loop, so
-    that matching can run in another thread while events keep changing the state."""
-
-    def __init__(self, tasks: Tasks) -> None:
-        index = tasks.state.task_index
-        self.uuids = list(index.newest_first())
-        self.lookup = tasks.state.tasks.data.get
-        self.oldest_number = index.oldest_number()
-        self.history = tasks.history
-
-    def page(self, task_filter: TaskFilter, sort_by: str | None, first: int,
-             stop: int | None, count: bool) -> tuple[int | None, list[Pair]]:
-        """``(filtered, page)`` of a search, run by a worker thread.
-
-        ``filtered`` is the number of matches when ``count``, else ``None`` (and
-        matching stops once the page is full).
-        """
-        listing = self._in_memory(task_filter)
-        if sort_by:
-            listing = sort_tasks(listing, sort_by)
-        reader = self.history.own_reader() if self.history is not None else None
-        try:
-            if reader is not None:
-                stored = _matching_rows(reader, self.oldest_number, task_filter, sort_by)
-                listing = _then_stored(listing, stored, sort_by)
-            page = []
-            matched = 0
-            for matched, pair in enumerate(listing, start=1):
-                if first < matched <= (stop if stop is not None else matched):
-                    page.append(pair)
-                if not count and stop is not None and matched >= stop:
-                    break
-            return (matched if count else None), page
-        finally:
-            if reader is not None:
-                reader.close()
-
-    def _in_memory(self, task_filter: TaskFilter) -> Iterator[Pair]:
-        lookup = self.lookup
-        for uuid in self.uuids:
-            task = lookup(uuid)
-            if task is not None and task_filter.matches(task):
-                yield uuid, task
 
 
 def shallow_copy(task: Task) -> Task:

@@ -17,7 +17,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / 'flower'
 LAYERS = {
     'foundation: helpers, options, the broker edge, the store': [
         'flower', 'flower.options', 'flower.utils', 'flower.utils.template',
-        'flower.utils.search', 'flower.utils.search_hints', 'flower.utils.masking',
+        'flower.utils.search', 'flower.utils.search_text', 'flower.utils.search_hints',
+        'flower.utils.masking',
         'flower.utils.broker', 'flower.utils.purge',
         'flower.utils.authentication', 'flower.utils.blocking',
         'flower.utils.task_index', 'flower.history_file', 'flower.store', 'flower.store_links',
@@ -30,7 +31,8 @@ LAYERS = {
     ],
     'state: the model the IO loop changes': ['flower.state'],
     'capture, history, queries and worker control over the state': [
-        'flower.events', 'flower.history', 'flower.stream', 'flower.tasks', 'flower.utils.tasks',
+        'flower.events', 'flower.history', 'flower.stream', 'flower.tasks', 'flower.task_listing',
+        'flower.utils.tasks',
         'flower.control', 'flower.inspector', 'flower.workers', 'flower.workflow',
         'flower.workflow_lookup', 'flower.audit', 'flower.retry', 'flower.bulk',
         'flower.replica',

@@ -200,8 +200,9 @@ def satisfies_search_terms(task: Any, terms: dict[str, Any]) -> bool:
 # -- matching ------------------------------------------------------------------------
 
 
-def _text(value):
-    """The field as text, cut to :data:`MAX_FIELD_LENGTH` characters."""
+def field_text(value: Any) -> str:
+    """The field as text, cut to :data:`MAX_FIELD_LENGTH` characters, as terms are matched
+    against it (lower-cased)."""
     return '' if value is None else str(value)[:MAX_FIELD_LENGTH]
 
 
@@ -219,14 +220,15 @@ class _TaskFields:
     def lowered(self, field):
         text = getattr(self, field)
         if text is None:
-            text = _text(getattr(self.task, field)).lower()
+            text = field_text(getattr(self.task, field)).lower()
             setattr(self, field, text)
         return text
 
     def kwargs_mapping(self):
         if not self._mapping_read:
             kwargs = self.task.kwargs
-            self._mapping = _kwargs_mapping(kwargs if isinstance(kwargs, dict) else _text(kwargs))
+            self._mapping = _kwargs_mapping(kwargs if isinstance(kwargs, dict)
+                                            else field_text(kwargs))
             self._mapping_read = True
         return self._mapping
 
@@ -320,9 +322,10 @@ def _single_pass(query: Query) -> Callable[[Any], bool] | None:
         return None
     needle, field = query.value.lower(), query.field
     if field == 'any':
-        return lambda task: (needle in _text(task.args).lower() or needle in _text(task.kwargs).lower()
-                             or needle in _text(task.result).lower())
-    return lambda task: needle in _text(getattr(task, field)).lower()
+        return lambda task: (needle in field_text(task.args).lower()
+                             or needle in field_text(task.kwargs).lower()
+                             or needle in field_text(task.result).lower())
+    return lambda task: needle in field_text(getattr(task, field)).lower()
 
 
 def _compile(query: Query) -> Predicate:

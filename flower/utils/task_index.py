@@ -11,6 +11,8 @@ import collections
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from flower.utils.search_text import SearchText
+
 #: Where an item stands or would stand in a :class:`SortedList`: ``(chunk, position)``.
 Place = tuple[int, int]
 
@@ -187,7 +189,8 @@ class SortIndex:
 
 
 class TaskIndex:
-    """Creation order, exact-value buckets and lazily built sort indexes of the tasks."""
+    """Creation order, exact-value buckets, lazily built sort indexes and the search
+    text (:class:`~flower.utils.search_text.SearchText`) of the tasks."""
 
     def __init__(self) -> None:
         self.sequence = {}  # uuid -> creation number; the dict's order is creation order
@@ -195,6 +198,7 @@ class TaskIndex:
         self.buckets = {field: collections.defaultdict(set) for field in BUCKET_FIELDS}
         self._bucketed = {}  # uuid -> (name, worker, state) as last filed
         self.sort_indexes = {}
+        self.search_text = SearchText()
 
     def __len__(self):
         return len(self.sequence)
@@ -206,11 +210,13 @@ class TaskIndex:
         known = self.sequence.get(uuid)
         if known is not None:
             number = known
+            self.search_text.touched(number)
         else:
             if number is None:
                 number = self._next_number
             self.sequence[uuid] = number
             self._next_number = max(self._next_number, number + 1)
+            self.search_text.added(uuid, number)
         values = (task.name, field_value(task, 'worker'), task.state)
         old = self._bucketed.get(uuid, _UNFILED)
         if old != values:
@@ -233,8 +239,10 @@ class TaskIndex:
                 del self.buckets[field][value]
 
     def remove(self, uuid: str) -> None:
-        if self.sequence.pop(uuid, None) is None:
+        number = self.sequence.pop(uuid, None)
+        if number is None:
             return
+        self.search_text.removed(number)
         for field, value in zip(BUCKET_FIELDS, self._bucketed.pop(uuid, (None,) * 3)):
             if value is not None:
                 self._unfile(field, value, uuid)
