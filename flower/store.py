@@ -27,6 +27,7 @@ from typing import Any
 
 from flower.history_file import check_history_path, create_private
 from flower.store_links import LINK_INDEXES, LinkQueries
+from flower.store_search import create_text_index, has_text_index, sqlite_search_condition
 from flower.utils import encodable
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ class HistoryQueries(LinkQueries):
     """The listing queries of a history, on the connection ``self._reader``."""
 
     _reader = None
+    #: Whether the file has the text index searches are narrowed by.
+    text_index = False
 
     def older_tasks(self, before_seq: int, order_by: str | None = None, limit: int | None = None,
                     **filters: Any) -> Iterable[tuple]:
@@ -152,11 +155,11 @@ class HistoryQueries(LinkQueries):
         where, values = self._where(before_seq, **filters)
         return self._reader.execute(f'SELECT count(*) FROM tasks WHERE {where}', values).fetchone()[0]
 
-    @staticmethod
-    def _where(before_seq, name=None, state=None, worker=None, ranges=None, query=None):
+    def _where(self, before_seq, name=None, state=None, worker=None, ranges=None, query=None):
         """``seq < before_seq``, exact ``name``/``state``/``worker`` and
         ``{column: (low, high)}`` ranges (``low <= value < high``), as SQL. A search
-        ``query`` is left to the matcher, which reads every row here."""
+        ``query`` is narrowed by the text index (:mod:`flower.store_search`) when the
+        file has one; the matcher decides on the rows it keeps."""
         clauses, values = ['seq < ?'], [before_seq]
         for column, value in (('name', name), ('state', state), ('worker', worker)):
             if value is not None:
@@ -169,6 +172,10 @@ class HistoryQueries(LinkQueries):
             if high is not None:
                 clauses.append(f'{column} < ?')
                 values.append(high)
+        condition = sqlite_search_condition(query) if query and self.text_index else None
+        if condition is not None:
+            clauses.append(f'({condition[0]})')
+            values += condition[1]
         return ' AND '.join(clauses), values
 
 
@@ -179,6 +186,7 @@ class HistoryReader(HistoryQueries):
     def __init__(self, path: str) -> None:
         uri = pathlib.Path(path).as_uri() + '?mode=ro'  # quoted: a path may hold '?' or '#'
         self._reader = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self.text_index = has_text_index(self._reader)
 
     def close(self) -> None:
         self._reader.close()
@@ -214,6 +222,7 @@ class TaskStore(HistoryQueries):
                 self._check_format()
             connection = self._connect()
             connection.executescript(_SCHEMA + LINK_INDEXES)
+            self.text_index = create_text_index(connection)
             connection.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?), ('version', ?)",
                                (FORMAT_NAME, FORMAT_VERSION))
         except sqlite3.DatabaseError as exc:

@@ -6,7 +6,8 @@ import pytest
 from flower.state import stored_task
 from flower.store import TASK_COLUMNS
 from flower.store_postgres import PostgresTaskStore
-from flower.store_postgres_search import like_pattern, search_condition
+from flower.store_postgres_search import search_condition
+from flower.store_search import like_pattern
 from flower.utils.search import TaskSearchEngine, parse_query
 
 #: args, kwargs, result of the stored tasks: case, wildcards of LIKE, the two
