@@ -51,6 +51,14 @@ DATATABLE = ('/tasks/datatable?draw=1&start=0&length=15&search%5Bvalue%5D='
                  ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started',
                   'runtime', 'worker'))))
 
+#: Searches timed at each size (``limit=100``): a word, and a term of each field.
+SEARCHES = {
+    'search_word': '/api/tasks?limit=100&search=customer-123',
+    'search_args': '/api/tasks?limit=100&search=args:customer-45',
+    'search_kwargs': '/api/tasks?limit=100&search=kwargs:priority=2',
+    'search_result': '/api/tasks?limit=100&search=result:12345',
+}
+
 
 def ensure_flower22():
     celery_bin = MONITORS['flower-2.2.0'][0]
@@ -341,6 +349,8 @@ def measure_sizes(name, broker, args):
             figures['api_tasks_limit_100'] = latency(monitor, '/api/tasks?limit=100', 30)
             figures['datatable_first_page'] = latency(monitor, DATATABLE, 30)
             figures['metrics'] = latency(monitor, '/metrics', 100)
+            for label, path in SEARCHES.items():
+                figures[label] = latency(monitor, path, 30)
             figures['healthcheck_during_full_listing'] = healthcheck_while(
                 monitor, lambda: monitor.get('/api/tasks', timeout=300), count=30)
     finally:
@@ -356,6 +366,8 @@ def ratio(ours, theirs):
 
 def add_common_rate(results):
     """CPU per event of both monitors at the highest rate both kept up with."""
+    if 'sustained' not in results['ours']:
+        return
     rates = [result['sustained']['rates'] for result in (results['ours'], results['flower-2.2.0'])]
     common = [rate for rate in rates[0] if rate in rates[1]
               and rates[0][rate]['kept_up'] and rates[1][rate]['kept_up']]
@@ -385,6 +397,8 @@ def report(results):
                            ('datatable first page p95 (ms)', ('datatable_first_page', 'p95')),
                            ('/metrics p50 (ms)', ('metrics', 'p50')),
                            ('/metrics p95 (ms)', ('metrics', 'p95')),
+                           *((f'{path.split("search=")[1]} p95 (ms)', (label, 'p95'))
+                             for label, path in SEARCHES.items()),
                            ('/healthcheck p95 during full listing (ms)',
                             ('healthcheck_during_full_listing', 'p95'))):
             rows.append((f'{label} at {size} tasks', ('sizes', size) + key))
@@ -409,6 +423,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true', help='small sizes, to try the script')
     parser.add_argument('--output', default=os.path.join(REPO, 'benchmarks', 'results.json'))
+    parser.add_argument('--measures', default='sustained,burst,sizes',
+                        help='which measures to run, comma separated (default: all)')
     args = parser.parse_args()
     args.sizes = [5000, 20000] if args.quick else [50000, 200000]
     args.burst = 30000 if args.quick else 150000
@@ -429,6 +445,8 @@ def main():
     results['load_before'] = os.getloadavg()
     try:
         for number, measure in enumerate((measure_sustained, measure_burst, measure_sizes)):
+            if measure.__name__.removeprefix('measure_') not in args.measures.split(','):
+                continue
             for name in MONITORS:  # interleaved: each measure, ours then Flower 2.2.0
                 broker = redis.url_for(number + 1)
                 print(f"{measure.__name__} {name} ...", flush=True)
