@@ -15,6 +15,7 @@ non-regular file, a text file, an executable, a file of another user. A new
 history is created readable by its owner only (mode 0600).
 """
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -57,6 +58,10 @@ CREATE INDEX IF NOT EXISTS tasks_timestamp ON tasks (timestamp);
 CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name, seq);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, seq);
 CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, seq);
+CREATE INDEX IF NOT EXISTS tasks_name_newest_first ON tasks (name, seq DESC);
+CREATE INDEX IF NOT EXISTS tasks_received ON tasks (received, seq);
+CREATE INDEX IF NOT EXISTS tasks_started ON tasks (started, seq);
+CREATE INDEX IF NOT EXISTS tasks_runtime ON tasks (runtime, seq);
 CREATE TRIGGER IF NOT EXISTS tasks_counted_in AFTER INSERT ON tasks BEGIN
     UPDATE meta SET value = value + 1 WHERE key = 'task_count';
 END;
@@ -123,8 +128,8 @@ class HistoryQueries(LinkQueries):
     def older_tasks(self, before_seq: int, order_by: str | None = None, limit: int | None = None,
                     **filters: Any) -> Iterable[tuple]:
         """Stored tasks with ``seq < before_seq`` matching the filters (see
-        :meth:`_where`), newest first or ordered as :meth:`_order` says: rows
-        read lazily. A ``limit`` lets SQLite keep only the first rows while
+        :meth:`_where`), newest first or ordered as :meth:`_sorted_parts` says:
+        rows read lazily. A ``limit`` lets SQLite keep only the first rows while
         sorting instead of sorting them all."""
         where, values = self._where(before_seq, **filters)
         values.append(-1 if limit is None else limit)  # -1: no limit
@@ -132,10 +137,10 @@ class HistoryQueries(LinkQueries):
             return self._reader.execute(
                 f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE {where} "
                 f"ORDER BY seq DESC LIMIT ?", values)
-        rowids = self._reader.execute(
-            f"SELECT rowid FROM tasks WHERE {where} ORDER BY {self._order(order_by)} LIMIT ?",
-            values)
-        return self._rows_in_order(rowids)
+        return itertools.chain.from_iterable(
+            self._rows_in_order(self._reader.execute(
+                f"SELECT rowid FROM tasks WHERE {part} ORDER BY {order} LIMIT ?", values))
+            for part, order in self._sorted_parts(where, order_by))
 
     sorted_chunk_size = 500  # rows read at a time by a sorted listing
 
@@ -150,15 +155,18 @@ class HistoryQueries(LinkQueries):
             yield from (rows[rowid] for rowid in chunk if rowid in rows)
 
     @staticmethod
-    def _order(order_by: str) -> str:
-        """``ORDER BY`` for a column (``-column``: descending) the way listings sort in
-        memory: rows without a value last, equal values newest first. Numbers come
-        before text in SQLite as in :func:`flower.utils.task_index.sort_key`."""
+    def _sorted_parts(where: str, order_by: str) -> list[tuple[str, str]]:
+        """The queries, in turn, of a listing sorted by a column (``-column``:
+        descending) the way listings sort in memory: rows with a value (equal
+        values newest first), then rows without one, newest first. Two queries, so
+        that each can read an index in order. Numbers come before text in SQLite
+        as in :func:`flower.utils.task_index.sort_key`."""
         column = order_by.removeprefix('-')
         if column not in TASK_COLUMNS:
             raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
         direction = 'DESC' if order_by.startswith('-') else 'ASC'
-        return f'{column} IS NULL, {column} {direction}, seq DESC'
+        return [(f'{where} AND {column} IS NOT NULL', f'{column} {direction}, seq DESC'),
+                (f'{where} AND {column} IS NULL', 'seq DESC')]
 
     def count_older(self, before_seq: int, **filters: Any) -> int:
         """Without filters: the kept count less the newer rows (most are in memory),
