@@ -332,10 +332,12 @@ class TaskStore(HistoryQueries):
             removed += connection.execute('DELETE FROM tasks WHERE timestamp < ?',
                                           (time.time() - max_age,)).rowcount
         if max_tasks:
-            row = connection.execute('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET ?',
-                                     (max_tasks - 1,)).fetchone()
-            if row is not None:
-                removed += connection.execute('DELETE FROM tasks WHERE seq < ?', (row[0],)).rowcount
+            # The oldest rows over the limit, read from the kept count: no walk of the others.
+            excess = connection.execute(_TASK_COUNT).fetchone()[0] - max_tasks
+            if excess > 0:
+                removed += connection.execute(
+                    'DELETE FROM tasks WHERE rowid IN '
+                    '(SELECT rowid FROM tasks ORDER BY seq LIMIT ?)', (excess,)).rowcount
         return removed
 
     def load_tasks(self, limit: int) -> sqlite3.Cursor:
