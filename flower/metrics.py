@@ -14,8 +14,8 @@ from celery.events.state import Task, Worker
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.utils import floatToGoString
 
+from flower.metrics_text import MetricsText
 from flower.options import default_options
 
 #: Task events after which a received task is no longer waiting at the worker.
@@ -69,6 +69,7 @@ class PrometheusMetrics:
         self._leadership = None
         # (metric, label values) -> child: ``labels()`` costs more than the update itself
         self._children = {}
+        self._text = MetricsText(self.registry)
 
     def _child(self, metric: MetricWrapperBase, *values: str) -> MetricWrapperBase:
         key = (metric, values)
@@ -173,7 +174,7 @@ class PrometheusMetrics:
     def exposition(self, workers: Mapping[str, Worker]) -> bytes:
         """The text Prometheus scrapes, worker status refreshed from ``workers`` first."""
         self.update_worker_status(workers)
-        return render_text(self.registry)
+        return self._text.render()
 
 
 class _TaskSeries:
@@ -259,58 +260,6 @@ class _LeaderCollector:
         return GaugeMetricFamily(
             'flower_leader', 'Whether this replica is the leader, which captures events and '
             'writes the shared history (1), or a follower (0).', value=1 if leading else 0)
-
-
-#: Family types the text format writes as they are; others go through prometheus_client.
-_PLAIN_TYPES = frozenset(('counter', 'gauge', 'histogram', 'summary'))
-
-
-def render_text(registry: CollectorRegistry) -> bytes:
-    """The Prometheus text format of ``registry``, as ``prometheus_client.generate_latest``
-    writes it but without the ``*_created`` samples (the text format would turn them
-    into extra, undocumented gauges), in about two thirds of its time: metric and
-    label names were checked when the metrics were declared, so only label values
-    need escaping."""
-    output = []
-    for family in registry.collect():
-        if family.type not in _PLAIN_TYPES:
-            output.append(prometheus_client.generate_latest(_WithoutCreated(family)).decode())
-            continue
-        name = family.name + '_total' if family.type == 'counter' else family.name
-        output.append(f'# HELP {name} {_escape_help(family.documentation)}\n'
-                      f'# TYPE {name} {family.type}\n')
-        for sample in family.samples:
-            if sample.name.endswith('_created'):
-                continue
-            labels = ''
-            if sample.labels:
-                labels = '{' + ','.join(f'{label}="{_escape_label_value(value)}"'
-                                        for label, value in sorted(sample.labels.items())) + '}'
-            timestamp = ''
-            if sample.timestamp is not None:
-                timestamp = f' {int(float(sample.timestamp) * 1000):d}'
-            output.append(f'{sample.name}{labels} {floatToGoString(sample.value)}{timestamp}\n')
-    return ''.join(output).encode('utf-8')
-
-
-def _escape_help(text: str) -> str:
-    return text.replace('\\', r'\\').replace('\n', r'\n')
-
-
-def _escape_label_value(value: str) -> str:
-    return value.replace('\\', r'\\').replace('\n', r'\n').replace('"', r'\"')
-
-
-class _WithoutCreated:
-    """One family without its ``*_created`` samples, for ``generate_latest``."""
-
-    def __init__(self, family: Metric) -> None:
-        self.family = family
-
-    def collect(self) -> list[Metric]:
-        self.family.samples = [sample for sample in self.family.samples
-                               if not sample.name.endswith('_created')]
-        return [self.family]
 
 
 def _label_values(metric: MetricWrapperBase, label_names: Iterable[str]) -> set[tuple[str, ...]]:

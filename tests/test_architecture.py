@@ -26,7 +26,7 @@ LAYERS = {
         'flower.store_reachability',
         'flower.store_postgres',
         'flower.store_open',
-        'flower.audit_store', 'flower.flower_db_import', 'flower.metrics',
+        'flower.audit_store', 'flower.flower_db_import', 'flower.metrics_text', 'flower.metrics',
         'flower.capture', 'flower.leadership',
         'flower.queue_history', 'flower.task_stats',
     ],

@@ -237,6 +237,34 @@ def test_the_exposition_is_prometheus_clients_text_without_created_series(state)
     assert '_created' not in ours
 
 
+def test_the_exposition_stays_prometheus_clients_text_as_series_come_and_go(state):
+    """The text of each series is written once and reused: it must follow series that
+    are removed, cleared and made again, scrape after scrape."""
+    metrics = state.metrics
+
+    def check():
+        theirs = without_created_series(prometheus_client.generate_latest(metrics.registry).decode())
+        assert metrics.exposition({}).decode() == theirs
+        assert metrics.exposition({}).decode() == theirs  # the remembered texts
+
+    for round_ in range(3):
+        for number in range(30):
+            worker = f'w{number % 5}@h'
+            uuid_ = f'task-{round_}-{number}'
+            state.event(task_event('task-received', uuid_, worker, name=f'tasks.t{number % 4}'))
+            state.event(task_event('task-started', uuid_, worker, timestamp=100.5))
+            state.event(task_event('task-succeeded', uuid_, worker, timestamp=101.0,
+                                   runtime=number / 10))
+        metrics.set_queue_lengths([{'name': f'q{round_}', 'messages': round_}])
+        check()
+        metrics.remove_worker('w1@h')
+        metrics.forget_queue_lengths()
+        check()
+    state.event(task_event('task-received', 'late', 'w1@h', name='tasks.t1'))
+    check()
+    assert 'w1@h' in metrics.exposition({}).decode()
+
+
 # -- a Flower watching real workers ----------------------------------------------------
 
 @pytest.fixture(scope='module')
