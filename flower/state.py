@@ -69,6 +69,8 @@ class CompactTask(Task):
         for key in self._interned:
             if isinstance(fields.get(key), str):
                 fields[key] = sys.intern(fields[key])
+        if fields.get('root_id') == self.uuid:
+            fields['root_id'] = self.uuid  # one string, not an equal copy (most tasks are roots)
         return super().event(type_, timestamp, local_received, fields, **kwargs)
 
 

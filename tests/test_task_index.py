@@ -188,7 +188,8 @@ def test_compact_task_keeps_every_shown_field_and_no_event_noise():
     state = new_state()
     feeder = Feeder(state)
     feeder.send('received', 'parent', 'w1@h', T0, name='tasks.add', args='(1, 2)',
-                kwargs='{}', retries=0, eta=None, expires=None, root_id='parent')
+                kwargs='{}', retries=0, eta=None, expires=None,
+                root_id=''.join(('par', 'ent')))  # an equal copy, as decoded events carry
     feeder.send('received', 'child', 'w1@h', T0 + 1, name='tasks.mul', args='()', kwargs='{}',
                 retries=0, parent_id='parent', root_id='parent')
     feeder.send('started', 'parent', 'w1@h', T0 + 2)
@@ -206,6 +207,9 @@ def test_compact_task_keeps_every_shown_field_and_no_event_noise():
     assert not {'pid', 'hostname', 'local_received', 'type'} & set(stored)
     assert state.tasks.data['parent'].as_dict()['children'] == ['child']
     assert state._taskheap == []  # the index replaces Celery's per-event heap
+    # A root task keeps one string for its id and its root id (events carry two copies).
+    assert state.tasks.data['parent'].root_id is state.tasks.data['parent'].uuid
+    assert state.tasks.data['child'].root_id == 'parent'
 
 
 def test_sorted_list_keeps_order_through_adds_and_removes():
