@@ -136,7 +136,7 @@ class PostgresQueries:
         ``order_by`` order (see :meth:`flower.store.HistoryQueries.older_tasks`)."""
         where, values = _where(before_seq, **filters)
         parts = [(where, 'seq DESC')] if order_by is None else _sorted_parts(where, order_by)
-        queries = [(f'SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY {order}', values)
+        queries = [(f'SELECT {_COLUMNS} FROM all_tasks WHERE {where} ORDER BY {order}', values)
                    for where, order in parts]
         if limit is not None:
             return iter(self._read([], lambda connection: _first_rows(connection, queries, limit)))
@@ -166,11 +166,11 @@ class PostgresQueries:
         """Without filters: the kept count less the newer rows (most are in memory),
         in one snapshot, rather than counting all the older ones."""
         if not any(value is not None for value in filters.values()):
-            row = self._one(f'SELECT ({TASK_COUNT_QUERY}) - count(*) FROM tasks WHERE seq >= %s',
+            row = self._one(f'SELECT ({TASK_COUNT_QUERY}) - count(*) FROM all_tasks WHERE seq >= %s',
                             (before_seq,))
             return row[0] if row else 0
         where, values = _where(before_seq, **filters)
-        row = self._one(f'SELECT count(*) FROM tasks WHERE {where}', values)
+        row = self._one(f'SELECT count(*) FROM all_tasks WHERE {where}', values)
         return row[0] if row else 0
 
     def linked_tasks(self, uuids: Collection[str], columns: str, limit: int) -> list[tuple]:
@@ -180,7 +180,7 @@ class PostgresQueries:
         keys = [uuid[:KEY_LENGTH] for uuid in ids]
         links = ' OR '.join(f'({key(column)} = ANY(%(keys)s) AND {column} = ANY(%(ids)s))'
                             for column in ('parent_id', 'root_id'))
-        return self._all([], f'SELECT {columns} FROM tasks WHERE uuid = ANY(%(ids)s) OR {links} '
+        return self._all([], f'SELECT {columns} FROM all_tasks WHERE uuid = ANY(%(ids)s) OR {links} '
                              'LIMIT %(limit)s', {'ids': ids, 'keys': keys, 'limit': limit})
 
     def close(self) -> None:
@@ -260,9 +260,9 @@ class PostgresTaskStore(PostgresQueries):
 
     def load_tasks(self, limit: int) -> _Rows:
         """The newest ``limit`` stored tasks (all of them for 0), oldest first."""
-        first = self._one('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET %s',
+        first = self._one('SELECT seq FROM all_tasks ORDER BY seq DESC LIMIT 1 OFFSET %s',
                           (limit - 1,)) if limit else None
-        return _Rows(self._all([], f'SELECT {_COLUMNS} FROM tasks WHERE seq >= %s ORDER BY seq',
+        return _Rows(self._all([], f'SELECT {_COLUMNS} FROM all_tasks WHERE seq >= %s ORDER BY seq',
                                (first[0] if first else -1,)))
 
     def load_workers(self) -> dict[str, dict[str, Any]]:
@@ -280,11 +280,11 @@ class PostgresTaskStore(PostgresQueries):
             connection.execute('DELETE FROM counters WHERE hostname = ANY(%s)', (names,))
 
     def next_seq(self) -> int:
-        row = self._one('SELECT max(seq) FROM tasks')
+        row = self._one('SELECT max(seq) FROM all_tasks')
         return 0 if row is None or row[0] is None else row[0] + 1
 
     def get_task(self, uuid: str) -> tuple | None:
-        return self._one(f'SELECT {_COLUMNS} FROM tasks WHERE uuid = %s', (uuid,))
+        return self._one(f'SELECT {_COLUMNS} FROM all_tasks WHERE uuid = %s', (uuid,))
 
     def count_tasks(self) -> int:
         row = self._one(TASK_COUNT_QUERY)
@@ -307,14 +307,14 @@ class PostgresTaskStore(PostgresQueries):
         the database is unreachable."""
         with self.transaction() as connection:
             rows = connection.execute(
-                f'SELECT version, {_COLUMNS} FROM tasks WHERE version > %s ORDER BY version '
+                f'SELECT version, {_COLUMNS} FROM all_tasks WHERE version > %s ORDER BY version '
                 'LIMIT %s', (version, limit)).fetchall()
         return [(row[0], row[1:]) for row in rows]
 
     def latest_version(self) -> int:
         """The newest ``version`` of a stored task (0 for none)."""
         with self.transaction() as connection:
-            row = connection.execute('SELECT max(version) FROM tasks').fetchone()
+            row = connection.execute('SELECT max(version) FROM all_tasks').fetchone()
         return row[0] or 0
 
     # -- the audit trail (flower.audit_store) -----------------------------------------------
