@@ -1,6 +1,7 @@
 """The task history in PostgreSQL against SQLite: ingest, and listings at 1,000,000 tasks.
 
     .venv/bin/python benchmarks/history_db.py [--tasks 1000000] [--requests 50]
+        [--stores sqlite,postgresql] [--only listings,ingest] [--follow-rate N] [--rates ...]
 
 Starts a private PostgreSQL cluster (``tests.support.postgres``, but with a
 real server's durability: fsync, full-page writes and synchronous commits on;
@@ -21,7 +22,9 @@ store, SQLite first:
    which every batch was written in time is the store's sustained rate.
    PostgreSQL is also fed for ``--follow-seconds`` at SQLite's sustained rate.
 
-Prints the figures side by side (see docs/benchmarks.rst); the figures of
+``--stores`` and ``--only`` run a part of this (e.g. PostgreSQL's ingest alone);
+``--follow-rate`` and ``--rates`` set the rates. Prints the figures side by side
+(see docs/benchmarks.rst); the figures of
 record are in benchmarks/RESULTS.md.
 """
 import argparse
