@@ -1,6 +1,7 @@
 """The task history in PostgreSQL against SQLite: ingest, and listings at 1,000,000 tasks.
 
     .venv/bin/python benchmarks/history_db.py [--tasks 1000000] [--requests 50]
+        [--stores sqlite,postgresql] [--only listings,ingest] [--follow-rate N] [--rates ...]
 
 Starts a private PostgreSQL cluster (``tests.support.postgres``, but with a
 real server's durability: fsync, full-page writes and synchronous commits on;
@@ -21,7 +22,9 @@ store, SQLite first:
    which every batch was written in time is the store's sustained rate.
    PostgreSQL is also fed for ``--follow-seconds`` at SQLite's sustained rate.
 
-Prints the figures side by side (see docs/benchmarks.rst); the figures of
+``--stores`` and ``--only`` run a part of this (e.g. PostgreSQL's ingest alone);
+``--follow-rate`` and ``--rates`` set the rates. Prints the figures side by side
+(see docs/benchmarks.rst); the figures of
 record are in benchmarks/RESULTS.md.
 """
 import argparse
@@ -49,6 +52,8 @@ FLUSH_INTERVAL = 1.0  # seconds: History's default state_save_interval
 FILL_BATCH = 20000
 WORKERS = [f'w{number}@bench' for number in range(4)]
 TRACEBACK = 'Traceback (most recent call last):\n' + '  File "tasks.py", line 12, in run\n' * 8
+STORES = ('SQLite', 'PostgreSQL')
+PARTS = ('listings', 'ingest')
 RATES = (250, 500, 1000, 2000, 3000, 5000, 7500, 10000, 15000, 20000, 30000, 40000, 60000)
 #: Durability as a PostgreSQL server has it out of the box (the tests turn it off).
 DURABLE = ('fsync=on', 'full_page_writes=on', 'synchronous_commit=on')
@@ -166,7 +171,7 @@ def sustained_rate(name, store, args, number):
         return results[rate]['kept_up']
 
     best, failed = 0, None
-    for rate in RATES:
+    for rate in args.rates:
         if not attempt(rate):
             failed = rate
             break
@@ -258,39 +263,54 @@ def open_store(name, workdir, cluster):
 
 def run(args, workdir, cluster, redis):
     results = {}
-    for name in ('SQLite', 'PostgreSQL'):
+    for name in args.stores:
         figures = results[name] = {}
         db, store = open_store(name, workdir, cluster)
         figures['fill_s'] = fill(store, args.tasks)
         print(f'{name}: {args.tasks} tasks written in {figures["fill_s"]:.1f} s', flush=True)
         if name == 'PostgreSQL':
             started = time.monotonic()
-            cluster.psql('VACUUM (ANALYZE) tasks', dbname='flower_bench')
+            cluster.psql('VACUUM (ANALYZE)', dbname='flower_bench')
             figures['vacuum_s'] = time.monotonic() - started
             figures['size_mb'] = int(cluster.psql(
                 "SELECT pg_database_size('flower_bench')", dbname='flower_bench')) / 1e6
         else:
             figures['size_mb'] = os.path.getsize(db) / 1e6
         store.close()
-        figures['flower'] = measure_flower(name, db, redis, workdir, args)
+        if 'listings' in args.only:
+            figures['flower'] = measure_flower(name, db, redis, workdir, args)
         figures['store'] = open_store(name, workdir, None)[1] if name == 'SQLite' else \
             PostgresTaskStore(db)
     number = args.tasks
-    sqlite, postgres = results['SQLite'], results['PostgreSQL']
-    sqlite['rate'], sqlite['rates'], number = sustained_rate('SQLite', sqlite['store'], args,
-                                                           number)
-    timings, number = ingest(postgres['store'], max(sqlite['rate'], RATES[0]),
-                             args.follow_seconds, number, args.tasks)
-    postgres['at_sqlite_rate'] = write_summary(timings)
-    print(f'  PostgreSQL at SQLite\'s rate: {json.dumps(postgres["at_sqlite_rate"])}', flush=True)
-    postgres['rate'], postgres['rates'], number = sustained_rate(
-        'PostgreSQL', postgres['store'], args, number)
+    if 'ingest' in args.only:
+        sqlite, postgres = results.get('SQLite'), results.get('PostgreSQL')
+        if sqlite is not None:
+            sqlite['rate'], sqlite['rates'], number = sustained_rate(
+                'SQLite', sqlite['store'], args, number)
+        if postgres is not None:
+            follow_rate = args.follow_rate or max(sqlite['rate'] if sqlite else 0, RATES[0])
+            timings, number = ingest(postgres['store'], follow_rate, args.follow_seconds,
+                                     number, args.tasks)
+            postgres['at_sqlite_rate'] = write_summary(timings)
+            postgres['followed_rate'] = follow_rate
+            print(f'  PostgreSQL at {follow_rate} tasks/s for {args.follow_seconds} s: '
+                  f'{json.dumps(postgres["at_sqlite_rate"])}', flush=True)
+            if args.rates:
+                postgres['rate'], postgres['rates'], number = sustained_rate(
+                    'PostgreSQL', postgres['store'], args, number)
     for figures in results.values():
         figures.pop('store').close()
     return results
 
 
 def report(results, args):
+    if set(args.stores) != set(STORES) or set(args.only) != set(PARTS):
+        for name in args.stores:
+            print(f'\n{name}: ' + json.dumps({key: value for key, value in results[name].items()
+                                               if key != 'rates'}))
+            for rate, figures in results[name].get('rates', {}).items():
+                print(f'  {rate:>6}: {json.dumps(figures)}')
+        return
     sqlite, postgres = results['SQLite'], results['PostgreSQL']
     rows = [('fill: write --tasks tasks, 20,000 a batch (s)', 'fill_s', None),
             ('database size after fill (MB)', 'size_mb', None),
@@ -330,6 +350,14 @@ def report(results, args):
                   f'max {figures["max_ms"]:7.1f}  {"kept up" if figures["kept_up"] else "NOT kept up"}')
 
 
+def _named(names, given):
+    """The one of ``names`` that ``given`` is, whatever its case."""
+    for name in names:
+        if name.lower() == given.strip().lower():
+            return name
+    raise argparse.ArgumentTypeError(f'{given!r} is not one of {", ".join(names)}')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--tasks', type=int, default=1_000_000)
@@ -339,6 +367,18 @@ def main():
     parser.add_argument('--rate-seconds', type=float, default=15, help='ingest time per rate')
     parser.add_argument('--follow-seconds', type=float, default=60,
                         help="PostgreSQL's ingest time at SQLite's sustained rate")
+    parser.add_argument('--stores', type=lambda text: [_named(STORES, name)
+                                                       for name in text.split(',')],
+                        default=list(STORES), help='stores measured, in turn (sqlite,postgresql)')
+    parser.add_argument('--only', type=lambda text: [_named(PARTS, part)
+                                                     for part in text.split(',')],
+                        default=list(PARTS), help='parts measured after the fill '
+                        '(listings,ingest)')
+    parser.add_argument('--rates', type=lambda text: [int(rate) for rate in text.split(',') if rate],
+                        default=list(RATES), help='ingest rates tried in turn, tasks/s, '
+                        'until one is not kept up with ("" for none)')
+    parser.add_argument('--follow-rate', type=int, default=0,
+                        help="PostgreSQL's first ingest rate (default: SQLite's sustained one)")
     parser.add_argument('--pg-setting', action='append', default=[], metavar='NAME=VALUE',
                         help='a PostgreSQL server setting (default: its own, durable)')
     parser.add_argument('--output', default=os.path.join(REPO, 'benchmarks', 'history_db.json'))

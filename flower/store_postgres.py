@@ -2,9 +2,9 @@
 :class:`flower.store.TaskStore`, so :class:`flower.history.History` and every
 listing above it work the same on either.
 
-Connections come from a small pool; each batch is one transaction, its tasks
-upserted in one statement. Every row written takes a new ``version`` from a
-sequence, so another process can follow the changes in order
+Connections come from a small pool; each batch is one transaction (written by
+:mod:`flower.store_postgres_write`). Every row written takes a new ``version``
+from a sequence, so another process can follow the changes in order
 (:meth:`PostgresTaskStore.changes_since`).
 
 When the database cannot be reached, reads answer as if the history held
@@ -16,7 +16,6 @@ batch for the next try.
 import contextlib
 import json
 import logging
-import time
 import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
@@ -25,9 +24,9 @@ import psycopg
 import psycopg_pool
 
 from flower.store import TASK_COLUMNS
-from flower.store_postgres_schema import (KEY_LENGTH, TASK_COUNT, create_schema, fitted_row,
-                                          key)
+from flower.store_postgres_schema import KEY_LENGTH, create_schema, key
 from flower.store_postgres_search import search_condition
+from flower.store_postgres_write import TASK_COUNT_QUERY, write_batch
 from flower.store_reachability import Reachability
 from flower.utils.masking import mask_text
 from flower.utils.search import Query
@@ -37,24 +36,6 @@ logger = logging.getLogger(__name__)
 logging.getLogger('psycopg.pool').setLevel(logging.ERROR)
 
 _COLUMNS = ', '.join(TASK_COLUMNS)
-# A batch is copied into a temporary table of the connection, then upserted from it
-# in one statement: faster than a statement per row, even pipelined.
-_BATCH_TABLE = ('CREATE TEMPORARY TABLE IF NOT EXISTS task_batch ON COMMIT DELETE ROWS '
-                f'AS SELECT {_COLUMNS} FROM tasks WITH NO DATA')
-_COPY_BATCH = f'COPY task_batch ({_COLUMNS}) FROM STDIN'
-# As in SQLite: a task seen again after it left memory keeps its stored fields and
-# takes its new place (seq); every upsert takes a new version. It answers how many
-# rows it inserted (a row inserted has no xmax; one updated has).
-_UPSERT = (
-    "WITH upserted AS ("
-    f"INSERT INTO tasks ({_COLUMNS}) SELECT {_COLUMNS} FROM task_batch "
-    "ON CONFLICT (uuid) DO UPDATE SET seq = excluded.seq, "
-    + ', '.join(f'{column} = coalesce(excluded.{column}, tasks.{column})'
-                for column in TASK_COLUMNS[2:])
-    + ", version = nextval('task_versions') RETURNING xmax = 0 AS inserted) "
-    "SELECT count(*) FILTER (WHERE inserted) FROM upserted"
-)
-_TASK_COUNT = f"SELECT value::bigint FROM meta WHERE key = '{TASK_COUNT}'"
 #: What a lost or refused connection raises.
 _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _T = TypeVar('_T')
@@ -155,7 +136,7 @@ class PostgresQueries:
         ``order_by`` order (see :meth:`flower.store.HistoryQueries.older_tasks`)."""
         where, values = _where(before_seq, **filters)
         parts = [(where, 'seq DESC')] if order_by is None else _sorted_parts(where, order_by)
-        queries = [(f'SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY {order}', values)
+        queries = [(f'SELECT {_COLUMNS} FROM all_tasks WHERE {where} ORDER BY {order}', values)
                    for where, order in parts]
         if limit is not None:
             return iter(self._read([], lambda connection: _first_rows(connection, queries, limit)))
@@ -185,11 +166,11 @@ class PostgresQueries:
         """Without filters: the kept count less the newer rows (most are in memory),
         in one snapshot, rather than counting all the older ones."""
         if not any(value is not None for value in filters.values()):
-            row = self._one(f'SELECT ({_TASK_COUNT}) - count(*) FROM tasks WHERE seq >= %s',
+            row = self._one(f'SELECT ({TASK_COUNT_QUERY}) - count(*) FROM all_tasks WHERE seq >= %s',
                             (before_seq,))
             return row[0] if row else 0
         where, values = _where(before_seq, **filters)
-        row = self._one(f'SELECT count(*) FROM tasks WHERE {where}', values)
+        row = self._one(f'SELECT count(*) FROM all_tasks WHERE {where}', values)
         return row[0] if row else 0
 
     def linked_tasks(self, uuids: Collection[str], columns: str, limit: int) -> list[tuple]:
@@ -199,7 +180,7 @@ class PostgresQueries:
         keys = [uuid[:KEY_LENGTH] for uuid in ids]
         links = ' OR '.join(f'({key(column)} = ANY(%(keys)s) AND {column} = ANY(%(ids)s))'
                             for column in ('parent_id', 'root_id'))
-        return self._all([], f'SELECT {columns} FROM tasks WHERE uuid = ANY(%(ids)s) OR {links} '
+        return self._all([], f'SELECT {columns} FROM all_tasks WHERE uuid = ANY(%(ids)s) OR {links} '
                              'LIMIT %(limit)s', {'ids': ids, 'keys': keys, 'limit': limit})
 
     def close(self) -> None:
@@ -274,58 +255,14 @@ class PostgresTaskStore(PostgresQueries):
               max_age: float = 0) -> int:
         """Write one batch in one transaction, then apply the retention limits (see
         :meth:`flower.store.TaskStore.write`); raises if the database is unreachable."""
-        # One row per task: an upsert cannot change a row twice (the last one wins).
-        rows = list({fitted[0]: fitted for fitted in map(fitted_row, tasks)
-                     if fitted is not None}.values())
         with self.transaction() as connection, connection.cursor() as cursor:
-            added = 0
-            if rows:
-                cursor.execute(_BATCH_TABLE)
-                with cursor.copy(_COPY_BATCH) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                added = cursor.execute(_UPSERT).fetchone()[0]
-            if workers:
-                cursor.executemany(
-                    'INSERT INTO workers VALUES (%s, %s) '
-                    'ON CONFLICT (hostname) DO UPDATE SET data = excluded.data',
-                    [(name, json.dumps(fields)) for name, fields in workers])
-            if counters:
-                cursor.executemany(
-                    'INSERT INTO counters VALUES (%s, %s, %s) '
-                    'ON CONFLICT (hostname, event_type) DO UPDATE SET count = excluded.count',
-                    list(counters))
-            return self._apply_retention(cursor, added, max_tasks, max_age)
-
-    @staticmethod
-    def _apply_retention(cursor: psycopg.Cursor, added: int, max_tasks: int,
-                         max_age: float) -> int:
-        """Remove the tasks past the limits and keep the stored count right. The count's
-        row is locked first: batches of several writers then count and delete in turn.
-        Removing the oldest tasks over ``max_tasks`` reads only those, whatever the
-        store holds."""
-        if not (added or max_tasks or max_age):
-            return 0
-        total = cursor.execute(f'{_TASK_COUNT} FOR UPDATE').fetchone()[0] + added
-        removed = 0
-        if max_age:
-            cursor.execute('DELETE FROM tasks WHERE timestamp < %s', (time.time() - max_age,))
-            removed += cursor.rowcount
-        if max_tasks and total - removed > max_tasks:
-            cursor.execute('DELETE FROM tasks WHERE uuid IN '
-                           '(SELECT uuid FROM tasks ORDER BY seq LIMIT %s)',
-                           (total - removed - max_tasks,))
-            removed += cursor.rowcount
-        if added or removed:
-            cursor.execute('UPDATE meta SET value = (value::bigint + %s)::text WHERE key = %s',
-                           (added - removed, TASK_COUNT))
-        return removed
+            return write_batch(cursor, tasks, workers, counters, max_tasks, max_age)
 
     def load_tasks(self, limit: int) -> _Rows:
         """The newest ``limit`` stored tasks (all of them for 0), oldest first."""
-        first = self._one('SELECT seq FROM tasks ORDER BY seq DESC LIMIT 1 OFFSET %s',
+        first = self._one('SELECT seq FROM all_tasks ORDER BY seq DESC LIMIT 1 OFFSET %s',
                           (limit - 1,)) if limit else None
-        return _Rows(self._all([], f'SELECT {_COLUMNS} FROM tasks WHERE seq >= %s ORDER BY seq',
+        return _Rows(self._all([], f'SELECT {_COLUMNS} FROM all_tasks WHERE seq >= %s ORDER BY seq',
                                (first[0] if first else -1,)))
 
     def load_workers(self) -> dict[str, dict[str, Any]]:
@@ -343,14 +280,14 @@ class PostgresTaskStore(PostgresQueries):
             connection.execute('DELETE FROM counters WHERE hostname = ANY(%s)', (names,))
 
     def next_seq(self) -> int:
-        row = self._one('SELECT max(seq) FROM tasks')
+        row = self._one('SELECT max(seq) FROM all_tasks')
         return 0 if row is None or row[0] is None else row[0] + 1
 
     def get_task(self, uuid: str) -> tuple | None:
-        return self._one(f'SELECT {_COLUMNS} FROM tasks WHERE uuid = %s', (uuid,))
+        return self._one(f'SELECT {_COLUMNS} FROM all_tasks WHERE uuid = %s', (uuid,))
 
     def count_tasks(self) -> int:
-        row = self._one(_TASK_COUNT)
+        row = self._one(TASK_COUNT_QUERY)
         return row[0] if row else 0
 
     def load_setting(self, key: str) -> str | None:
@@ -370,14 +307,14 @@ class PostgresTaskStore(PostgresQueries):
         the database is unreachable."""
         with self.transaction() as connection:
             rows = connection.execute(
-                f'SELECT version, {_COLUMNS} FROM tasks WHERE version > %s ORDER BY version '
+                f'SELECT version, {_COLUMNS} FROM all_tasks WHERE version > %s ORDER BY version '
                 'LIMIT %s', (version, limit)).fetchall()
         return [(row[0], row[1:]) for row in rows]
 
     def latest_version(self) -> int:
         """The newest ``version`` of a stored task (0 for none)."""
         with self.transaction() as connection:
-            row = connection.execute('SELECT max(version) FROM tasks').fetchone()
+            row = connection.execute('SELECT max(version) FROM all_tasks').fetchone()
         return row[0] or 0
 
     # -- the audit trail (flower.audit_store) -----------------------------------------------

@@ -9,8 +9,17 @@ text by code point, as they do in memory. Text is indexed by its first
 a size limit and a worker may send a name or an id of any length.
 
 Only the columns people sort and filter on are indexed (:data:`SORTED_COLUMNS`,
-:data:`LOOKUP_COLUMNS`): every index costs each write, and a task is written
-about three times. Sorting by another column still works, as a full sort.
+:data:`LOOKUP_COLUMNS`): every index costs each write. Sorting by another column
+still works, as a full sort.
+
+A task is written about three times (received, started, finished), and every
+write of a row adds an entry to each index of its table. So a task is kept in
+``live_tasks``, which has three indexes, until it finishes (its state is one of
+:data:`FINISHED_STATES`); then it moves to ``tasks``, indexed for the listings,
+with one insert. Reads go through the view ``all_tasks``, the two tables as
+one: a task is in one of them only. A task already in ``tasks`` stays there
+whatever its state becomes, so a database of schema version 2, whose ``tasks``
+holds unfinished tasks too, is read and written as it is.
 """
 from collections.abc import Sequence
 from typing import Any
@@ -27,8 +36,9 @@ logger = logging.getLogger('flower.store_postgres')
 
 #: The schema this code reads and writes; a database with a newer one is refused.
 #: Version 2 keeps the number of stored tasks in ``meta`` (:data:`TASK_COUNT`), which
-#: a Flower of version 1 would not update.
-SCHEMA_VERSION = 2
+#: a Flower of version 1 would not update; version 3 keeps unfinished tasks in
+#: ``live_tasks``, which a Flower of version 2 would not read.
+SCHEMA_VERSION = 3
 #: Key of PostgreSQL's advisory lock held while a schema is created or migrated, so
 #: that replicas starting together do it once.
 SCHEMA_LOCK = 0x466C6F776572  # "Flower"
@@ -52,6 +62,9 @@ SORTED_COLUMNS = ('name', 'state', 'worker', 'sent', 'received', 'started', 'suc
 FEW_VALUES_COLUMNS = ('name', 'state', 'worker', 'retries')
 #: Columns looked up by value: filters and the workflow's links.
 LOOKUP_COLUMNS = ('name', 'state', 'worker', 'parent_id', 'root_id')
+#: The states of a finished task (Celery's ready states): a task in one of them is
+#: kept in ``tasks``, one in another in ``live_tasks``.
+FINISHED_STATES = ('SUCCESS', 'FAILURE', 'REVOKED')
 #: The ``meta`` key of the number of stored tasks, changed with every write, so that
 #: counting them does not read them all.
 TASK_COUNT = 'task_count'
@@ -76,14 +89,21 @@ def _column_type(column: str) -> str:
 
 def _tables() -> list[str]:
     columns = ', '.join(f'{column} {_column_type(column)}' for column in TASK_COLUMNS[2:])
+    table = (f"(uuid text COLLATE \"C\" PRIMARY KEY, seq bigint NOT NULL, {columns}, "
+             f"version bigint NOT NULL DEFAULT nextval('task_versions'))")
+    every_column = ', '.join(TASK_COLUMNS + ('version',))
     statements = [
         'CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text NOT NULL)',
         'CREATE SEQUENCE IF NOT EXISTS task_versions',
-        f"CREATE TABLE IF NOT EXISTS tasks (uuid text COLLATE \"C\" PRIMARY KEY, "
-        f"seq bigint NOT NULL, {columns}, "
-        f"version bigint NOT NULL DEFAULT nextval('task_versions'))",
+        f'CREATE TABLE IF NOT EXISTS tasks {table}',
         'CREATE INDEX IF NOT EXISTS tasks_seq ON tasks (seq)',
         'CREATE INDEX IF NOT EXISTS tasks_version ON tasks (version)',
+        # Version 3: the unfinished tasks, and the view of all of them.
+        f'CREATE TABLE IF NOT EXISTS live_tasks {table}',
+        'CREATE INDEX IF NOT EXISTS live_tasks_seq ON live_tasks (seq)',
+        'CREATE INDEX IF NOT EXISTS live_tasks_version ON live_tasks (version)',
+        f'CREATE OR REPLACE VIEW all_tasks AS SELECT {every_column} FROM tasks '
+        f'UNION ALL SELECT {every_column} FROM live_tasks',
         'CREATE TABLE IF NOT EXISTS workers (hostname text PRIMARY KEY, data text NOT NULL)',
         'CREATE TABLE IF NOT EXISTS counters (hostname text NOT NULL, event_type text NOT NULL, '
         'count bigint NOT NULL, PRIMARY KEY (hostname, event_type))',

@@ -24,7 +24,7 @@ LAYERS = {
         'flower.utils.task_index', 'flower.history_file', 'flower.store', 'flower.store_links',
         'flower.store_search', 'flower.store_postgres_search', 'flower.store_postgres_schema',
         'flower.store_reachability',
-        'flower.store_postgres',
+        'flower.store_postgres_write', 'flower.store_postgres',
         'flower.store_open',
         'flower.audit_store', 'flower.flower_db_import', 'flower.metrics_text', 'flower.metrics',
         'flower.capture', 'flower.leadership',
