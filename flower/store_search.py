@@ -10,9 +10,10 @@ dotted capital I to ``i`` and a combining dot) the pattern takes any character
 there. Terms that cannot be put this way (kwargs terms, non-ASCII text) leave
 their part of the search to Python alone.
 
-In SQLite, the text of every stored task's args, kwargs and result is in an
-FTS5 table of trigrams, ``task_text``, that triggers keep in step with
-``tasks``; a ``LIKE`` on it with at least three characters in a row reads the
+In SQLite, the text of every stored finished task's args, kwargs and result
+is in an FTS5 table of trigrams, ``task_text``, that triggers keep in step
+with ``tasks`` (the few unfinished tasks are read by every search, through an
+index of their own); a ``LIKE`` on it with at least three characters in a row reads the
 index (an ``ESCAPE`` clause would make it read every row, so ``%`` and ``_``
 in a term are left as the wildcards they are: more rows, never fewer).
 """
@@ -30,24 +31,42 @@ logger = logging.getLogger(__name__)
 #: SQL and its values.
 SQL = tuple[str, list]
 
-#: The SQLite history's text index and the triggers that keep it; created with the
-#: tables. The key is ``seq``, which a task keeps until it comes back into memory.
-TEXT_INDEX = """
+#: States after which a task's args, kwargs and result no longer change.
+FINISHED_STATES = ('SUCCESS', 'FAILURE', 'REVOKED')
+_FINISHED = f"state IN {FINISHED_STATES}"
+#: Tasks not (yet) in the text index: their rows are read by every search.
+UNFINISHED = f"(state IS NULL OR state NOT IN {FINISHED_STATES})"
+
+#: The SQLite history's text index of finished tasks, the index of the others, and
+#: the triggers that keep them; created with the tables. A task is written about
+#: three times and its result comes last: indexing its text once, when it finishes,
+#: costs a third of indexing it at every write. The key is ``seq``, which a task
+#: keeps until it comes back into memory.
+TEXT_INDEX = f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS task_text USING fts5(
     args, kwargs, result, content='tasks', content_rowid='seq', tokenize='trigram');
-CREATE TRIGGER IF NOT EXISTS task_text_added AFTER INSERT ON tasks BEGIN
+CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (seq) WHERE {UNFINISHED};
+CREATE TRIGGER IF NOT EXISTS task_text_added AFTER INSERT ON tasks
+WHEN new.{_FINISHED} BEGIN
     INSERT INTO task_text (rowid, args, kwargs, result)
     VALUES (new.seq, new.args, new.kwargs, new.result);
 END;
-CREATE TRIGGER IF NOT EXISTS task_text_removed AFTER DELETE ON tasks BEGIN
+CREATE TRIGGER IF NOT EXISTS task_text_removed AFTER DELETE ON tasks
+WHEN old.{_FINISHED} BEGIN
     INSERT INTO task_text (task_text, rowid, args, kwargs, result)
     VALUES ('delete', old.seq, old.args, old.kwargs, old.result);
 END;
-CREATE TRIGGER IF NOT EXISTS task_text_changed AFTER UPDATE OF seq, args, kwargs, result ON tasks
-WHEN old.seq IS NOT new.seq OR old.args IS NOT new.args OR old.kwargs IS NOT new.kwargs
-    OR old.result IS NOT new.result BEGIN
+CREATE TRIGGER IF NOT EXISTS task_text_left AFTER UPDATE OF seq, args, kwargs, result, state
+ON tasks WHEN old.{_FINISHED} AND (NOT new.{_FINISHED} OR old.seq IS NOT new.seq
+    OR old.args IS NOT new.args OR old.kwargs IS NOT new.kwargs
+    OR old.result IS NOT new.result) BEGIN
     INSERT INTO task_text (task_text, rowid, args, kwargs, result)
     VALUES ('delete', old.seq, old.args, old.kwargs, old.result);
+END;
+CREATE TRIGGER IF NOT EXISTS task_text_entered AFTER UPDATE OF seq, args, kwargs, result, state
+ON tasks WHEN new.{_FINISHED} AND (NOT old.{_FINISHED} OR old.seq IS NOT new.seq
+    OR old.args IS NOT new.args OR old.kwargs IS NOT new.kwargs
+    OR old.result IS NOT new.result) BEGIN
     INSERT INTO task_text (rowid, args, kwargs, result)
     VALUES (new.seq, new.args, new.kwargs, new.result);
 END;
@@ -76,7 +95,8 @@ def create_text_index(connection: sqlite3.Connection) -> bool:
     stored = connection.execute('SELECT count(*) FROM tasks').fetchone()[0]
     if stored:
         logger.info("Indexing the text of %d stored tasks for searches (once)", stored)
-        connection.execute("INSERT INTO task_text (task_text) VALUES ('rebuild')")
+        connection.execute(f"INSERT INTO task_text (rowid, args, kwargs, result) "
+                           f"SELECT seq, args, kwargs, result FROM tasks WHERE {_FINISHED}")
     return True
 
 
@@ -135,7 +155,9 @@ def _sqlite_term(term: Term) -> SQL | None:
     columns = term_columns(term)
     union = ' UNION '.join(f'SELECT rowid FROM task_text WHERE {column} LIKE ?'
                            for column in columns)
-    return f'seq IN ({union})', [pattern] * len(columns)
+    return (f'seq IN ({union} UNION '
+            f'SELECT seq FROM tasks INDEXED BY tasks_unfinished WHERE {UNFINISHED})',
+            [pattern] * len(columns))
 
 
 def sqlite_search_condition(query: Query) -> SQL | None:

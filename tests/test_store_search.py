@@ -43,8 +43,13 @@ def found_by_index(store, search):
 
 
 def check_integrity(store):
+    """The text index is sound, and holds exactly the finished tasks."""
     with store.transaction() as connection:
-        connection.execute("INSERT INTO task_text (task_text, rank) VALUES ('integrity-check', 1)")
+        connection.execute("INSERT INTO task_text (task_text) VALUES ('integrity-check')")
+        indexed = {row[0] for row in connection.execute('SELECT id FROM task_text_docsize')}
+        finished = {row[0] for row in connection.execute(
+            "SELECT seq FROM tasks WHERE state IN ('SUCCESS', 'FAILURE', 'REVOKED')")}
+    assert indexed == finished
 
 
 @pytest.mark.parametrize('search', SEARCHES)
@@ -60,7 +65,8 @@ def test_a_text_search_reads_the_index_and_few_rows(store):
     plan = ' '.join(str(row) for row in store._reader.execute(
         f'EXPLAIN QUERY PLAN SELECT uuid FROM tasks WHERE {where}', values))
     assert 'task_text VIRTUAL TABLE INDEX' in plan, plan
-    assert 'SCAN tasks' not in plan, plan
+    assert 'SCAN tasks USING INDEX tasks_unfinished' in plan, plan
+    assert plan.count('SCAN tasks') == 1, plan  # the unfinished tasks only
     narrowed, every_row, _ = found_by_index(store, 'args:haystack')
     assert narrowed == every_row == ['task-8']
     # Too short for a trigram, or not ASCII: no SQL, every row is read.
@@ -92,8 +98,9 @@ def test_a_history_written_before_the_index_gets_one(tmp_path, caplog):
     path = str(tmp_path / 'history.db')
     TaskStore(path).close()
     with sqlite3.connect(path) as db:
-        db.executescript('DROP TABLE task_text; DROP TRIGGER task_text_added; '
-                         'DROP TRIGGER task_text_removed; DROP TRIGGER task_text_changed;')
+        db.executescript('DROP TABLE task_text; DROP INDEX tasks_unfinished; '
+                         'DROP TRIGGER task_text_added; DROP TRIGGER task_text_removed; '
+                         'DROP TRIGGER task_text_left; DROP TRIGGER task_text_entered;')
         db.executemany(f'INSERT INTO tasks ({", ".join(TASK_COLUMNS)}) '
                        f'VALUES ({", ".join("?" * len(TASK_COLUMNS))})', rows_of(TEXTS))
     with caplog.at_level(logging.INFO, logger='flower.store_search'):
@@ -110,3 +117,22 @@ def test_a_history_written_before_the_index_gets_one(tmp_path, caplog):
         reader.close()
     finally:
         store.close()
+
+
+def test_unfinished_tasks_are_found_and_enter_the_index_when_they_finish(store):
+    texts = [("('running job',)", "{'job': 'long'}", None)]
+    store.write(tasks=rows_of(texts, state='STARTED', first=10))  # seq 10: not a failure
+    assert found_by_index(store, 'running')[0] == ['task-10']
+    check_integrity(store)
+    store.write(tasks=rows_of([("('running job',)", "{'job': 'long'}", "'done'")], first=10))
+    assert found_by_index(store, 'result:done')[0] == ['task-10', 'task-2']  # '50% done'
+    check_integrity(store)
+    # Retried: unfinished again, out of the index, still found.
+    store.write(tasks=rows_of([("('running job',)", "{'job': 'long'}", "'done'")],
+                              state='RETRY', first=10))
+    assert found_by_index(store, 'running')[0] == ['task-10']
+    check_integrity(store)
+    store.write(max_tasks=1)
+    assert found_by_index(store, 'running')[0] == ['task-10']
+    assert found_by_index(store, 'haystack')[0] == ['task-10']  # read: unfinished
+    check_integrity(store)
