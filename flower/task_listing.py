@@ -14,6 +14,7 @@ from celery.events.state import Task
 
 from flower.state import stored_task
 from flower.store import HistoryQueries
+from flower.utils.search import required_states
 from flower.utils.search_text import text_term
 from flower.utils.task_index import field_value, sort_key
 
@@ -86,12 +87,18 @@ class SearchSnapshot:
         self.oldest_number = index.oldest_number()
         self.history = tasks.history
         query = task_filter.query
-        #: A text every match holds: the search text's blocks then give the candidates.
+        #: A text every match holds: the search text's blocks then give the candidates;
+        #: else the tasks in the states it requires, else every task.
         self.text_term = None if query is None else text_term(query)
-        if self.text_term is None:
-            self.uuids = list(index.newest_first())
-        else:
+        states = None if query is None else required_states(query)
+        buckets = [index.bucket('state', state) for state in states or ()]
+        if self.text_term is not None:
             self.text = index.search_text.snapshot(index.sequence, self.lookup)
+        elif states is not None and sum(map(len, buckets)) * 4 <= len(index):
+            # Few enough to sort on the loop; a common state is met soon by a plain pass.
+            self.uuids = index.by_creation(set().union(*buckets))
+        else:
+            self.uuids = list(index.newest_first())
 
     def page(self, task_filter: 'TaskFilter', sort_by: str | None, first: int,
              stop: int | None, count: bool) -> tuple[int | None, list[Pair]]:

@@ -31,7 +31,8 @@ SEARCHES = ('order', 'ORDER', 'order-1', 'der-', 'strasse', 'straße', 'ß', 'i�
             'kelvin', 'k', '\x00', 'a\x00b', "'", '"q"', 'nothing-like-this', '12', '7', 'x1',
             'args:order', 'args:ok', 'result:ok', 'result:ORDER', 'kwargs:user=x1',
             'kwargs:user', 'kwargs:zone=7', 'order state:SUCCESS', 'order 12',
-            'args:order result:ok', 'state:FAILURE', 'state:SUCCESS,FAILURE ok', '"order-12 ok"',
+            'args:order result:ok', 'state:FAILURE', 'state:FAILURE,REVOKED', 'state:RECEIVED,FAILURE',
+            'state:FAILURE kwargs:user', 'state:SUCCESS,FAILURE ok', '"order-12 ok"',
             'xxxxxxxx', 'xyz')
 
 

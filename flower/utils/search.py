@@ -325,6 +325,17 @@ def _wanted_states(query: Query) -> frozenset[str] | None:
     return None
 
 
+def required_states(query: Query) -> frozenset[str] | None:
+    """The states a task must be in to match ``query`` (its ``state:`` terms), or
+    ``None`` when any state may match."""
+    for child in query.children if isinstance(query, And) else (query,):
+        if isinstance(child, (Term, Or)):
+            states = _wanted_states(child)
+            if states is not None:
+                return states
+    return None
+
+
 def _single_pass(query: Query) -> Callable[[Any], bool] | None:
     """For a query that reads one field once (a ``state:`` or text term alone, the most
     common searches), a function of the task itself: caching its fields would only cost.
