@@ -57,6 +57,7 @@ SEARCHES = {
     'search_args': '/api/tasks?limit=100&search=args:customer-45',
     'search_kwargs': '/api/tasks?limit=100&search=kwargs:priority=2',
     'search_result': '/api/tasks?limit=100&search=result:12345',
+    'search_state': '/api/tasks?limit=100&search=state:FAILURE',
 }
 
 
