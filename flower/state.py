@@ -26,6 +26,9 @@ class CompactTask(Task):
     methods up front; this one does neither until it is needed.
     """
 
+    #: The host name of the event that created the task, when that event named it (what
+    #: Celery's ``tasks_by_type`` and ``tasks_by_worker`` list); None otherwise.
+    _listed_under = None
     #: Event keys worth keeping (``hostname`` is kept as the task's ``worker``).
     kept_fields = frozenset(Task._fields) - {'uuid', 'worker', 'children', 'root', 'parent'}
     _interned = ('name', 'exchange', 'routing_key')
@@ -86,6 +89,61 @@ def stored_task(row: Sequence[Any]) -> CompactTask:
     return task
 
 
+class ListedTasks:
+    """Celery's ``State.tasks_by_type`` and ``tasks_by_worker``: the tasks in memory
+    created by an event that named them, by task name or by that event's host name.
+
+    Celery keeps a weak set of tasks for each, two weak references a task (a sixth
+    of a compact task's memory); this works them out from the tasks in memory when
+    read, which only code using Celery's interface does. Calling it is Celery's
+    time-ordered form (``state.tasks_by_type(name, limit=10)``).
+    """
+
+    def __init__(self, state: 'EventsState', ordered: Callable[..., Any], by_name: bool) -> None:
+        self._state = state
+        self._ordered = ordered
+        self._by_name = by_name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._ordered(*args, **kwargs)
+
+    def _listed(self) -> Iterator[tuple[str, CompactTask]]:
+        for task in list(self._state.tasks.data.values()):
+            hostname = task._listed_under
+            if hostname is not None:
+                yield (task.name if self._by_name else hostname), task
+
+    def __getitem__(self, key: str) -> set[CompactTask]:
+        if self._by_name:
+            data = self._state.tasks.data
+            tasks = (data.get(uuid) for uuid in self._state.task_index.bucket('name', key))
+            return {task for task in tasks if task is not None and task._listed_under is not None}
+        return {task for hostname, task in self._listed() if hostname == key}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def __contains__(self, key: object) -> bool:
+        return any(listed == key for listed, _ in self._listed())
+
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(key for key, _ in self._listed()))
+
+    __iter__ = lambda self: iter(self.keys())  # noqa: E731
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def items(self) -> list[tuple[str, set[CompactTask]]]:
+        return [(key, self[key]) for key in self.keys()]
+
+    def values(self) -> list[set[CompactTask]]:
+        return [self[key] for key in self.keys()]
+
+    def clear(self) -> None:
+        """Nothing to clear: the listing follows the tasks in memory."""
+
+
 class TaskCache(LRUCache):
     """The tasks by uuid; beyond ``limit`` the oldest one is dropped and reported to
     ``on_evict``. Reading a task does not make it "recent": what is kept never
@@ -142,6 +200,8 @@ class EventsState(State):
                                              self._forget_task))
         kwargs.setdefault('taskheap', NoTaskHeap())
         super().__init__(*args, **kwargs)
+        self.tasks_by_type = ListedTasks(self, self._tasks_by_type, by_name=True)
+        self.tasks_by_worker = ListedTasks(self, self._tasks_by_worker, by_name=False)
         self.counter = collections.defaultdict(collections.Counter)
         self.metrics = metrics if metrics is not None else get_prometheus_metrics()
 
@@ -208,8 +268,8 @@ class EventsState(State):
         if name is not None:
             self._seen_types.add(name)
             if created:
-                self.tasks_by_type[name].add(task)
-                self.tasks_by_worker[hostname].add(task)
+                # See ListedTasks; the worker's own string, not the event's copy.
+                task._listed_under = task.client if subject == 'sent' else task.worker.hostname
         parent_id = task.parent_id
         if parent_id:
             parent = tasks.data.get(parent_id)

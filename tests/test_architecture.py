@@ -17,7 +17,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / 'flower'
 LAYERS = {
     'foundation: helpers, options, the broker edge, the store': [
         'flower', 'flower.options', 'flower.utils', 'flower.utils.template',
-        'flower.utils.search', 'flower.utils.search_text', 'flower.utils.search_hints',
+        'flower.utils.search_kwargs', 'flower.utils.search', 'flower.utils.search_text',
+        'flower.utils.search_hints',
         'flower.utils.masking',
         'flower.utils.broker', 'flower.utils.purge',
         'flower.utils.authentication', 'flower.utils.blocking',

@@ -289,3 +289,22 @@ def test_task_events_leave_the_same_state_as_celerys_own():
 
     assert summary(ours) == summary(celerys)
     assert ours.tasks.data['late-parent'].child_ids == ['orphan-child']
+
+
+def test_celerys_task_listings_by_type_and_worker_follow_the_tasks_in_memory():
+    """``tasks_by_type`` and ``tasks_by_worker`` keep Celery's interface (a set by key,
+    the time-ordered call form) without keeping references of their own."""
+    state = new_state(max_tasks=3)
+    feeder = Feeder(state)
+    for number, worker in enumerate(('w1@h', 'w2@h', 'w1@h', 'w2@h')):
+        feeder.send('received', f't{number}', worker, T0 + number, name='tasks.add',
+                    args='()', kwargs='{}', retries=0)
+    feeder.send('started', 'anonymous', 'w1@h', T0 + 9)  # no name: listed nowhere
+    # t0 and t1 left memory (three tasks kept); 'anonymous' is the newest.
+    assert {task.uuid for task in state.tasks_by_type['tasks.add']} == {'t2', 't3'}
+    assert {task.uuid for task in state.tasks_by_worker['w1@h']} == {'t2'}
+    assert state.tasks_by_type['tasks.mul'] == set()
+    assert 'w2@h' in state.tasks_by_worker and 'w3@h' not in state.tasks_by_worker
+    assert sorted(state.tasks_by_worker.keys()) == ['w1@h', 'w2@h']
+    assert [uuid for uuid, _ in state.tasks_by_type('tasks.add', limit=1)] == ['t3']
+    assert dict(state.tasks_by_type.items()).keys() == {'tasks.add'}

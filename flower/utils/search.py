@@ -13,12 +13,11 @@ terms, or ``state:A,B``, mean any of them). A term with spaces is quoted:
 :class:`TaskSearchEngine` is the one matcher. The flat form of Flower 2.0
 (:func:`parse_search_terms`, :func:`satisfies_search_terms`) is built on both.
 """
-import ast
 import dataclasses
-import functools
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from flower.utils.search_kwargs import kwarg_in_text, kwargs_mapping
 
 #: The longest search accepted, in characters, and the most terms it may have.
 MAX_SEARCH_LENGTH = 1000
@@ -28,8 +27,6 @@ MAX_FIELD_LENGTH = 65536
 
 #: The fields a term may name before a colon (``state:FAILURE``).
 PREFIXED_FIELDS = ('args', 'kwargs', 'result', 'state')
-_QUOTES = '\'"'
-_BLANKS = re.compile(r'\s*')
 
 
 class SearchTooLarge(ValueError):
@@ -228,86 +225,16 @@ class _TaskFields:
     def kwargs_mapping(self):
         if not self._mapping_read:
             kwargs = self.task.kwargs
-            self._mapping = _kwargs_mapping(kwargs if isinstance(kwargs, dict)
+            self._mapping = kwargs_mapping(kwargs if isinstance(kwargs, dict)
                                             else field_text(kwargs))
             self._mapping_read = True
         return self._mapping
 
 
-def _kwargs_mapping(kwargs):
-    """The task's kwargs as a dict, or ``None`` if they are not a readable literal.
-
-    Events carry kwargs as their repr, possibly shortened by the worker. Many
-    tasks carry the same short kwargs, so their readings are remembered: reading
-    one costs tens of microseconds, more than the rest of matching a task.
-    """
-    if isinstance(kwargs, dict):
-        return kwargs
-    if len(kwargs) <= MAX_REMEMBERED_KWARGS:
-        return _remembered_kwargs_mapping(kwargs)
-    return _read_kwargs(kwargs)
-
-
-def _read_kwargs(kwargs):
-    try:
-        value = ast.literal_eval(kwargs)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-#: The longest kwargs text whose reading is remembered, and how many are.
-MAX_REMEMBERED_KWARGS = 512
-_remembered_kwargs_mapping = functools.lru_cache(maxsize=4096)(_read_kwargs)
-
-
-def _skip_blanks(text, position):
-    return _BLANKS.match(text, position).end()
-
-
-def _value_follows(text, position, wanted):
-    """``wanted`` (lower case), maybe quoted, then blanks and ``,`` or ``}`` at ``position``."""
-    starts = [position]
-    if position < len(text) and text[position] in _QUOTES:
-        starts.append(position + 1)
-    for start in starts:
-        if not text.startswith(wanted, start):
-            continue
-        end = start + len(wanted)
-        for after in (end, end + 1) if end < len(text) and text[end] in _QUOTES else (end,):
-            after = _skip_blanks(text, after)
-            if after < len(text) and text[after] in ',}':
-                return True
-    return False
-
-
-def _kwarg_in_text(text, key, wanted):
-    """Whether the shortened kwargs repr ``text`` (lower case) has ``'key': wanted``.
-
-    Plain scanning, linear in the text: a regular expression with nested
-    repetitions took seconds on a planted run of blanks.
-    """
-    any_terminator = max(text.rfind(','), text.rfind('}'))
-    position = text.find(key)
-    while position != -1:
-        before, after = position - 1, position + len(key)
-        if before >= 0 and text[before] in _QUOTES and after < len(text) and text[after] in _QUOTES:
-            value_start = _skip_blanks(text, after + 1)
-            if value_start < len(text) and text[value_start] == ':':
-                value_start = _skip_blanks(text, value_start + 1)
-                if wanted is None:
-                    if any_terminator >= value_start:
-                        return True
-                elif _value_follows(text, value_start, wanted):
-                    return True
-        position = text.find(key, position + 1)
-    return False
-
-
 def _kwarg_matches(fields, key, wanted):
     mapping = fields.kwargs_mapping()
     if mapping is None:
-        return _kwarg_in_text(fields.lowered('kwargs'), key.lower(),
+        return kwarg_in_text(fields.lowered('kwargs'), key.lower(),
                               None if wanted is None else wanted.lower())
     if key not in mapping:
         return False
