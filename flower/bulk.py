@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 
 from flower import control, retry
+from flower.task_listing import AtLeast
 from flower.tasks import TaskFilter, Tasks
 
 ACTIONS = ('revoke', 'terminate', 'retry')
@@ -35,7 +36,8 @@ async def select(tasks: Tasks, executor: Executor, limit: int, ids: list[str] | 
     matching, pairs = await tasks.page(task_filter or TaskFilter(), executor, limit=limit + 1,
                                        count=True)
     if matching > limit:
-        raise SelectionTooLarge(f"{matching} tasks match, more than the {limit} one call may "
+        more = '+' if isinstance(matching, AtLeast) else ''
+        raise SelectionTooLarge(f"{matching}{more} tasks match, more than the {limit} one call may "
                                 "act on (--bulk_action_limit): narrow the filters or search")
     return [uuid for uuid, _ in pairs]
 

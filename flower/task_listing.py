@@ -77,6 +77,14 @@ def matching_rows(history: HistoryQueries, before_seq: int, task_filter: 'TaskFi
             yield task.uuid, task
 
 
+#: Matches a search's page counts before it settles for "at least".
+COUNT_LIMIT = 1000
+
+
+class AtLeast(int):
+    """A count that stopped early: there are at least this many (more, in fact)."""
+
+
 class SearchSnapshot:
     """What a search needs from the IO loop's state, taken at once on the loop, so
     that matching can run in another thread while events keep changing the state."""
@@ -105,7 +113,10 @@ class SearchSnapshot:
         """``(filtered, page)`` of a search, run by a worker thread.
 
         ``filtered`` is the number of matches when ``count``, else ``None`` (and
-        matching stops once the page is full).
+        matching stops once the page is full). Counting stops past
+        :data:`COUNT_LIMIT` matches (or the page's end, if further): ``filtered`` is
+        then an :class:`AtLeast`, since a common word in a large history would
+        cost seconds to count to the end.
         """
         listing = self._in_memory(task_filter)
         if sort_by:
@@ -115,12 +126,16 @@ class SearchSnapshot:
             if reader is not None:
                 stored = matching_rows(reader, self.oldest_number, task_filter, sort_by)
                 listing = then_stored(listing, stored, sort_by)
+            listing = iter(listing)
             page = []
             matched = 0
+            enough = None if stop is None else max(stop, COUNT_LIMIT) if count else stop
             for matched, pair in enumerate(listing, start=1):
                 if first < matched <= (stop if stop is not None else matched):
                     page.append(pair)
-                if not count and stop is not None and matched >= stop:
+                if enough is not None and matched >= enough:
+                    if count and next(listing, None) is not None:
+                        return AtLeast(matched), page
                     break
             return (matched if count else None), page
         finally:

@@ -4,6 +4,7 @@ from celery import states
 
 from flower.options import DEFAULT_TASKS_COLUMNS
 from flower.retry import RETRYABLE_STATES
+from flower.task_listing import AtLeast
 from flower.tasks import SORT_FIELDS, TaskFilter, as_dict
 from flower.utils.search_hints import search_warnings
 from flower.utils.template import format_duration
@@ -75,6 +76,8 @@ class TasksDataTable(JsonPageHandler):
             'draw': draw,
             'recordsTotal': total,
             'recordsFiltered': filtered,
+            # A search's count stops at a thousand or so: "1,000+" (see AtLeast).
+            'recordsFilteredAtLeast': isinstance(filtered, AtLeast),
             'data': [as_dict(self.format_task(task)) for _, task in tasks],
             'warnings': search_warnings(task_filter.search),
         })

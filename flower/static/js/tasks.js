@@ -241,14 +241,17 @@
     flower.formatTimes(body);
   }
 
-  function renderInfo(filtered, total) {
+  /* atLeast: the server stopped counting a search's matches there ("1,000+"). */
+  function renderInfo(filtered, total, atLeast) {
     selection.filtered = filtered;
+    selection.atLeast = atLeast;
     showSelection();
     var info = document.getElementById('tasks-info');
     var first = filtered ? view.start + 1 : 0;
     var last = Math.min(view.start + view.length, filtered);
     function count(value) { return value.toLocaleString('en-US'); }
-    info.textContent = 'Showing ' + count(first) + ' to ' + count(last) + ' of ' + count(filtered) + ' tasks' +
+    info.textContent = 'Showing ' + count(first) + ' to ' + count(last) + ' of ' + count(filtered) +
+      (atLeast ? '+' : '') + ' tasks' +
       (filtered !== total ? ' (filtered from ' + count(total) + ')' : '');
     document.getElementById('tasks-previous').disabled = view.start === 0;
     document.getElementById('tasks-next').disabled = last >= filtered;
@@ -320,7 +323,7 @@
         showError('');
         showSearchFeedback(answer.warnings || [], false);
         renderRows(answer.data, answer.recordsTotal);
-        renderInfo(answer.recordsFiltered, answer.recordsTotal);
+        renderInfo(answer.recordsFiltered, answer.recordsTotal, answer.recordsFilteredAtLeast);
         forgetShown(answer.data);
         document.body.classList.remove('stale');
       })
@@ -523,16 +526,18 @@
   }
 
   function plural(count) { return count === 1 ? '1 task' : count + ' tasks'; }
+  /* The tasks "select all matching" stands for, "1000+ tasks" when counting stopped. */
+  function matchingTasks(count) { return selection.atLeast ? count + '+ tasks' : plural(count); }
 
   function showSelection() {
     var count = selectedCount();
     document.getElementById('bulk-selection').textContent = selection.matching
-      ? 'All ' + plural(count) + ' matching the filters selected'
+      ? 'All ' + matchingTasks(count) + ' matching the filters selected'
       : (count ? plural(count) + ' selected' : 'No task selected');
     var matchAll = document.getElementById('bulk-select-matching');
     matchAll.hidden = !selection.filtered;
     matchAll.textContent = selection.matching ? 'Clear selection'
-      : 'Select all ' + selection.filtered + ' matching';
+      : 'Select all ' + selection.filtered + (selection.atLeast ? '+' : '') + ' matching';
     bulkForm.querySelectorAll('button[data-action]').forEach(function (button) {
       button.disabled = selection.readOnly || !count;
     });
@@ -626,7 +631,7 @@
     if (!button || button.disabled) { return; }
     var action = button.dataset.action;
     var count = selectedCount();
-    var what = selection.matching ? 'all ' + plural(count) + ' matching the filters' : plural(count);
+    var what = selection.matching ? 'all ' + matchingTasks(count) + ' matching the filters' : plural(count);
     if (!window.confirm(button.textContent + ' ' + what + '?')) { return; }
     var body = selection.matching ? filterBody() : {ids: Object.keys(selection.ids)};
     button.disabled = true;
