@@ -335,10 +335,10 @@ class EventsState(State):
             if not (too_many or too_old):
                 break
             del data[uuid]
-            self.task_index.remove(uuid)
+            self.task_index.remove(uuid, task)
 
     def _forget_task(self, uuid: str, task: CompactTask) -> None:
-        self.task_index.remove(uuid)
+        self.task_index.remove(uuid, task)
 
     def rebuild_taskheap(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to rebuild: the task index takes the heap's place."""

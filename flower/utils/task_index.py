@@ -18,7 +18,11 @@ Place = tuple[int, int]
 
 #: Fields with an exact-match filter, and the bucket attribute they are kept in.
 BUCKET_FIELDS = ('name', 'worker', 'state')
-_UNFILED = (None,) * len(BUCKET_FIELDS)
+
+
+def _filed_values(task: Any) -> tuple[Any, Any, Any]:
+    """The values of :data:`BUCKET_FIELDS` a task is filed under."""
+    return task.name, field_value(task, 'worker'), task.state
 
 
 def field_value(task: Any, name: str) -> Any:
@@ -196,7 +200,6 @@ class TaskIndex:
         self.sequence = {}  # uuid -> creation number; the dict's order is creation order
         self._next_number = 0
         self.buckets = {field: collections.defaultdict(set) for field in BUCKET_FIELDS}
-        self._bucketed = {}  # uuid -> (name, worker, state) as last filed
         self.sort_indexes = {}
         self.search_text = SearchText()
 
@@ -217,35 +220,43 @@ class TaskIndex:
             self.sequence[uuid] = number
             self._next_number = max(self._next_number, number + 1)
             self.search_text.added(uuid, number)
-        values = (task.name, field_value(task, 'worker'), task.state)
-        old = self._bucketed.get(uuid, _UNFILED)
-        if old != values:
-            for field, old_value, value in zip(BUCKET_FIELDS, old, values):
-                if old_value == value:
-                    continue  # refiling costs a lookup in a bucket of many thousands
-                if old_value is not None:
-                    self._unfile(field, old_value, uuid)
-                if value is not None:
-                    self.buckets[field][value].add(uuid)
-            self._bucketed[uuid] = values
+        for field, value in zip(BUCKET_FIELDS, _filed_values(task)):
+            buckets = self.buckets[field]
+            if value is not None and uuid in buckets.get(value, ()):
+                continue  # filed right: the common case, one lookup
+            if known is not None:
+                self._unfile_anywhere(field, uuid)  # the value changed: rare for a field
+            if value is not None:
+                buckets[value].add(uuid)
         for index in self.sort_indexes.values():
             index.update(uuid, task, number)
 
     def _unfile(self, field, value, uuid):
         bucket = self.buckets[field].get(value)
-        if bucket is not None:
+        if bucket is not None and uuid in bucket:
             bucket.discard(uuid)
             if not bucket:
                 del self.buckets[field][value]
+            return True
+        return False
 
-    def remove(self, uuid: str) -> None:
+    def _unfile_anywhere(self, field, uuid):
+        """Take ``uuid`` out of the bucket of ``field`` it is in, whichever that is:
+        the index does not keep what it filed a task under (a sixth of a task's size)."""
+        for value, bucket in list(self.buckets[field].items()):
+            if uuid in bucket and self._unfile(field, value, uuid):
+                return
+
+    def remove(self, uuid: str, task: Any = None) -> None:
+        """Forget ``uuid``; ``task``, its task as last filed, finds its buckets at once."""
         number = self.sequence.pop(uuid, None)
         if number is None:
             return
         self.search_text.removed(number)
-        for field, value in zip(BUCKET_FIELDS, self._bucketed.pop(uuid, (None,) * 3)):
-            if value is not None:
-                self._unfile(field, value, uuid)
+        values = _filed_values(task) if task is not None else (None,) * len(BUCKET_FIELDS)
+        for field, value in zip(BUCKET_FIELDS, values):
+            if value is None or not self._unfile(field, value, uuid):
+                self._unfile_anywhere(field, uuid)
         for index in self.sort_indexes.values():
             index.discard(uuid)
 
