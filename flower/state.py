@@ -144,6 +144,33 @@ class ListedTasks:
         """Nothing to clear: the listing follows the tasks in memory."""
 
 
+class SharedTexts:
+    """One string for equal short texts of task events (``'{}'``, ``'()'``, a common
+    result): decoding makes a new one for every event, which its task then keeps."""
+
+    fields = ('args', 'kwargs', 'result')
+    #: Longest text shared, and how many are remembered (then forgotten all at once).
+    longest = 256
+    size = 4096
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+
+    def share(self, event: dict[str, Any]) -> None:
+        """Replace ``event``'s texts by equal ones seen before."""
+        texts = self._texts
+        for key in self.fields:
+            value = event.get(key)
+            if type(value) is str and len(value) <= self.longest:
+                shared = texts.get(value)
+                if shared is not None:
+                    event[key] = shared
+                else:
+                    if len(texts) >= self.size:
+                        texts.clear()
+                    texts[value] = value
+
+
 class TaskCache(LRUCache):
     """The tasks by uuid; beyond ``limit`` the oldest one is dropped and reported to
     ``on_evict``. Reading a task does not make it "recent": what is kept never
@@ -203,6 +230,7 @@ class EventsState(State):
         self.tasks_by_type = ListedTasks(self, self._tasks_by_type, by_name=True)
         self.tasks_by_worker = ListedTasks(self, self._tasks_by_worker, by_name=False)
         self.counter = collections.defaultdict(collections.Counter)
+        self._shared_texts = SharedTexts()
         self.metrics = metrics if metrics is not None else get_prometheus_metrics()
 
     def event(self, event: dict[str, Any]) -> tuple[Any, str] | None:
@@ -211,6 +239,7 @@ class EventsState(State):
         self.counter[worker_name][event_type] += 1
         task = None
         if event_type.startswith('task-') and 'task' not in self.handlers:
+            self._shared_texts.share(event)
             with self._mutex:
                 result = self._task_event(event, event_type[5:])
             (task, created), subject = result

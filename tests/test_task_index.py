@@ -308,3 +308,25 @@ def test_celerys_task_listings_by_type_and_worker_follow_the_tasks_in_memory():
     assert sorted(state.tasks_by_worker.keys()) == ['w1@h', 'w2@h']
     assert [uuid for uuid, _ in state.tasks_by_type('tasks.add', limit=1)] == ['t3']
     assert dict(state.tasks_by_type.items()).keys() == {'tasks.add'}
+
+
+def test_equal_short_texts_of_tasks_are_one_string():
+    """Decoding makes a new string for every event: tasks with equal short args,
+    kwargs or results keep one (memory), long ones keep their own."""
+    state = new_state()
+    feeder = Feeder(state)
+    long_args = '(' + 'x' * 300 + ',)'
+    for number in range(3):
+        uuid = f't{number}'
+        feeder.send('received', uuid, 'w1@h', T0 + number, name='tasks.add',
+                    args=''.join(['(', ')']), kwargs=''.join(['{', '}']), retries=0)
+        feeder.send('succeeded', uuid, 'w1@h', T0 + number, result=''.join(['No', 'ne']),
+                    runtime=0.1)
+        feeder.send('received', f'long{number}', 'w1@h', T0 + number, name='tasks.add',
+                    args=''.join(long_args), kwargs='{}', retries=0)
+    tasks = [state.tasks.data[f't{number}'] for number in range(3)]
+    assert all(task.args is tasks[0].args == '()' for task in tasks)
+    assert all(task.kwargs is tasks[0].kwargs == '{}' for task in tasks)
+    assert all(task.result is tasks[0].result == 'None' for task in tasks)
+    longs = [state.tasks.data[f'long{number}'].args for number in range(3)]
+    assert longs[0] == longs[1] and longs[0] is not longs[1]
