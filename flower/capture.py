@@ -1,6 +1,7 @@
 """Reading events off the broker: the batch receiver the capture thread runs, and the
 back-off between reconnection attempts."""
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,7 @@ class BatchEventReceiver(EventReceiver):
         self.on_events = on_events
         #: Called with the reason when a message holds no events (see :meth:`_on_message`).
         self.on_undecodable = on_undecodable or (lambda reason: None)
+        self._quiet = False
 
     def get_consumers(self, Consumer: type[kombu.Consumer],
                       channel: StdChannel) -> list[kombu.Consumer]:
@@ -40,6 +42,8 @@ class BatchEventReceiver(EventReceiver):
         """Hand on the events of one message. Anyone who can publish on the broker can
         put anything on the events exchange: a message that is not events (undecodable,
         nested too deep, not JSON objects) is dropped and reported, and capture goes on."""
+        if not self._quiet:  # the subscription is connected by the first message
+            self._quiet = quiet_pubsub_messages(message.channel)
         try:
             payload = self._decode(message)
             events = payload if isinstance(payload, list) else [payload]
@@ -85,6 +89,35 @@ class BatchEventReceiver(EventReceiver):
         if highest_clock:
             self.adjust_clock(highest_clock)
         self.on_events(events)
+
+
+def quiet_pubsub_messages(channel: StdChannel) -> bool:
+    """Have the Redis client hand on the events' pub/sub messages as they are; ``False``
+    while its subscription is not connected yet.
+
+    With RESP3, redis-py's default handler of pushed messages writes each whole
+    message into a debug line that its ``push_response`` logger then drops:
+    about a tenth of the capture thread's CPU. This handler writes that line
+    only when someone asked for it. Other transports, and a handler someone
+    chose, are left as they are.
+    """
+    pubsub = getattr(channel, 'subclient', None)  # kombu's Redis channel
+    parser = getattr(getattr(pubsub, 'connection', None), '_parser', None)
+    if pubsub is not None and parser is None:
+        return False
+    handler = getattr(parser, 'pubsub_push_handler_func', None)
+    if getattr(handler, '__name__', None) == 'handle_pubsub_push_response':
+        parser.set_pubsub_push_handler(_pushed_message)
+    return True
+
+
+_push_log = logging.getLogger('push_response')
+
+
+def _pushed_message(response: Any) -> Any:
+    if _push_log.isEnabledFor(logging.DEBUG):
+        _push_log.debug("Push response: %s", response)
+    return response
 
 
 class Backoff:

@@ -239,3 +239,56 @@ def test_max_workers_bounds_the_workers_kept_in_memory(broker_url, flower_factor
     kept = flower.call(lambda: list(events.state.workers.keys()))
     assert len(kept) == 5
     assert 'w39@host' in kept and 'w0@host' not in kept
+
+
+def test_pushed_pubsub_messages_are_not_written_into_a_dropped_debug_line(broker_url, caplog):
+    """redis-py's default handler of RESP3 pushes formats every whole message for a
+    debug line its logger drops; capture hands messages on without it, and still
+    writes the line when someone turns that logger's debug level on."""
+    import celery
+
+    from flower import capture
+
+    app = celery.Celery(broker=broker_url)
+    seen = []
+
+    def on_events(events):
+        channel = seen[-1][0]
+        parser = channel.subclient.connection._parser
+        seen[-1] = (channel, parser.pubsub_push_handler_func, events)
+        if len(seen) == 1:
+            caplog.set_level(logging.DEBUG, logger='push_response')
+
+    done = threading.Event()
+
+    def send():
+        with app.connection_for_write() as connection:
+            dispatcher = app.events.Dispatcher(connection, hostname='w@push', enabled=True)
+            while not done.wait(0.1):
+                dispatcher.send('worker-heartbeat', freq=2.0)
+
+    with app.connection_for_read() as connection:
+        receiver = capture.BatchEventReceiver(connection, on_events, app=app)
+        original = receiver._on_message
+
+        def on_message(message):
+            seen.append((message.channel, None, None))
+            original(message)
+
+        receiver._on_message = on_message
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 10
+        try:
+            for _ in receiver.consume(limit=None, timeout=10):
+                if len(seen) >= 3 or time.monotonic() > deadline:
+                    break
+        finally:
+            done.set()
+            sender.join()
+    seen = seen[:3]
+    assert [handler for _, handler, _ in seen] == [capture._pushed_message] * 3
+    assert [events[0]['hostname'] for _, _, events in seen] == ['w@push'] * 3
+    debug_lines = [record.getMessage() for record in caplog.records
+                   if record.name == 'push_response']
+    assert len(debug_lines) >= 2 and debug_lines[0].startswith('Push response: [')
