@@ -5,7 +5,6 @@ Only the IO loop changes it (see :mod:`flower.events`); it does no I/O itself.
 """
 import collections
 import itertools
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from weakref import WeakSet
@@ -15,6 +14,7 @@ from kombu.utils.functional import LRUCache
 
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 from flower.store import row_fields
+from flower.utils.task_event import apply_task_event
 from flower.utils.task_index import TaskIndex
 
 
@@ -31,7 +31,6 @@ class CompactTask(Task):
     _listed_under = None
     #: Event keys worth keeping (``hostname`` is kept as the task's ``worker``).
     kept_fields = frozenset(Task._fields) - {'uuid', 'worker', 'children', 'root', 'parent'}
-    _interned = ('name', 'exchange', 'routing_key')
 
     def __init__(self, uuid: str | None = None, cluster_state: State | None = None,
                  children: Iterable[str] | None = None, **kwargs: Any) -> None:
@@ -65,16 +64,11 @@ class CompactTask(Task):
                 'root': lambda _: self.root_id, 'parent': lambda _: self.parent_id}
 
     def event(self, type_: str, timestamp: float | None = None,
-              local_received: float | None = None, fields: dict[str, Any] | None = None,
-              **kwargs: Any) -> None:
-        kept = self.kept_fields
-        fields = {key: value for key, value in (fields or {}).items() if key in kept}
-        for key in self._interned:
-            if isinstance(fields.get(key), str):
-                fields[key] = sys.intern(fields[key])
-        if fields.get('root_id') == self.uuid:
-            fields['root_id'] = self.uuid  # one string, not an equal copy (most tasks are roots)
-        return super().event(type_, timestamp, local_received, fields, **kwargs)
+              local_received: float | None = None,
+              fields: dict[str, Any] | None = None) -> None:
+        """Apply one event as Celery's :meth:`Task.event` does, keeping only
+        :attr:`kept_fields` (see :func:`~flower.utils.task_event.apply_task_event`)."""
+        apply_task_event(self, type_, timestamp, fields, self.kept_fields)
 
 
 def stored_task(row: Sequence[Any]) -> CompactTask:

@@ -22,7 +22,7 @@ LAYERS = {
         'flower.utils.masking',
         'flower.utils.broker', 'flower.utils.purge',
         'flower.utils.authentication', 'flower.utils.blocking',
-        'flower.utils.task_index', 'flower.history_file', 'flower.store', 'flower.store_links',
+        'flower.utils.task_index', 'flower.utils.task_event', 'flower.history_file', 'flower.store', 'flower.store_links',
         'flower.store_search', 'flower.store_postgres_search', 'flower.store_postgres_schema',
         'flower.store_reachability',
         'flower.store_postgres_write', 'flower.store_postgres',

@@ -330,3 +330,37 @@ def test_equal_short_texts_of_tasks_are_one_string():
     assert all(task.result is tasks[0].result == 'None' for task in tasks)
     longs = [state.tasks.data[f'long{number}'].args for number in range(3)]
     assert longs[0] == longs[1] and longs[0] is not longs[1]
+
+
+def test_every_kept_field_ends_as_celerys_task_has_it_whatever_the_order_of_events():
+    """Events in every order, custom types and stray keys: each field Flower keeps of a
+    task ends with the value Celery's own task has after the same events."""
+    from celery.events.state import State
+    rng = random.Random(11)
+    kinds = [('sent', dict(name='tasks.add', args='(1,)', exchange='ex', routing_key='rk')),
+             ('received', dict(name='tasks.add', args='(1,)', kwargs='{}', retries=0,
+                               eta=None, root_id=None, parent_id=None, routing_key='rk')),
+             ('started', dict(pid=42)), ('progress', dict(done=3, state='ODD')),
+             ('retried', dict(exception='Retry()', traceback='tb')),
+             ('succeeded', dict(result='2', runtime=0.25, state='STARTED')),
+             ('failed', dict(exception='E()', traceback='tb')), ('revoked', dict(expired=True)),
+             ('rejected', dict(requeue=False))]
+    stream = []
+    for number in range(400):
+        uuid = f'task-{number:04d}'
+        picked = rng.sample(kinds, rng.randint(1, 5))
+        if number % 2:
+            picked[0] = (picked[0][0], dict(picked[0][1], root_id=uuid))
+        stream.extend((kind, uuid, T0 + rng.randint(0, 3), fields) for kind, fields in picked)
+    ours, celerys = new_state(), State(max_tasks_in_memory=10_000)
+    for state in (ours, celerys):
+        for clock, (kind, uuid, at, fields) in enumerate(stream):
+            state.event(Event(f'task-{kind}', uuid=uuid, hostname='w1@h', timestamp=at,
+                              local_received=at + 0.5, clock=clock, **fields))
+    kept = sorted(ours.Task.kept_fields)
+    for uuid, task in celerys.tasks.items():
+        mine = ours.tasks.data[uuid]
+        assert {name: getattr(mine, name) for name in kept} == \
+            {name: getattr(task, name) for name in kept}, uuid
+        if mine.root_id == uuid:
+            assert mine.root_id is mine.uuid
