@@ -7,6 +7,7 @@ their counts; :func:`get_prometheus_metrics` is the process-wide instance on
 """
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import prometheus_client
@@ -14,6 +15,7 @@ from celery.events.state import Task, Worker
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.values import MutexValue
 
 from flower.metrics_text import MetricsText
 from flower.options import default_options
@@ -123,21 +125,23 @@ class PrometheusMetrics:
         series.count(event_type)
         if event_type == 'task-received':
             series.waiting.add(event.get('uuid'))
-            series.child(self.number_of_prefetched_tasks).set(len(series.waiting))
+            series.setter(self.number_of_prefetched_tasks)(len(series.waiting))
         elif event_type in LEAVES_PREFETCH:
-            series.waiting.discard(event.get('uuid'))
-            series.child(self.number_of_prefetched_tasks).set(len(series.waiting))
+            waiting, uuid = series.waiting, event.get('uuid')
+            if uuid in waiting or self.number_of_prefetched_tasks not in series.setters:
+                waiting.discard(uuid)  # else the gauge would be set to what it shows
+                series.setter(self.number_of_prefetched_tasks)(len(waiting))
         if event_type == 'task-started':
             if task is not None and task.received:
-                series.child(self.prefetch_time).set(
+                series.setter(self.prefetch_time)(
                     max(0.0, event.get('timestamp', 0) - task.received))
         elif event_type == 'task-succeeded':
-            series.child(self.prefetch_time).set(0)
+            series.setter(self.prefetch_time)(0)
             runtime = event.get('runtime')
             if runtime is not None:
                 series.child(self.runtime).observe(runtime)
         elif event_type == 'task-failed':
-            series.child(self.prefetch_time).set(0)
+            series.setter(self.prefetch_time)(0)
 
     def update_worker_status(self, workers: Mapping[str, Worker]) -> None:
         """Set ``flower_worker_online`` from Celery's state, so a worker that died
@@ -181,21 +185,22 @@ class _TaskSeries:
     """The series of one (task name, worker) pair, found with one lookup per event
     (``labels()`` costs more than the update itself); each is created when first set."""
 
-    __slots__ = ('metrics', 'labels', 'counters', 'children', 'waiting')
+    __slots__ = ('metrics', 'labels', 'counters', 'children', 'setters', 'waiting')
 
     def __init__(self, metrics: PrometheusMetrics, task_name: str, worker: str) -> None:
         self.metrics = metrics
         self.labels = (task_name, worker)
-        self.counters = {}  # event type -> bound ``inc`` of its flower_events child
+        self.counters = {}  # event type -> ``inc()`` of its flower_events child
         self.children = {}  # metric labelled (task, worker) -> this pair's child
+        self.setters = {}  # gauge labelled (task, worker) -> ``set(value)`` of its child
         self.waiting = set()  # ids of the tasks received there and not started yet
 
     def count(self, event_type: str) -> None:
         inc = self.counters.get(event_type)
         if inc is None:
             task_name, worker = self.labels
-            inc = self.counters[event_type] = self.metrics.events.labels(
-                task_name, event_type, worker).inc
+            inc = self.counters[event_type] = _increment(self.metrics.events.labels(
+                task_name, event_type, worker))
         inc()
 
     def child(self, metric: MetricWrapperBase) -> MetricWrapperBase:
@@ -203,6 +208,30 @@ class _TaskSeries:
         if found is None:
             found = self.children[metric] = metric.labels(*self.labels)
         return found
+
+    def setter(self, gauge: Gauge) -> Callable[[float], None]:
+        found = self.setters.get(gauge)
+        if found is None:
+            found = self.setters[gauge] = _setter(self.child(gauge))
+        return found
+
+
+def _increment(child: Counter) -> Callable[[], None]:
+    """``child.inc`` without the checks a labelled child always passes: its value's own
+    increment, when the value is the plain in-process one (else ``child.inc`` itself)."""
+    value = getattr(child, '_value', None)
+    if type(value) is not MutexValue:
+        return child.inc
+    return partial(value.inc, 1)
+
+
+def _setter(child: Gauge) -> Callable[[float], None]:
+    """``child.set``, as :func:`_increment` does it for counters."""
+    value = getattr(child, '_value', None)
+    if type(value) is not MutexValue or getattr(child, '_is_most_recent', True):
+        return child.set
+    value_set = value.set
+    return lambda number: value_set(float(number))
 
 
 #: key of the capture's stats -> (metric name, type, help) of the ingest metrics.
