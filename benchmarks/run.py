@@ -156,6 +156,8 @@ class Monitor:
                 for part in MONITORS[name]]
         env = dict(os.environ, FLOWER_UNAUTHENTICATED_API='true')
         env.pop('FLOWER_PERSISTENT', None)
+        if name != 'ours':  # a PYTHONPATH to a checkout would run ours under its name
+            env.pop('PYTHONPATH', None)
         self.log = open(os.path.join(log_dir, f'{name}-{self.port}.log'), 'wb')
         self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                         env=env, cwd=log_dir)
