@@ -75,6 +75,33 @@ def is_known(state: EventsState, inspected_workers: Inspected, name: str) -> boo
     return name in state.workers or name in inspected_workers
 
 
+def expected_repliers(state: EventsState, inspected_workers: Inspected,
+                      surveyed: bool) -> set[str] | None:
+    """The workers a refresh of every worker may stop waiting for once they replied, or
+    ``None`` to wait for replies until the inspect timeout passes without one.
+
+    Only heartbeats tell Flower which workers are there without asking them. So
+    a refresh stops early only once an inspection of every worker has waited
+    its whole timeout (``surveyed``: it finds the workers that send none), and
+    only while every worker Flower knows sends heartbeats or said goodbye: a
+    worker known only from inspection hints at others Flower has not heard of.
+    The workers expected are then those online by their heartbeats; one whose
+    heartbeats stopped is not waited for (its reply is kept if it comes first).
+    """
+    if not surveyed:
+        return None
+    expected = set()
+    for name in _known_names(state, inspected_workers):
+        worker = state.workers.get(name)
+        inspected = inspected_workers.get(name, {})
+        if worker is not None and worker.heartbeats:
+            if worker.alive:
+                expected.add(name)
+        elif worker is None or not _said_goodbye(worker, inspected):
+            return None
+    return expected or None
+
+
 def worker_row(state: EventsState, inspected_workers: Inspected, name: str,
                now: float | None = None) -> dict[str, Any]:
     """The dashboard row of one worker: status, task counters, load average, last seen."""

@@ -5,7 +5,7 @@ from flower.events import EventsState
 from flower.metrics import PrometheusMetrics
 from flower.utils.masking import MASK, mask_secrets, mask_text
 from flower.utils.template import format_fact, format_uptime, humanize_key, rusage_fact
-from flower.workers import long_offline_workers, worker_detail, worker_rows
+from flower.workers import expected_repliers, long_offline_workers, worker_detail, worker_rows
 
 
 def test_mask_text_hides_passwords_in_every_url():
@@ -111,6 +111,23 @@ def test_a_goodbye_beats_an_inspect_reply_recorded_just_after_it():
     assert worker_rows(state, {'w@host': {'timestamp': now - 11}})[0]['status'] is False
     # Answered well after it: the worker is back (without events).
     assert worker_rows(state, {'w@host': {'timestamp': now}})[0]['status'] is True
+
+
+def test_a_refresh_expects_the_workers_online_by_heartbeats_once_every_worker_was_surveyed():
+    state = new_state()
+    now = time.time()
+    worker_event(state, 'alive@host', 'heartbeat', now - 1)
+    worker_event(state, 'expired@host', 'heartbeat', now - 60)
+    worker_event(state, 'left@host', 'online', now - 20)
+    worker_event(state, 'left@host', 'offline', now - 10)
+    inspected = {'alive@host': {'timestamp': now - 30}, 'left@host': {'timestamp': now - 30}}
+
+    assert expected_repliers(state, inspected, surveyed=True) == {'alive@host'}
+    # Until an inspection has waited its whole timeout, silent workers may be unknown.
+    assert expected_repliers(state, inspected, surveyed=False) is None
+    # A worker known only from inspection: others like it may be there too.
+    assert expected_repliers(state, dict(inspected, silent={'timestamp': now}), True) is None
+    assert expected_repliers(new_state(), {}, surveyed=True) is None
 
 
 def test_worker_page_values_are_humanized():
