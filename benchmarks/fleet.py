@@ -121,23 +121,29 @@ def wait_for_fleet(monitor, names, timeout):
         time.sleep(0.5)
 
 
-def timed(monitor, path, count, spacing):
-    """p50/p95 (ms) of ``count`` requests of ``path``, ``spacing`` seconds apart."""
-    samples = []
+def timed_refresh(monitor, path, count, spacing):
+    """p50/p95 (ms) of ``count`` refreshes ``path``, ``spacing`` seconds apart, and the
+    fewest workers whose replies one of them brought (``/api/workers`` timestamps)."""
+    samples, fresh = [], []
     try:
         for _ in range(count):
+            before = time.time()
             samples.append(monitor.get(path, timeout=120))
+            answer = json.loads(monitor.read('/api/workers'))
+            fresh.append(sum(1 for info in answer.values()
+                             if (info.get('timestamp') or 0) >= before))
             time.sleep(spacing)
     except urllib.error.HTTPError as exc:
         return {'error': f'HTTP {exc.code}'}
-    return {key: round(value, 1) for key, value in harness.percentiles(samples).items()}
+    result = {key: round(value, 1) for key, value in harness.percentiles(samples).items()}
+    return dict(result, fewest_workers_replied=min(fresh))
 
 
 def measure(name, broker, names, args):
     timeout_ms = int(args.inspect_timeout * 1000)
     monitor = harness.Monitor(name, broker, args.max_tasks, args.log_dir,
                               extra_args=[f'--inspect_timeout={timeout_ms}'])
-    publisher = harness.Publisher(broker, workers=names)
+    publisher = harness.Publisher(broker, workers=names, buffer_limit=args.buffer)
     tasks = int(args.rate * args.seconds / 3)
     publishing = publisher.start(tasks, args.rate)
     result = {}
@@ -157,9 +163,9 @@ def measure(name, broker, names, args):
         elapsed = time.monotonic() - started
         result['events_applied_per_s'] = round((monitor.task_events() - base) / elapsed)
         result['cpu_percent'] = round(100 * (monitor.cpu_seconds() - cpu) / elapsed)
-        result['refresh_every_worker'] = timed(monitor, '/api/workers?refresh=1',
+        result['refresh_every_worker'] = timed_refresh(monitor, '/api/workers?refresh=1',
                                                args.refreshes, 0.5)
-        result['refresh_one_worker'] = timed(
+        result['refresh_one_worker'] = timed_refresh(
             monitor, f'/api/workers?refresh=1&workername={names[len(names) // 2]}',
             args.refreshes, 0.5)
         result['still_publishing'] = publishing.is_alive()
@@ -171,13 +177,16 @@ def measure(name, broker, names, args):
 
 
 def report(results, args):
-    print(f"\n{args.workers} workers, heartbeats every 2 s, {args.rate} task events/s, "
-          f"inspect_timeout {args.inspect_timeout} s; milliseconds")
+    print(f"\n{args.workers} workers, heartbeats every 2 s, {args.rate} task events/s sent "
+          f"{args.buffer} at a time per worker, inspect_timeout {args.inspect_timeout} s; "
+          f"milliseconds")
     names = list(results)
     rows = [row for label in PAGES for row in ((f'{PAGES[label]} p50', (label, 'p50')),
                                                (f'{PAGES[label]} p95', (label, 'p95')))]
     rows += [('/api/workers?refresh=1 p50', ('refresh_every_worker', 'p50')),
              ('/api/workers?refresh=1 p95', ('refresh_every_worker', 'p95')),
+             ('  fewest workers replied to one', ('refresh_every_worker',
+                                                  'fewest_workers_replied')),
              ('one worker, refresh=1 p50', ('refresh_one_worker', 'p50')),
              ('one worker, refresh=1 p95', ('refresh_one_worker', 'p95')),
              ('task events applied/s while timing', ('events_applied_per_s',)),
@@ -198,6 +207,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--workers', type=int, default=500)
     parser.add_argument('--rate', type=int, default=5000, help='task events/s')
+    parser.add_argument('--buffer', type=int, default=24,
+                        help="task events a worker sends at once (others go with its "
+                             "heartbeat); 24 as in benchmarks/run.py")
     parser.add_argument('--requests', type=int, default=100, help='requests of each page')
     parser.add_argument('--spacing', type=float, default=0.05,
                         help='seconds between two requests')

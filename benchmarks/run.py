@@ -89,15 +89,16 @@ def task_events(number, workers=WORKERS):
             (worker,) + final]
 
 
-def publish(broker, first_task, tasks, rate, sent, workers=WORKERS):
+def publish(broker, first_task, tasks, rate, sent, workers=WORKERS, buffer_limit=24):
     """Publish ``tasks`` tasks (3 events each) at ``rate`` events/s (0: as fast as
-    possible) with heartbeats every 2 s from each of ``workers``; add the task
-    events sent to ``sent``."""
+    possible) with heartbeats every 2 s from each of ``workers``, each sending its
+    task events ``buffer_limit`` at a time (and the rest with its heartbeat); add the
+    task events sent to ``sent``."""
     import celery
     app = celery.Celery(broker=broker)
     connection = app.connection_for_write()
     dispatchers = {worker: app.events.Dispatcher(connection, hostname=worker, enabled=True,
-                                                 buffer_group=['task'], buffer_limit=24)
+                                                 buffer_group=['task'], buffer_limit=buffer_limit)
                    for worker in workers}
     started = time.monotonic()
     next_heartbeat = 0.0
@@ -127,16 +128,17 @@ def publish(broker, first_task, tasks, rate, sent, workers=WORKERS):
 
 
 class Publisher:
-    def __init__(self, broker, workers=WORKERS):
+    def __init__(self, broker, workers=WORKERS, buffer_limit=24):
         self.broker = broker
         self.workers = workers
+        self.buffer_limit = buffer_limit
         self.next_task = 0
         self.sent = multiprocessing.Value('q', 0)
 
     def start(self, tasks, rate=0):
         process = multiprocessing.Process(
             target=publish, args=(self.broker, self.next_task, tasks, rate, self.sent,
-                                  self.workers))
+                                  self.workers, self.buffer_limit))
         self.next_task += tasks
         process.start()
         return process
