@@ -160,6 +160,9 @@ class Monitor:
                 for part in MONITORS[name]] + list(extra_args)
         env = dict(os.environ, FLOWER_UNAUTHENTICATED_API='true')
         env.pop('FLOWER_PERSISTENT', None)
+        if argv[0] != sys.executable:
+            # Another virtualenv's monitor: PYTHONPATH=$PWD would import our flower in it.
+            env.pop('PYTHONPATH', None)
         self.log = open(os.path.join(log_dir, f'{name}-{self.port}.log'), 'wb')
         self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                         env=env, cwd=log_dir)
