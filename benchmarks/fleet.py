@@ -33,6 +33,8 @@ from tests.support.processes import CeleryWorker, RedisServer  # noqa: E402
 #: The pages timed while the fleet's events arrive, by label.
 PAGES = {'workers_page': '/workers', 'api_workers_status': '/api/workers?status=1',
          'api_workers': '/api/workers'}
+#: Seconds a refresh may take before it is reported as not answered.
+REFRESH_TIMEOUT = 120
 #: What the responder answers, from the real worker's replies.
 INSPECTED = ('stats', 'active_queues', 'registered', 'conf', 'active', 'reserved', 'scheduled',
              'revoked')
@@ -128,13 +130,15 @@ def timed_refresh(monitor, path, count, spacing):
     try:
         for _ in range(count):
             before = time.time()
-            samples.append(monitor.get(path, timeout=120))
+            samples.append(monitor.get(path, timeout=REFRESH_TIMEOUT))
             answer = json.loads(monitor.read('/api/workers'))
             fresh.append(sum(1 for info in answer.values()
                              if (info.get('timestamp') or 0) >= before))
             time.sleep(spacing)
     except urllib.error.HTTPError as exc:
         return {'error': f'HTTP {exc.code}'}
+    except TimeoutError:
+        return {'error': f'no answer in {REFRESH_TIMEOUT} s'}
     result = {key: round(value, 1) for key, value in harness.percentiles(samples).items()}
     return dict(result, fewest_workers_replied=min(fresh))
 
