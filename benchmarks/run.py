@@ -72,9 +72,9 @@ def ensure_flower22():
 
 # -- publishing ------------------------------------------------------------------
 
-def task_events(number):
+def task_events(number, workers=WORKERS):
     """The three events of task ``number``: (worker, type, fields)."""
-    worker = WORKERS[number % len(WORKERS)]
+    worker = workers[number % len(workers)]
     uuid = f'{number:08x}-7c1e-4b8a-9d2f-{number:012x}'
     name = TASK_NAMES[number % len(TASK_NAMES)]
     received = dict(uuid=uuid, name=name, args=f'({number}, "customer-{number % 997}")',
@@ -90,20 +90,22 @@ def task_events(number):
             (worker,) + final]
 
 
-def publish(broker, first_task, tasks, rate, sent):
+def publish(broker, first_task, tasks, rate, sent, workers=WORKERS, buffer_limit=24):
     """Publish ``tasks`` tasks (3 events each) at ``rate`` events/s (0: as fast as
-    possible) with heartbeats every 2 s; add the task events sent to ``sent``."""
+    possible) with heartbeats every 2 s from each of ``workers``, each sending its
+    task events ``buffer_limit`` at a time (and the rest with its heartbeat); add the
+    task events sent to ``sent``."""
     import celery
     app = celery.Celery(broker=broker)
     connection = app.connection_for_write()
     dispatchers = {worker: app.events.Dispatcher(connection, hostname=worker, enabled=True,
-                                                 buffer_group=['task'], buffer_limit=24)
-                   for worker in WORKERS}
+                                                 buffer_group=['task'], buffer_limit=buffer_limit)
+                   for worker in workers}
     started = time.monotonic()
     next_heartbeat = 0.0
     count = 0
     for number in range(first_task, first_task + tasks):
-        for worker, event_type, fields in task_events(number):
+        for worker, event_type, fields in task_events(number, workers):
             dispatchers[worker].send(event_type, **fields)
         count += 3
         if count % 300 == 0:
@@ -127,14 +129,17 @@ def publish(broker, first_task, tasks, rate, sent):
 
 
 class Publisher:
-    def __init__(self, broker):
+    def __init__(self, broker, workers=WORKERS, buffer_limit=24):
         self.broker = broker
+        self.workers = workers
+        self.buffer_limit = buffer_limit
         self.next_task = 0
         self.sent = multiprocessing.Value('q', 0)
 
     def start(self, tasks, rate=0):
         process = multiprocessing.Process(
-            target=publish, args=(self.broker, self.next_task, tasks, rate, self.sent))
+            target=publish, args=(self.broker, self.next_task, tasks, rate, self.sent,
+                                  self.workers, self.buffer_limit))
         self.next_task += tasks
         process.start()
         return process
@@ -149,14 +154,15 @@ class Publisher:
 # -- the monitor under test --------------------------------------------------------
 
 class Monitor:
-    def __init__(self, name, broker, max_tasks, log_dir):
+    def __init__(self, name, broker, max_tasks, log_dir, extra_args=()):
         self.name = name
         self.port = free_port()
         argv = [part.format(broker=broker, port=self.port, max_tasks=max_tasks)
-                for part in MONITORS[name]]
+                for part in MONITORS[name]] + list(extra_args)
         env = dict(os.environ, FLOWER_UNAUTHENTICATED_API='true')
         env.pop('FLOWER_PERSISTENT', None)
-        if name != 'ours':  # a PYTHONPATH to a checkout would run ours under its name
+        if argv[0] != sys.executable:
+            # Another virtualenv's monitor: PYTHONPATH=$PWD would import our flower in it.
             env.pop('PYTHONPATH', None)
         self.log = open(os.path.join(log_dir, f'{name}-{self.port}.log'), 'wb')
         self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,

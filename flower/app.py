@@ -30,7 +30,7 @@ from flower.utils import describe_error
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
 from flower.security import Sessions, body_too_large_message, read_limit, redacted_uri
 from flower.views import RefusedRequest
-from flower.workers import is_known, long_offline_workers
+from flower.workers import WorkerAnswers, expected_repliers, is_known, long_offline_workers
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,10 @@ class Flower(tornado.web.Application):
         self.io_loop.set_default_executor(self.executor)
         self.search_executor = ThreadPoolExecutor(max_workers=self.max_search_workers,
                                                   thread_name_prefix='flower-search')
-        self.inspector = Inspector(self.io_loop, self.capp, self.options.inspect_timeout / 1000.0)
+        #: ``/api/workers``'s answer of each worker, masked once per reply.
+        self.worker_answers = WorkerAnswers()
+        self.inspector = Inspector(self.io_loop, self.capp, self.options.inspect_timeout / 1000.0,
+                                   expected=self.expected_repliers)
         #: What ``/metrics`` serves; the state records events into it.
         self.metrics = (events.state.metrics if events is not None
                         else PrometheusMetrics(self.options.task_runtime_metric_buckets))
@@ -261,6 +264,10 @@ class Flower(tornado.web.Application):
         if not is_known(self.events.state, self.workers, name):
             await self.inspector.inspections_under_way()
         return is_known(self.events.state, self.workers, name)
+
+    def expected_repliers(self) -> set[str] | None:
+        """Who a refresh of every worker waits for (see :func:`flower.workers.expected_repliers`)."""
+        return expected_repliers(self.events.state, self.workers, self.inspector.surveyed)
 
     async def update_workers(self, workername: str | None = None) -> Inspection:
         """Refresh inspect replies for every worker, or only ``workername`` (see

@@ -40,7 +40,9 @@ class Events(threading.Thread):
     """The capture thread: broker → queue of raw events → IO loop → :class:`EventsState`."""
 
     events_enable_interval = 5000  # milliseconds between enable_events broadcasts
-    batch_size = 5000  # events applied per IO loop turn before yielding to requests
+    batch_size = 5000  # most events applied per IO loop turn
+    #: Longest an IO loop turn applies events before yielding to requests (seconds).
+    batch_seconds = 0.005
     max_pending = 1_000_000  # events waiting to be applied beyond which new ones are dropped
     heartbeat_check_interval = 2000  # milliseconds between looks for workers gone silent
 
@@ -329,10 +331,14 @@ class Events(threading.Thread):
         pending = self._pending
         apply_event = self.state.event
         count = min(len(pending), self.batch_size)
+        deadline = time.perf_counter() + self.batch_seconds
         failed = 0
         changes = []
         record = changes.append
-        for _ in range(count):
+        for done in range(count):
+            if done & 31 == 31 and time.perf_counter() > deadline:
+                count = done
+                break
             event = pending.popleft()
             try:
                 apply_event(event)

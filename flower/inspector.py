@@ -3,11 +3,17 @@
 A refresh of every worker asks for what the dashboard and ``/api/workers``
 show; the task lists (active, reserved, scheduled, revoked) are asked of one
 worker at a time, as Flower 2.2 does, so refreshing a large fleet stays cheap.
+
+An inspection stops waiting as soon as every worker it expects has replied:
+the worker asked, or for a refresh of every worker the names the application
+expects (:func:`flower.workers.expected_repliers`); otherwise it waits for
+replies until ``timeout`` passes without one, as Celery does.
 """
 import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 from celery import Celery
@@ -29,6 +35,10 @@ class Inspection(list):
     error: str | None = None
 
 
+class _AllReplied(Exception):
+    """Raised from Celery's reply callback to stop waiting: every expected worker replied."""
+
+
 def _retrieve_outcome(future: asyncio.Future) -> None:
     """Mark an inspection's failure as seen: every caller waiting for it may have gone."""
     if not future.cancelled():
@@ -47,11 +57,18 @@ class Inspector:
     methods = inspect_methods
 
     def __init__(self, io_loop: IOLoop, capp: Celery, timeout: float,
-                 max_concurrency: int = MAX_CONCURRENT_INSPECTIONS) -> None:
+                 max_concurrency: int = MAX_CONCURRENT_INSPECTIONS,
+                 expected: Callable[[], Collection[str] | None] | None = None) -> None:
         self.io_loop = io_loop
         self.capp = capp
         self.timeout = timeout
         self.max_concurrency = max_concurrency
+        #: The workers a refresh of every worker may stop waiting for once they
+        #: replied, asked as it starts; ``None`` (or no function) waits the whole timeout.
+        self.expected = expected or (lambda: None)
+        #: True once an inspection of every worker has waited its whole timeout and
+        #: answered: the one that finds the workers that send no events.
+        self.surveyed = False
         self.workers = collections.defaultdict(dict)
         self._slots = asyncio.Semaphore(max_concurrency)
         self._waiting = {}
@@ -100,7 +117,9 @@ class Inspector:
 
     async def _inspect_now(self, workername: str | None) -> Inspection:
         methods = self.inspect_methods if workername else self.fleet_methods
-        calls = [run_detached(self._run_method, method, workername) for method in methods]
+        expected = {workername} if workername else self.expected()
+        calls = [run_detached(self._run_method, method, workername, expected)
+                 for method in methods]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         inspection = Inspection()
         for method, outcome in zip(methods, outcomes):
@@ -115,21 +134,40 @@ class Inspector:
             logger.warning("Inspecting %s failed: %s",
                            f"worker {workername}" if workername else "every worker",
                            inspection.error)
+        elif workername is None and not expected:
+            self.surveyed = True
         return inspection
 
-    def _run_method(self, method: str, workername: str | None) -> dict[str, Any]:
+    def _run_method(self, method: str, workername: str | None,
+                    expected: Collection[str] | None = None) -> dict[str, Any]:
+        """Send ``method`` to ``workername`` (or every worker); return the replies, by
+        worker name, once all of ``expected`` replied or else after the timeout."""
         destination = [workername] if workername else None
+        expected = set(expected or ())
+        replies = {}
+
+        def on_reply(reply: Any) -> None:
+            if isinstance(reply, dict):
+                replies.update(reply)
+            if expected and expected <= replies.keys():
+                raise _AllReplied
+
         # A connection of its own per call: concurrent calls sharing the app's
         # default connection pool can block each other until the pool times out.
         with broadcast_connection(self.capp) as connection:
             inspect = self.capp.control.inspect(timeout=self.timeout, destination=destination,
-                                                connection=connection)
-            if method == 'conf':
-                return inspect.conf(with_defaults=False) or {}
-            if method == 'active':
-                # Arguments as the worker's repr, as Flower 2.2 shows them.
-                return inspect.active(safe=True) or {}
-            return getattr(inspect, method)() or {}
+                                                connection=connection, callback=on_reply)
+            try:
+                if method == 'conf':
+                    inspect.conf(with_defaults=False)
+                elif method == 'active':
+                    # Arguments as the worker's repr, as Flower 2.2 shows them.
+                    inspect.active(safe=True)
+                else:
+                    getattr(inspect, method)()
+            except _AllReplied:
+                pass
+        return replies
 
     def _remember(self, method: str, replies: dict[str, Any]) -> None:
         now = time.time()

@@ -4,7 +4,7 @@ The dashboard's rows and totals, one worker's detail page, and forgetting
 workers that have been offline for too long.
 """
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery.events.state import Worker
@@ -73,6 +73,33 @@ def _known_names(state: EventsState, inspected_workers: Inspected) -> set[str]:
 def is_known(state: EventsState, inspected_workers: Inspected, name: str) -> bool:
     """True if Flower has heard of worker ``name``, through events or inspection."""
     return name in state.workers or name in inspected_workers
+
+
+def expected_repliers(state: EventsState, inspected_workers: Inspected,
+                      surveyed: bool) -> set[str] | None:
+    """The workers a refresh of every worker may stop waiting for once they replied, or
+    ``None`` to wait for replies until the inspect timeout passes without one.
+
+    Only heartbeats tell Flower which workers are there without asking them. So
+    a refresh stops early only once an inspection of every worker has waited
+    its whole timeout (``surveyed``: it finds the workers that send none), and
+    only while every worker Flower knows sends heartbeats or said goodbye: a
+    worker known only from inspection hints at others Flower has not heard of.
+    The workers expected are then those online by their heartbeats; one whose
+    heartbeats stopped is not waited for (its reply is kept if it comes first).
+    """
+    if not surveyed:
+        return None
+    expected = set()
+    for name in _known_names(state, inspected_workers):
+        worker = state.workers.get(name)
+        inspected = inspected_workers.get(name, {})
+        if worker is not None and worker.heartbeats:
+            if worker.alive:
+                expected.add(name)
+        elif worker is None or not _said_goodbye(worker, inspected):
+            return None
+    return expected or None
 
 
 def worker_row(state: EventsState, inspected_workers: Inspected, name: str,
@@ -163,6 +190,42 @@ def api_worker_info(info: dict[str, Any]) -> dict[str, Any]:
         broker = {key: value for key, value in broker.items() if key != 'alternates'}
         answer['stats'] = dict(stats, broker=broker)
     return answer
+
+
+class WorkerAnswers:
+    """:func:`api_worker_info` of every worker, worked out (and encoded) again only for the
+    workers whose replies changed: masking is what ``/api/workers`` spends most on."""
+
+    def __init__(self) -> None:
+        self._entries = {}  # name -> [the replies answered for, the answer, its text or None]
+
+    def _refresh(self, inspected_workers: Inspected) -> dict[str, list]:
+        kept = {}
+        for name, info in inspected_workers.items():
+            replies = list(info.items())
+            entry = self._entries.get(name)
+            # The inspector replaces replies, never changes one: equal is mostly identical.
+            if entry is None or entry[0] != replies:
+                entry = [replies, api_worker_info(info), None]
+            kept[name] = entry
+        self._entries = kept
+        return kept
+
+    def answers(self, inspected_workers: Inspected) -> dict[str, dict[str, Any]]:
+        """``{name: api_worker_info(info)}`` for every worker of ``inspected_workers``."""
+        return {name: entry[1] for name, entry in self._refresh(inspected_workers).items()}
+
+    def json_text(self, inspected_workers: Inspected, encode: Callable[[Any], str]) -> str:
+        """``encode(self.answers(inspected_workers))``, each worker's answer encoded once.
+
+        ``encode`` must write dicts as :func:`json.dumps` does by default.
+        """
+        parts = []
+        for name, entry in self._refresh(inspected_workers).items():
+            if entry[2] is None:
+                entry[2] = encode(entry[1])
+            parts.append(f'{encode(name)}: {entry[2]}')
+        return '{' + ', '.join(parts) + '}'
 
 
 def worker_detail(state: EventsState, inspected_workers: Inspected, name: str) -> dict[str, Any]:

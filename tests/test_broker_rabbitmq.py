@@ -317,3 +317,28 @@ def test_https_management_api_is_verified_with_ca_certs(vhost, flowers, tls_mana
     response = Api(unverified).get('/api/queues/length')
     assert response.status_code == 503
     assert 'CERTIFICATE_VERIFY_FAILED' in response.json()['error']
+
+
+def test_a_refresh_stops_waiting_once_every_worker_replied_over_amqp(vhost, flowers,
+                                                                    worker_factory):
+    """The inspector stops Celery's wait from its reply callback: py-amqp too lets it go,
+    and the next refreshes work as well."""
+    import time
+
+    url = amqp_url(vhost)
+    workers = [worker_factory(url, pool='threads', concurrency=1, result_backend='rpc://')
+               for _ in range(2)]
+    names = {worker.hostname for worker in workers}
+    flower = flowers(url, inspect_timeout=20000, enable_events=False)
+    flower.run_coroutine(flower.app.inspector.inspections_under_way, timeout=60)
+    wait_for(lambda: flower.call(flower.app.expected_repliers) == names, timeout=30,
+             interval=0.2, what="both workers online by their heartbeats")
+
+    for _ in range(2):
+        before, started = time.time(), time.monotonic()
+        flower.run_coroutine(flower.app.update_workers, timeout=60)
+        answered_in = time.monotonic() - started
+        assert answered_in < 10, f"waited {answered_in:.1f} s of the 20 s timeout"
+        replies = flower.call(lambda: {name: dict(info) for name, info in
+                                       flower.app.workers.items()})
+        assert all(replies[name]['timestamp'] >= before for name in names)

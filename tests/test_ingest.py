@@ -209,3 +209,53 @@ def test_messages_on_the_events_exchange_that_hold_no_events_are_dropped_and_cap
                 if 'holds no events' in record.getMessage()]
     assert len(warnings) == 1, warnings
     assert 'after-00002' in events.state.tasks
+
+
+class SteppingClock:
+    """``time`` for :mod:`flower.events` whose ``perf_counter`` moves on only when told."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.time = time.time
+        self.monotonic = time.monotonic
+
+    def perf_counter(self):
+        return self.now
+
+
+def test_events_are_applied_in_turns_of_bounded_duration(monkeypatch):
+    """A backlog is applied a few milliseconds per IO loop turn, so requests waiting
+    between two turns are served within that time whatever the backlog's size."""
+    import types
+
+    from tornado.ioloop import IOLoop
+
+    import flower.events
+    from flower.events import Events
+
+    clock = SteppingClock()
+    monkeypatch.setattr(flower.events, 'time', clock)
+    events = Events(celery.Celery(broker='memory://'), IOLoop.current(), enable_events=False)
+    scheduled = []
+    events.io_loop = types.SimpleNamespace(add_callback=scheduled.append)
+    apply_event = events.state.event
+
+    def slow_apply(event):
+        clock.now += 0.001  # each event takes a millisecond
+        return apply_event(event)
+
+    events.state.event = slow_apply
+    events.on_events([dict(type='task-received', uuid=f'u{number}', name='tasks.add',
+                           hostname='w@h', timestamp=1.0, local_received=1.0, clock=number)
+                      for number in range(1000)])
+    scheduled.clear()
+
+    events._apply_pending()
+
+    turn = events.applied_count
+    assert 0 < turn <= events.batch_seconds * 1000 + 32
+    assert len(events._pending) == 1000 - turn
+    assert scheduled == [events._apply_pending], "the rest is left to the next turns"
+    while events._pending:
+        events._apply_pending()
+    assert events.applied_count == 1000

@@ -1,5 +1,7 @@
 """The asynchronous Inspector against real workers, and its bounds without any."""
 import asyncio
+import json
+import time
 
 import pytest
 
@@ -151,3 +153,65 @@ def test_inspections_are_bounded_and_callers_of_one_worker_share_one():
     # Forty callers for eight workers: the callers that came while an inspection
     # of their worker waited for its slot joined it.
     assert sorted(inspector.started) == sorted(f'w{index}@h' for index in range(8))
+
+
+def wait_until(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout} s")
+        time.sleep(0.2)
+
+
+def test_a_refresh_of_every_worker_answers_once_every_worker_online_replied(
+        broker_url, worker_factory, flower_factory):
+    """With a long inspect timeout, a refresh answers with every worker's replies as soon as
+    the workers online by their heartbeats have replied, not after the timeout."""
+    workers = [worker_factory(broker_url, pool='threads', concurrency=1) for _ in range(3)]
+    names = {worker.hostname for worker in workers}
+    flower = flower_factory(broker_url, enable_events=False, inspect_timeout=20000,
+                            unauthenticated_api=True)
+    # The inspection made at start waits its whole timeout: it finds silent workers too.
+    flower.run_coroutine(flower.app.inspector.inspections_under_way, timeout=60)
+    wait_until(lambda: flower.call(flower.app.expected_repliers) == names, 30)
+    before = time.time()
+
+    started = time.monotonic()
+    status, body = flower.get('/api/workers?refresh=1', timeout=60)
+    answered_in = time.monotonic() - started
+
+    assert status == 200
+    assert answered_in < 10, f"waited {answered_in:.1f} s of the 20 s timeout"
+    answer = json.loads(body)
+    assert names <= set(answer)
+    for name in names:
+        assert answer[name]['timestamp'] >= before, name
+        assert {'stats', 'active_queues', 'registered', 'conf'} <= set(answer[name])
+    # One worker: once it replied (Celery stops there too, its destination being one).
+    started = time.monotonic()
+    results = dict(flower.run_coroutine(flower.app.update_workers, workers[0].hostname))
+    answered_in = time.monotonic() - started
+    assert answered_in < 10, f"waited {answered_in:.1f} s of the 20 s timeout"
+    assert all(set(replies) == {workers[0].hostname} for replies in results.values()), results
+
+
+def test_a_worker_known_only_from_inspection_is_waited_for(broker_url, worker_factory,
+                                                          flower_factory):
+    """A silent worker (no events, no heartbeats) is found by the refreshes of every
+    worker: while Flower knows one, they wait for replies until the timeout."""
+    loud = worker_factory(broker_url, pool='threads', concurrency=1)
+    silent = worker_factory(broker_url, pool='threads', concurrency=1, events=False)
+    flower = flower_factory(broker_url, enable_events=False, inspect_timeout=3000)
+    flower.run_coroutine(flower.app.inspector.inspections_under_way, timeout=60)
+    wait_until(lambda: loud.hostname in flower.call(lambda: dict(flower.app.events.state.workers)), 30)
+    assert silent.hostname in snapshot(flower)
+    assert silent.hostname not in flower.call(lambda: dict(flower.app.events.state.workers))
+    assert flower.call(flower.app.expected_repliers) is None
+    before = time.time()
+
+    flower.run_coroutine(flower.app.update_workers, timeout=60)
+
+    workers = snapshot(flower)
+    assert workers[silent.hostname]['timestamp'] >= before
+    assert workers[loud.hostname]['timestamp'] >= before
+

@@ -5,7 +5,10 @@ from flower.events import EventsState
 from flower.metrics import PrometheusMetrics
 from flower.utils.masking import MASK, mask_secrets, mask_text
 from flower.utils.template import format_fact, format_uptime, humanize_key, rusage_fact
-from flower.workers import long_offline_workers, worker_detail, worker_rows
+from flower.workers import (
+    WorkerAnswers, api_worker_info, expected_repliers, long_offline_workers, worker_detail,
+    worker_rows,
+)
 
 
 def test_mask_text_hides_passwords_in_every_url():
@@ -113,6 +116,23 @@ def test_a_goodbye_beats_an_inspect_reply_recorded_just_after_it():
     assert worker_rows(state, {'w@host': {'timestamp': now}})[0]['status'] is True
 
 
+def test_a_refresh_expects_the_workers_online_by_heartbeats_once_every_worker_was_surveyed():
+    state = new_state()
+    now = time.time()
+    worker_event(state, 'alive@host', 'heartbeat', now - 1)
+    worker_event(state, 'expired@host', 'heartbeat', now - 60)
+    worker_event(state, 'left@host', 'online', now - 20)
+    worker_event(state, 'left@host', 'offline', now - 10)
+    inspected = {'alive@host': {'timestamp': now - 30}, 'left@host': {'timestamp': now - 30}}
+
+    assert expected_repliers(state, inspected, surveyed=True) == {'alive@host'}
+    # Until an inspection has waited its whole timeout, silent workers may be unknown.
+    assert expected_repliers(state, inspected, surveyed=False) is None
+    # A worker known only from inspection: others like it may be there too.
+    assert expected_repliers(state, dict(inspected, silent={'timestamp': now}), True) is None
+    assert expected_repliers(new_state(), {}, surveyed=True) is None
+
+
 def test_worker_page_values_are_humanized():
     assert [format_uptime(s) for s in (None, 42, 125, 3725, 90061)] == [
         'None', '42 s', '2 m 05 s', '1 h 02 m', '1 d 1 h 01 m']
@@ -122,3 +142,40 @@ def test_worker_page_values_are_humanized():
     assert rusage_fact('maxrss', 123456) == ('Maximum resident set size', '123,456 KiB')
     assert rusage_fact('utime', 0.1234567) == ('User CPU time', '0.123 s')
     assert rusage_fact('new_field', None) == ('New field', 'None')
+
+
+def test_worker_answers_are_masked_again_only_when_a_reply_changes():
+    inspected = {
+        'w1@host': {'stats': {'broker': {'password': 'pw', 'alternates': []}, 'pid': 1},
+                    'conf': {'broker_url': 'redis://:pw@cache//'}, 'timestamp': 1.0},
+        'w2@host': {'conf': {'secret_key': 'k'}, 'timestamp': 2.0},
+    }
+    answers = WorkerAnswers()
+
+    first = answers.answers(inspected)
+    assert first == {name: api_worker_info(info) for name, info in inspected.items()}
+    assert first['w1@host']['stats']['broker'] == {'password': MASK}
+    # Unchanged replies: the answers already masked.
+    again = answers.answers(inspected)
+    assert again['w1@host'] is first['w1@host'] and again['w2@host'] is first['w2@host']
+    # A new reply (as the inspector records it: replaced) is masked anew.
+    inspected['w1@host'] = dict(inspected['w1@host'], conf={'broker_url': 'redis://:new@cache//'},
+                                timestamp=3.0)
+    del inspected['w2@host']
+    third = answers.answers(inspected)
+    assert third == {'w1@host': api_worker_info(inspected['w1@host'])}
+    assert third['w1@host']['conf'] == {'broker_url': 'redis://:****@cache//'}
+
+
+def test_worker_answers_as_json_are_the_answers_encoded():
+    from flower.api import json_text
+
+    inspected = {
+        'w1@host': {'stats': {'pid': 1, 'note': '</script>', 'when': time}, 'timestamp': 1.0},
+        'wé@host': {'conf': {'secret_key': 'k', 'list': [1, 'a']}, 'timestamp': 2.0},
+    }
+    answers = WorkerAnswers()
+
+    assert answers.json_text(inspected, json_text) == json_text(answers.answers(inspected))
+    assert answers.json_text(inspected, json_text) == json_text(answers.answers(inspected))
+    assert answers.json_text({}, json_text) == json_text({}) == '{}'

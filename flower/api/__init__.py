@@ -143,8 +143,12 @@ class BaseApiHandler(BaseHandler):
         """Answer ``data`` as JSON; values JSON cannot encode are sent as text."""
         if isinstance(data, dict):
             self._answer_summary = {key: data[key] for key in OUTCOME_KEYS if key in data}
+        self.write_json_text(json_text(data))
+
+    def write_json_text(self, text: str) -> None:
+        """Answer ``text``, JSON already encoded by :func:`json_text`."""
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
-        self.finish(json_text(data))
+        self.finish(text)
 
     def on_finish(self) -> None:
         """Audit a request that may have changed something, whatever its answer.

@@ -14,9 +14,10 @@ from celery.utils.time import rate
 
 from flower import control
 from flower.api import (
-    BaseApiHandler, RequestError, non_negative_float, non_negative_int, positive_int, signal_name,
+    BaseApiHandler, RequestError, json_text, non_negative_float, non_negative_int, positive_int,
+    signal_name,
 )
-from flower.workers import api_worker_info, worker_rows
+from flower.workers import worker_rows
 
 
 #: The states of a task that revoking can no longer stop.
@@ -57,11 +58,15 @@ class ListWorkers(ControlHandler):
             raise RequestError(404, f"Unknown worker '{workername}'")
         if refresh:
             await self.application.update_workers(workername)
+        answers = self.application.worker_answers
         if status:
             rows = worker_rows(self.application.events.state, self.application.workers)
             info = {row['hostname']: row['status'] for row in rows}
+        elif not workername:
+            self.write_json_text(answers.json_text(self.application.workers, json_text))
+            return
         else:
-            info = {name: api_worker_info(data) for name, data in self.application.workers.items()}
+            info = answers.answers(self.application.workers)
         if workername:
             info = {workername: info.get(workername, {})}
         self.write_json(info)

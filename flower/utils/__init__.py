@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # configuration files import this module: Celery is not impor
 _TRUE_WORDS = frozenset(('y', 'yes', 't', 'true', 'on', '1'))
 _FALSE_WORDS = frozenset(('n', 'no', 'f', 'false', 'off', '0'))
 _SURROGATE = re.compile('[\ud800-\udfff]')
+_find_surrogate = _SURROGATE.search
+#: Values :func:`encodable` returns as they are, by type.
+_AS_IS = frozenset({int, float, bool, type(None)})
 
 
 def describe_error(exc: BaseException) -> str:
@@ -81,10 +84,17 @@ def encodable(value: Any) -> Any:
         if _SURROGATE.search(value) is None:
             return value
         return value.encode('utf-8', 'backslashreplace').decode('utf-8')
+    # Numbers and clean text are kept without a call each: pages pass thousands of them.
     if isinstance(value, dict):
-        return {encodable(key): encodable(item) for key, item in value.items()}
+        return {(key if type(key) in _AS_IS or type(key) is str and _find_surrogate(key) is None
+                 else encodable(key)):
+                (item if type(item) in _AS_IS or type(item) is str and _find_surrogate(item) is None
+                 else encodable(item))
+                for key, item in value.items()}
     if type(value) in (list, tuple):
-        return type(value)(encodable(item) for item in value)
+        return type(value)(
+            item if type(item) in _AS_IS or type(item) is str and _find_surrogate(item) is None
+            else encodable(item) for item in value)
     return value
 
 

@@ -1,4 +1,8 @@
 """The workers dashboard (``/`` and ``/workers``)."""
+from collections.abc import Callable
+
+from tornado.escape import xhtml_escape
+
 from flower.control import InspectionFailed
 from flower.views import BaseHandler
 from flower.views.worker import WorkerView
@@ -12,6 +16,14 @@ __all__ = ['WorkerView', 'WorkersView']
 COUNT_STATES = (('active', 'Active', 'STARTED'), ('processed', 'Processed', ''),
                 ('failed', 'Failed', 'FAILURE'), ('succeeded', 'Succeeded', 'SUCCESS'),
                 ('retried', 'Retried', 'RETRY'))
+
+
+def count_links(url: Callable[[str], str]) -> list[tuple[str, str, str, str]]:
+    """Per dashboard counter: its column, escaped, and the escaped beginnings of its link
+    and its title, which each row ends with its worker's name (escaped once a row)."""
+    return [(column, xhtml_escape(column),
+             xhtml_escape(url('/tasks?' + ('state=' + state + '&' if state else '') + 'worker=')),
+             xhtml_escape(label + ' tasks of ')) for column, label, state in COUNT_STATES]
 
 
 class WorkersView(BaseHandler):
@@ -28,4 +40,5 @@ class WorkersView(BaseHandler):
             self.write({'data': rows})
         else:
             self.render('workers.html', workers=rows, totals=totals(rows), active_page='workers',
-                        count_states=COUNT_STATES)
+                        count_states=COUNT_STATES,
+                        count_links=count_links(self.application.url_for_path))
