@@ -129,6 +129,12 @@ def flowers(flower22_celery):
             both = Flowers(cluster, ours, theirs)
             wait_for(lambda: all(both.ask(flower, 'GET', '/api/workers?status=1')[1] == {
                 P1: True, P2: True} for flower in (ours, theirs)), what='both to see the workers')
+            # Each flower inspects the workers once at start; on a loaded machine the
+            # replies may come after that inspection gave up. Both then refresh, so that
+            # '/api/workers' compares what each knows of the same workers.
+            wait_for(lambda: all(set(both.ask(flower, 'GET', '/api/workers?refresh=1')[1]) ==
+                                 {P1, P2} for flower in (ours, theirs)),
+                     what='both to have inspected the workers')
             both.ids, expected = make_tasks(cluster.client)
 
             def settled():

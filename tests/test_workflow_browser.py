@@ -56,6 +56,7 @@ def wait_known(cluster, task_id):
 
 def open_workflow(page, cluster, task_id):
     """The workflow page, loaded once: ``window.loadedOnce`` would be gone after a reload."""
+    wait_known(cluster, task_id)  # the result backend may answer before the events arrive
     page.goto(cluster.flower.base_url + '/workflow/' + urllib.parse.quote(task_id, safe=''))
     expect(page.locator('#workflow')).to_have_attribute('data-loaded', re.compile('[1-9]'))
     page.evaluate('window.loadedOnce = true')

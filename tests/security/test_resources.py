@@ -45,6 +45,7 @@ class Broadcasts:
 
     def close(self):
         self._thread.stop()
+        self._thread.join(5)  # not reading any more when its connection closes
         self._pubsub.close()
         self._client.close()
 
