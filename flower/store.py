@@ -23,7 +23,7 @@ import pathlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from flower.history_file import check_history_path, create_private
@@ -114,6 +114,22 @@ def task_row(task: Any, seq: int) -> list[Any]:
     return row
 
 
+def sorted_parts(where: str, order_by: str,
+                 key: Callable[[str], str] = str) -> list[tuple[str, str]]:
+    """The queries, ``(WHERE, ORDER BY)`` in turn, of a listing sorted by a column
+    (``-column``: descending) the way listings sort in memory: rows with a value
+    (equal values newest first), then rows without one, newest first. Two queries,
+    so that each can read an index in order. ``key`` gives the expression a column
+    is sorted by (its indexed form). Numbers come before text in SQLite as in
+    :func:`flower.utils.task_index.sort_key`."""
+    column = order_by.removeprefix('-')
+    if column not in TASK_COLUMNS:
+        raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
+    direction = 'DESC' if order_by.startswith('-') else 'ASC'
+    return [(f'{where} AND {column} IS NOT NULL', f'{key(column)} {direction}, seq DESC'),
+            (f'{where} AND {column} IS NULL', 'seq DESC')]
+
+
 class UnreadableHistory(Exception):
     """The file at the history path is not a readable history of this format."""
 
@@ -128,7 +144,7 @@ class HistoryQueries(LinkQueries):
     def older_tasks(self, before_seq: int, order_by: str | None = None, limit: int | None = None,
                     **filters: Any) -> Iterable[tuple]:
         """Stored tasks with ``seq < before_seq`` matching the filters (see
-        :meth:`_where`), newest first or ordered as :meth:`_sorted_parts` says:
+        :meth:`_where`), newest first or ordered as :func:`sorted_parts` says:
         rows read lazily. A ``limit`` lets SQLite keep only the first rows while
         sorting instead of sorting them all."""
         where, values = self._where(before_seq, **filters)
@@ -140,7 +156,7 @@ class HistoryQueries(LinkQueries):
         return itertools.chain.from_iterable(
             self._rows_in_order(self._reader.execute(
                 f"SELECT rowid FROM tasks WHERE {part} ORDER BY {order} LIMIT ?", values))
-            for part, order in self._sorted_parts(where, order_by))
+            for part, order in sorted_parts(where, order_by))
 
     sorted_chunk_size = 500  # rows read at a time by a sorted listing
 
@@ -153,20 +169,6 @@ class HistoryQueries(LinkQueries):
                 f"WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)}
             # Retention may have deleted a row once the rowid cursor was done.
             yield from (rows[rowid] for rowid in chunk if rowid in rows)
-
-    @staticmethod
-    def _sorted_parts(where: str, order_by: str) -> list[tuple[str, str]]:
-        """The queries, in turn, of a listing sorted by a column (``-column``:
-        descending) the way listings sort in memory: rows with a value (equal
-        values newest first), then rows without one, newest first. Two queries, so
-        that each can read an index in order. Numbers come before text in SQLite
-        as in :func:`flower.utils.task_index.sort_key`."""
-        column = order_by.removeprefix('-')
-        if column not in TASK_COLUMNS:
-            raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
-        direction = 'DESC' if order_by.startswith('-') else 'ASC'
-        return [(f'{where} AND {column} IS NOT NULL', f'{column} {direction}, seq DESC'),
-                (f'{where} AND {column} IS NULL', 'seq DESC')]
 
     def count_older(self, before_seq: int, **filters: Any) -> int:
         """Without filters: the kept count less the newer rows (most are in memory),

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 
-from flower.store import TASK_COLUMNS
+from flower.store import TASK_COLUMNS, sorted_parts
 from flower.store_postgres_schema import KEY_LENGTH, create_schema, key
 from flower.store_postgres_search import search_condition
 from flower.store_postgres_write import TASK_COUNT_QUERY, write_batch
@@ -75,21 +75,6 @@ def _where(before_seq: int, name: str | None = None, state: str | None = None,
     return ' AND '.join(clauses), values
 
 
-def _sorted_parts(where: str, order_by: str) -> list[tuple[str, str]]:
-    """The queries, in turn, of a listing sorted the way listings sort in memory: rows
-    with a value (equal values newest first), then rows without one, newest first.
-    Two queries, each an index scan: one ``ORDER BY`` would need two indexes a column.
-    Text is ordered by its indexed start: values that differ only after their first
-    :data:`~flower.store_postgres_schema.KEY_LENGTH` characters sort as equal."""
-    column = order_by.removeprefix('-')
-    if column not in TASK_COLUMNS:
-        raise ValueError(f"stored tasks cannot be ordered by {order_by!r}")
-    direction = 'DESC' if order_by.startswith('-') else 'ASC'
-    order = f'{key(column)} {direction}, seq DESC'
-    return [(f'{where} AND {column} IS NOT NULL', order),
-            (f'{where} AND {column} IS NULL', 'seq DESC')]
-
-
 def _first_rows(connection: psycopg.Connection, queries: list[tuple[str, list[Any]]],
                 limit: int) -> list[tuple]:
     """The first ``limit`` rows of the queries in turn."""
@@ -135,7 +120,10 @@ class PostgresQueries:
         """Stored tasks with ``seq < before_seq`` matching the filters, newest first or in
         ``order_by`` order (see :meth:`flower.store.HistoryQueries.older_tasks`)."""
         where, values = _where(before_seq, **filters)
-        parts = [(where, 'seq DESC')] if order_by is None else _sorted_parts(where, order_by)
+        # Text is ordered by its indexed start: values that differ only after their first
+        # KEY_LENGTH characters sort as equal.
+        parts = ([(where, 'seq DESC')] if order_by is None
+                 else sorted_parts(where, order_by, key))
         queries = [(f'SELECT {_COLUMNS} FROM all_tasks WHERE {where} ORDER BY {order}', values)
                    for where, order in parts]
         if limit is not None:

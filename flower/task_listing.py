@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 #: A task with its uuid, as listings give them.
 Pair = tuple[str, Task]
 
+
 def sort_tasks(tasks: Iterable[Pair], sort_by: str) -> list[Pair]:
     """Sort ``(uuid, task)`` pairs by a field, ``-field`` for descending order.
 
@@ -39,7 +40,7 @@ def sort_tasks(tasks: Iterable[Pair], sort_by: str) -> list[Pair]:
 
 
 def merge_sorted(in_memory: Iterable[Pair], stored: Iterable[Pair],
-                  sort_by: str) -> Iterator[Pair]:
+                 sort_by: str) -> Iterator[Pair]:
     """Merge two listings sorted by ``sort_by`` (see :func:`sort_tasks`) lazily, so a
     first page reads only the stored rows it shows. The tasks in memory are newer
     than the stored ones, so they come first among equal values and missing ones."""
@@ -63,7 +64,7 @@ def then_stored(in_memory: Iterable[Pair], stored: Iterable[Pair],
 
 
 def matching_rows(history: HistoryQueries, before_seq: int, task_filter: 'TaskFilter',
-                   sort_by: str | None = None, needed: int | None = None) -> Iterator[Pair]:
+                  sort_by: str | None = None, needed: int | None = None) -> Iterator[Pair]:
     """Matching ``(uuid, task)`` pairs of the history stored before ``before_seq``,
     newest first or in ``sort_by`` order; only the first ``needed`` rows are read
     unless search terms may drop some."""

@@ -16,8 +16,9 @@ import uuid
 import psycopg
 
 from flower.store import TASK_COLUMNS
-from flower.store_postgres import PostgresTaskStore, _sorted_parts, _where
-from flower.store_postgres_schema import FEW_VALUES_COLUMNS, SCHEMA_VERSION, SORTED_COLUMNS
+from flower.store import sorted_parts
+from flower.store_postgres import PostgresTaskStore, _where
+from flower.store_postgres_schema import FEW_VALUES_COLUMNS, SCHEMA_VERSION, SORTED_COLUMNS, key
 from flower.store_reachability import Reachability
 from tests.support.command import CELERY, FlowerProcess, get_json, wait_until
 from tests.support.processes import free_port
@@ -222,7 +223,7 @@ def test_first_pages_of_sorted_and_filtered_listings_are_index_scans(postgres_ur
         for column in SORTED_COLUMNS:
             for order_by in (column, f'-{column}'):
                 where, values = _where(10**6, state='SUCCESS' if column == 'name' else None)
-                for part, order in _sorted_parts(where, order_by):
+                for part, order in sorted_parts(where, order_by, key):
                     sql = f'EXPLAIN SELECT * FROM tasks WHERE {part} ORDER BY {order} LIMIT 20'
                     plans[order_by, part] = '\n'.join(
                         row[0] for row in connection.execute(sql, values))
