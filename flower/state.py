@@ -115,7 +115,7 @@ class ListedTasks:
         return {task for hostname, task in self._listed() if hostname == key}
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in self else default
+        return self[key] or default  # a key is there while some task is listed under it
 
     def __contains__(self, key: object) -> bool:
         return any(listed == key for listed, _ in self._listed())
@@ -123,7 +123,8 @@ class ListedTasks:
     def keys(self) -> list[str]:
         return list(dict.fromkeys(key for key, _ in self._listed()))
 
-    __iter__ = lambda self: iter(self.keys())  # noqa: E731
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
 
     def __len__(self) -> int:
         return len(self.keys())

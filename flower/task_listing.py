@@ -99,11 +99,12 @@ class SearchSnapshot:
         #: A text every match holds: the search text's blocks then give the candidates;
         #: else the tasks in the states it requires, else every task.
         self.text_term = None if query is None else text_term(query)
-        states = None if query is None else required_states(query)
-        buckets = [index.bucket('state', state) for state in states or ()]
         if self.text_term is not None:
             self.text = index.search_text.snapshot(index.sequence, self.lookup)
-        elif states is not None and sum(map(len, buckets)) * 4 <= len(index):
+            return
+        states = None if query is None else required_states(query)
+        buckets = [index.bucket('state', state) for state in states or ()]
+        if states is not None and sum(map(len, buckets)) * 4 <= len(index):
             # Few enough to sort on the loop; a common state is met soon by a plain pass.
             self.uuids = index.by_creation(set().union(*buckets))
         else:
