@@ -123,14 +123,15 @@ def wait_for_fleet(monitor, names, timeout):
         time.sleep(0.5)
 
 
-def timed_refresh(monitor, path, count, spacing):
+def timed_refresh(monitor, path, count, spacing, timeout=REFRESH_TIMEOUT):
     """p50/p95 (ms) of ``count`` refreshes ``path``, ``spacing`` seconds apart, and the
-    fewest workers whose replies one of them brought (``/api/workers`` timestamps)."""
+    fewest workers whose replies one of them brought (``/api/workers`` timestamps); one
+    taking over ``timeout`` seconds ends them."""
     samples, fresh = [], []
     try:
         for _ in range(count):
             before = time.time()
-            samples.append(monitor.get(path, timeout=REFRESH_TIMEOUT))
+            samples.append(monitor.get(path, timeout=timeout))
             answer = json.loads(monitor.read('/api/workers'))
             fresh.append(sum(1 for info in answer.values()
                              if (info.get('timestamp') or 0) >= before))
@@ -138,7 +139,7 @@ def timed_refresh(monitor, path, count, spacing):
     except urllib.error.HTTPError as exc:
         return {'error': f'HTTP {exc.code}'}
     except TimeoutError:
-        return {'error': f'no answer in {REFRESH_TIMEOUT} s'}
+        return {'error': f'no answer in {timeout} s'}
     result = {key: round(value, 1) for key, value in harness.percentiles(samples).items()}
     return dict(result, fewest_workers_replied=min(fresh))
 
@@ -167,11 +168,12 @@ def measure(name, broker, names, args):
         elapsed = time.monotonic() - started
         result['events_applied_per_s'] = round((monitor.task_events() - base) / elapsed)
         result['cpu_percent'] = round(100 * (monitor.cpu_seconds() - cpu) / elapsed)
+        timeout = getattr(args, 'refresh_timeout', REFRESH_TIMEOUT)
         result['refresh_every_worker'] = timed_refresh(monitor, '/api/workers?refresh=1',
-                                               args.refreshes, 0.5)
+                                                       args.refreshes, 0.5, timeout)
         result['refresh_one_worker'] = timed_refresh(
             monitor, f'/api/workers?refresh=1&workername={names[len(names) // 2]}',
-            args.refreshes, 0.5)
+            args.refreshes, 0.5, timeout)
         result['still_publishing'] = publishing.is_alive()
     finally:
         publishing.terminate()

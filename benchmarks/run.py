@@ -13,11 +13,13 @@ ratios ours / Flower 2.2.0. See ``docs/benchmarks.rst``; ``--quick`` runs
 smaller sizes to try the script out.
 """
 import argparse
+import bisect
 import json
 import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -90,11 +92,13 @@ def task_events(number, workers=WORKERS):
             (worker,) + final]
 
 
-def publish(broker, first_task, tasks, rate, sent, workers=WORKERS, buffer_limit=24):
+def publish(broker, first_task, tasks, rate, sent, workers=WORKERS, buffer_limit=24,
+            timeline=None):
     """Publish ``tasks`` tasks (3 events each) at ``rate`` events/s (0: as fast as
     possible) with heartbeats every 2 s from each of ``workers``, each sending its
     task events ``buffer_limit`` at a time (and the rest with its heartbeat); add the
-    task events sent to ``sent``."""
+    task events sent to ``sent``. With ``timeline`` (a pipe's end), send on it when
+    each 300th event was sent: ``[(time.monotonic(), events sent), ...]``."""
     import celery
     app = celery.Celery(broker=broker)
     connection = app.connection_for_write()
@@ -104,12 +108,14 @@ def publish(broker, first_task, tasks, rate, sent, workers=WORKERS, buffer_limit
     started = time.monotonic()
     next_heartbeat = 0.0
     count = 0
+    sent_at = [(started, 0)]
     for number in range(first_task, first_task + tasks):
         for worker, event_type, fields in task_events(number, workers):
             dispatchers[worker].send(event_type, **fields)
         count += 3
         if count % 300 == 0:
             now = time.monotonic()
+            sent_at.append((now, count))
             if now >= next_heartbeat:
                 for worker, dispatcher in dispatchers.items():
                     dispatcher.flush()
@@ -123,9 +129,12 @@ def publish(broker, first_task, tasks, rate, sent, workers=WORKERS, buffer_limit
                     time.sleep(ahead)
     for dispatcher in dispatchers.values():
         dispatcher.flush()
+    sent_at.append((time.monotonic(), count))
     with sent.get_lock():
         sent.value += count
     connection.close()
+    if timeline is not None:
+        timeline.send(sent_at)
 
 
 class Publisher:
@@ -136,10 +145,10 @@ class Publisher:
         self.next_task = 0
         self.sent = multiprocessing.Value('q', 0)
 
-    def start(self, tasks, rate=0):
+    def start(self, tasks, rate=0, timeline=None):
         process = multiprocessing.Process(
             target=publish, args=(self.broker, self.next_task, tasks, rate, self.sent,
-                                  self.workers, self.buffer_limit))
+                                  self.workers, self.buffer_limit, timeline))
         self.next_task += tasks
         process.start()
         return process
@@ -283,18 +292,67 @@ def healthcheck_while(monitor, background, count=40, spacing=0.05):
 # -- the measures --------------------------------------------------------------------
 
 def measure_burst(name, broker, args):
-    """Loss in a burst of ``burst`` task events published as fast as possible."""
+    """Loss and lag in a burst of ``burst`` task events published as fast as possible.
+
+    The lag of an event is the time from its sending to its being applied.
+    While the burst is applied, the monitor's applied count is read every
+    ``LAG_SAMPLE_SECONDS``; at each reading, the next event to apply was sent
+    when the publisher's count reached it, so the reading's time less that
+    time is the lag then. The maximum over the readings is reported (an upper
+    bound, by at most a reading's interval and duration).
+    """
     monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
     try:
         publisher = Publisher(broker)
         base = subscribe(monitor, publisher)
         tasks = args.burst // 3
-        seconds = publisher.run(tasks)
+        readings = []
+        stop = threading.Event()
+
+        def read_applied():
+            while not stop.is_set():
+                try:
+                    readings.append((time.monotonic(), monitor.task_events() - base))
+                except OSError:
+                    pass
+                time.sleep(LAG_SAMPLE_SECONDS)
+
+        reader = threading.Thread(target=read_applied, daemon=True)
+        receiving, sending = multiprocessing.Pipe(duplex=False)
+        reader.start()
+        started = time.monotonic()
+        process = publisher.start(tasks, timeline=sending)
+        sent_at = receiving.recv()
+        process.join()
+        seconds = time.monotonic() - started
         seen = monitor.settle(base + tasks * 3, timeout=120) - base
+        stop.set()
+        reader.join(60)
         return {'events': tasks * 3, 'publish_rate': round(tasks * 3 / seconds),
-                'applied': seen, 'lost_percent': round(100 * (1 - seen / (tasks * 3)), 2)}
+                'applied': seen, 'lost_percent': round(100 * (1 - seen / (tasks * 3)), 2),
+                'max_lag_s': max_lag(readings, sent_at, tasks * 3)}
     finally:
         monitor.stop()
+
+
+#: Seconds between two readings of the applied count during a burst.
+LAG_SAMPLE_SECONDS = 0.05
+
+
+def max_lag(readings, sent_at, total):
+    """Seconds: the longest an event waited between its sending and its application,
+    from ``(time, applied)`` readings and the publisher's ``(time, sent)`` points."""
+    sent_times = [moment for moment, _ in sent_at]
+    sent_counts = [count for _, count in sent_at]
+    worst = 0.0
+    for moment, applied in readings:
+        waiting = min(applied + 1, total)  # the next event to apply (or the last one)
+        point = bisect.bisect_left(sent_counts, waiting)
+        if point < len(sent_times):
+            worst = max(worst, moment - sent_times[point])
+        if applied >= total:
+            break
+    return round(worst, 2)
 
 
 def measure_sustained(name, broker, args):
@@ -315,9 +373,6 @@ def measure_sustained(name, broker, args):
             cpu = monitor.cpu_seconds()
             publishing = time.monotonic()
             process = publisher.start(tasks, rate)
-            if rate == 5000:
-                result['healthcheck_during_ingest_5000'] = healthcheck_while(
-                    monitor, lambda: time.sleep(0.05), count=60)
             process.join()
             published_rate = round(tasks * 3 / (time.monotonic() - publishing))
             behind = tasks * 3 - (monitor.task_events() - base)
@@ -336,7 +391,24 @@ def measure_sustained(name, broker, args):
                 result['cpu_us_per_event'] = result['rates'][rate]['cpu_us_per_event']
         finally:
             monitor.stop()
+    result['healthcheck_during_ingest_5000'] = healthcheck_during_ingest(name, broker, args)
     return result
+
+
+def healthcheck_during_ingest(name, broker, args, rate=5000):
+    """p50/p95 of ``/healthcheck`` while ``rate`` events/s arrive, on a monitor of its
+    own: the CPU per event measured above counts no requests."""
+    monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
+    try:
+        publisher = Publisher(broker)
+        subscribe(monitor, publisher)
+        process = publisher.start(int(rate * args.seconds / 3), rate)
+        try:
+            return healthcheck_while(monitor, lambda: time.sleep(0.05), count=60)
+        finally:
+            process.join()
+    finally:
+        monitor.stop()
 
 
 def measure_sizes(name, broker, args):
@@ -367,6 +439,57 @@ def measure_sizes(name, broker, args):
     return result
 
 
+def measure_fleet(name, broker, args):
+    """``benchmarks/fleet.py``'s measure: the workers pages and refreshes while
+    ``fleet_workers`` workers send heartbeats and 5,000 task events/s arrive."""
+    import fleet
+    names = fleet.fleet_names(args.fleet_workers)
+    replies = fleet.capture_replies(broker, args.log_dir)
+    ready = multiprocessing.Event()
+    responder = multiprocessing.Process(target=fleet.answer_inspections,
+                                        args=(broker, names, replies, ready), daemon=True)
+    responder.start()
+    try:
+        ready.wait(30)
+        return fleet.measure(name, broker, names, argparse.Namespace(
+            inspect_timeout=10.0, max_tasks=100000, log_dir=args.log_dir, buffer=24, rate=5000,
+            seconds=600, requests=60, spacing=0.05, refreshes=3, refresh_timeout=30))
+    finally:
+        responder.terminate()
+        responder.join()
+
+
+def measure_history(name, broker, args):
+    """``benchmarks/history_db.py``'s SQLite measure at ``history_tasks`` stored tasks
+    (ours only: Flower 2.2.0's ``--persistent`` history is a pickle of its whole state),
+    and a retention pass over it."""
+    if name != 'ours':
+        return {}
+    import history_db
+    from flower.store import TaskStore
+    with tempfile.TemporaryDirectory(dir=args.log_dir) as workdir:
+        path = os.path.join(workdir, 'history.db')
+        store = TaskStore(path)
+        result = {'fill_s': round(history_db.fill(store, args.history_tasks), 1)}
+        store.close()
+        figures = history_db.measure_flower('SQLite', path, args.redis, workdir, argparse.Namespace(
+            tasks=args.history_tasks, requests=50, request_budget=120))
+        result['start_to_healthcheck_s'] = round(figures.pop('healthcheck_s'), 2)
+        result['start_to_history_loaded_s'] = round(figures.pop('loaded_s'), 2)
+        result.update((label, {'p50': value['p50_ms'], 'p95': value['p95_ms']})
+                      for label, value in figures.items() if isinstance(value, dict))
+        store = TaskStore(path)
+        try:
+            for label, keep in (('retention_pass_nothing_to_delete_s', args.history_tasks),
+                                ('retention_pass_deleting_10000_s', args.history_tasks - 10000)):
+                started = time.perf_counter()
+                store.write(max_tasks=keep)
+                result[label] = round(time.perf_counter() - started, 4)
+        finally:
+            store.close()
+    return result
+
+
 def ratio(ours, theirs):
     if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or not theirs:
         return 'n/a'
@@ -388,14 +511,34 @@ def add_common_rate(results):
             measured[max(common)]['cpu_us_per_event']
 
 
-def report(results):
-    ours, theirs = results['ours'], results['flower-2.2.0']
+#: Issue 18's targets, by row label: ``ratio ≤ x`` or an absolute figure.
+TARGETS = {
+    'CPU per event at 5000 events/s (µs)': 'ratio ≤ 0.2',
+    'burst loss (%)': '0',
+    'burst maximum lag (s)': '≤ 1.0',
+    'RSS per task (bytes) at 50000 tasks': 'ratio ≤ 0.25',
+    '/metrics p95 (ms) at 50000 tasks': 'ratio ≤ 0.5',
+    **{f'{path.split("search=")[1]} p95 (ms) at 50000 tasks': 'ratio ≤ 0.1'
+       for label, path in SEARCHES.items() if label != 'search_state'},
+    '/workers p95 (ms)': '≤ 50',
+    '/api/workers?status=1 p95 (ms)': '≤ 50',
+    'start → /healthcheck answers (s)': '≤ 3',
+    'retention pass deleting 10,000 tasks (s)': '≤ 1',
+}
+
+
+def report_rows(results):
+    """``(label, path into a monitor's results)`` of every figure printed."""
     rows = [('sustained ingest (events/s)', ('sustained', 'sustained_rate')),
             ('CPU per event at that rate (µs)', ('sustained', 'cpu_us_per_event')),
             ('CPU per event, both at the same rate (µs)',
              ('sustained', 'cpu_us_at_common_rate')),
             ('  (that rate, events/s asked for)', ('sustained', 'common_rate')),
+            ('CPU per event at 5000 events/s (µs)', ('sustained', 'rates', 5000,
+                                                     'cpu_us_per_event')),
             ('burst loss (%)', ('burst', 'lost_percent')),
+            ('burst maximum lag (s)', ('burst', 'max_lag_s')),
+            ('  (burst published at, events/s)', ('burst', 'publish_rate')),
             ('/healthcheck p95 during 5000 ev/s ingest (ms)',
              ('sustained', 'healthcheck_during_ingest_5000', 'p95'))]
     for size in results['sizes']:
@@ -411,6 +554,28 @@ def report(results):
                            ('/healthcheck p95 during full listing (ms)',
                             ('healthcheck_during_full_listing', 'p95'))):
             rows.append((f'{label} at {size} tasks', ('sizes', size) + key))
+    rows += [(f'{path} p95 (ms)', ('fleet', label, 'p95'))
+             for label, path in (('workers_page', '/workers'),
+                                 ('api_workers_status', '/api/workers?status=1'),
+                                 ('api_workers', '/api/workers'))]
+    rows += [('/api/workers?refresh=1 p95 (ms)', ('fleet', 'refresh_every_worker', 'p95')),
+             ('  fewest workers replied to one refresh',
+              ('fleet', 'refresh_every_worker', 'fewest_workers_replied'))]
+    rows += [('start → /healthcheck answers (s)', ('history', 'start_to_healthcheck_s')),
+             ('start → history loaded (s)', ('history', 'start_to_history_loaded_s'))]
+    history = results['ours'].get('history', {})
+    rows += [(f'{label} p95 (ms)', ('history', label, 'p95'))
+             for label, value in history.items() if isinstance(value, dict)]
+    rows += [('retention pass, nothing to delete (s)',
+              ('history', 'retention_pass_nothing_to_delete_s')),
+             ('retention pass deleting 10,000 tasks (s)',
+              ('history', 'retention_pass_deleting_10000_s'))]
+    return rows
+
+
+def report(results):
+    ours, theirs = results['ours'], results['flower-2.2.0']
+    rows = report_rows(results)
 
     def dig(data, path):
         for key in path:
@@ -419,21 +584,34 @@ def report(results):
             data = data[key]
         return data
 
+    def show(value):
+        return f'{value:.1f}' if isinstance(value, float) else \
+            str(value if value is not None else 'n/a')
+
     width = max(len(label) for label, _ in rows)
-    print(f"\n{'measure':{width}}  {'ours':>12}  {'flower 2.2.0':>12}  {'ratio':>8}")
+    print(f"\n{'measure':{width}}  {'ours':>12}  {'flower 2.2.0':>12}  {'ratio':>8}  target")
+    if ours.get('history'):
+        print(f"(history: SQLite, {results['history_tasks']:,} tasks stored; fleet: "
+              f"{results['fleet_workers']} workers and 5000 task events/s)")
     for label, path in rows:
         mine, other = dig(ours, path), dig(theirs, path)
-        show = lambda value: (f'{value:.1f}' if isinstance(value, float)  # noqa: E731
-                              else str(value if value is not None else 'n/a'))
-        print(f'{label:{width}}  {show(mine):>12}  {show(other):>12}  {ratio(mine, other):>8}')
+        if mine is None and other is None:
+            continue
+        print(f'{label:{width}}  {show(mine):>12}  {show(other):>12}  '
+              f'{ratio(mine, other):>8}  {TARGETS.get(label, "")}')
+
+
+MEASURES = {'sustained': measure_sustained, 'burst': measure_burst, 'sizes': measure_sizes,
+            'fleet': measure_fleet, 'history': measure_history}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true', help='small sizes, to try the script')
     parser.add_argument('--output', default=os.path.join(REPO, 'benchmarks', 'results.json'))
-    parser.add_argument('--measures', default='sustained,burst,sizes',
-                        help='which measures to run, comma separated (default: all)')
+    parser.add_argument('--measures', default=','.join(MEASURES),
+                        help='which measures to run, comma separated (default: all: '
+                             f'{",".join(MEASURES)})')
     args = parser.parse_args()
     args.sizes = [5000, 20000] if args.quick else [50000, 200000]
     args.burst = 30000 if args.quick else 150000
@@ -443,6 +621,8 @@ def main():
     args.seconds = 4 if args.quick else 8
     args.fill_rate = 8000
     args.max_tasks = max(args.sizes) + 50000
+    args.fleet_workers = 100 if args.quick else 500
+    args.history_tasks = 100_000 if args.quick else 1_000_000
     ensure_flower22()
     log_dir = os.path.join(REPO, 'benchmarks', 'logs')
     os.makedirs(log_dir, exist_ok=True)
@@ -451,18 +631,20 @@ def main():
     redis.start()
     results = {name: {} for name in MONITORS}
     results['sizes'] = args.sizes
+    results['fleet_workers'] = args.fleet_workers
+    results['history_tasks'] = args.history_tasks
+    args.redis = redis
     results['load_before'] = os.getloadavg()
     try:
-        for number, measure in enumerate((measure_sustained, measure_burst, measure_sizes)):
-            if measure.__name__.removeprefix('measure_') not in args.measures.split(','):
+        for number, name in enumerate(MEASURES):
+            if name not in args.measures.split(','):
                 continue
-            for name in MONITORS:  # interleaved: each measure, ours then Flower 2.2.0
+            measure = MEASURES[name]
+            for monitor in MONITORS:  # interleaved: each measure, ours then Flower 2.2.0
                 broker = redis.url_for(number + 1)
-                print(f"{measure.__name__} {name} ...", flush=True)
-                results[name][measure.__name__.removeprefix('measure_')] = measure(
-                    name, broker, args)
-                print(json.dumps(results[name][measure.__name__.removeprefix('measure_')]),
-                      flush=True)
+                print(f"{measure.__name__} {monitor} ...", flush=True)
+                results[monitor][name] = measure(monitor, broker, args)
+                print(json.dumps(results[monitor][name], default=str), flush=True)
     finally:
         redis.stop()
     results['load_after'] = os.getloadavg()
