@@ -45,16 +45,35 @@ from flower.metrics import PrometheusMetrics  # noqa: E402
 
 
 class ManualLoop:
-    """Stands in for the IO loop: callbacks wait until :meth:`run_callbacks`."""
+    """Stands in for the IO loop: callbacks wait until :meth:`run_callbacks`, which runs
+    once a message; a timed callback waits as many messages as come in its delay at
+    5,000 events/s (a message of 24 events every 4.8 ms)."""
+
+    seconds_per_message = 24 / 5000
 
     def __init__(self):
         self.callbacks = []
+        self.timed = []  # (message number it is due at, callback)
+        self.messages = 0
 
     def add_callback(self, callback, *args):
         self.callbacks.append((callback, args))
 
+    def call_later(self, delay, callback, *args):
+        due = self.messages + max(1, round(delay / self.seconds_per_message))
+        self.timed.append((due, callback, args))
+
+    def finish(self):
+        """Run what is still waiting, timed or not (the replay's end)."""
+        while self.callbacks or self.timed:
+            self.messages = max([self.messages] + [at for at, _, _ in self.timed])
+            self.run_callbacks()
+
     def run_callbacks(self):
-        callbacks, self.callbacks = self.callbacks, []
+        self.messages += 1
+        due = [(callback, args) for at, callback, args in self.timed if at <= self.messages]
+        self.timed = [entry for entry in self.timed if entry[0] > self.messages]
+        callbacks, self.callbacks = self.callbacks + due, []
         for callback, args in callbacks:
             callback(*args)
 
@@ -174,6 +193,7 @@ def main():
         started = time.process_time()
         if not args.dry:
             getattr(replay, args.stage)(work)
+            replay.loop.finish()
         timings.append(time.process_time() - started)
         applied = replay.events.applied_count
         replay.close()

@@ -43,6 +43,9 @@ class Events(threading.Thread):
     batch_size = 5000  # most events applied per IO loop turn
     #: Longest an IO loop turn applies events before yielding to requests (seconds).
     batch_seconds = 0.005
+    #: While events keep coming, how long they gather before the next turn applies them
+    #: (seconds): the IO loop then wakes once for several broker messages, not for each.
+    gather_seconds = 0.02
     max_pending = 1_000_000  # events waiting to be applied beyond which new ones are dropped
     heartbeat_check_interval = 2000  # milliseconds between looks for workers gone silent
 
@@ -325,8 +328,8 @@ class Events(threading.Thread):
             self.io_loop.add_callback(self._apply_pending)
 
     def _apply_pending(self):
-        self._drain_scheduled = False
         if self.restoring:
+            self._drain_scheduled = False
             return  # the restore applies them when it is done
         pending = self._pending
         apply_event = self.state.event
@@ -354,9 +357,22 @@ class Events(threading.Thread):
         self.changes.publish(changes)
         self.dropped_invalid_count += failed
         self.applied_count += count - failed
-        if pending and not self._drain_scheduled:
-            self._drain_scheduled = True
+        self._schedule_next_turn(more=bool(pending), flowing=count > 0)
+
+    def _schedule_next_turn(self, more: bool, flowing: bool) -> None:
+        """Apply what is left at once, gather what is coming in for a moment, or, once
+        nothing came, leave the next event to wake the IO loop. A turn is scheduled
+        whenever ``_drain_scheduled`` is set, so the capture thread wakes the loop only
+        when events come in after a quiet moment."""
+        if more:
             self.io_loop.add_callback(self._apply_pending)
+        elif flowing:
+            self.io_loop.call_later(self.gather_seconds, self._apply_pending)
+        else:
+            self._drain_scheduled = False
+            if self._pending:  # came in after this turn looked, before the flag fell
+                self._drain_scheduled = True
+                self.io_loop.add_callback(self._apply_pending)
 
     def publish_silent_workers(self) -> None:
         """A ``worker-offline`` change for each worker whose heartbeats stopped without

@@ -235,12 +235,14 @@ class EventsState(State):
         task = None
         if event_type.startswith('task-') and 'task' not in self.handlers:
             self._shared_texts.share(event)
+            known = self.tasks.data.get(event.get('uuid'))
+            was = known.state if known is not None else None
             with self._mutex:
                 result = self._task_event(event, event_type[5:])
             (task, created), subject = result
             if created and subject not in ('received', 'sent') and self.stored_fields:
                 self._fill_in_from_history(task)
-            self.task_index.update(task)
+            self.task_index.update(task, was=was)
             if self.track_changes:
                 self.changed_tasks[task.uuid] = (task, self.task_index.sequence[task.uuid])
         else:

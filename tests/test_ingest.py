@@ -1,6 +1,7 @@
 """Event capture counts: received, applied and dropped events are exact for a known
 stream published through Celery's own event dispatcher to a real Redis, and a broker
 that drops the subscription is noticed, counted and recovered from."""
+import json
 import logging
 import subprocess
 import sys
@@ -237,7 +238,8 @@ def test_events_are_applied_in_turns_of_bounded_duration(monkeypatch):
     monkeypatch.setattr(flower.events, 'time', clock)
     events = Events(celery.Celery(broker='memory://'), IOLoop.current(), enable_events=False)
     scheduled = []
-    events.io_loop = types.SimpleNamespace(add_callback=scheduled.append)
+    events.io_loop = types.SimpleNamespace(add_callback=scheduled.append,
+                                           call_later=lambda delay, callback: None)
     apply_event = events.state.event
 
     def slow_apply(event):
@@ -259,3 +261,69 @@ def test_events_are_applied_in_turns_of_bounded_duration(monkeypatch):
     while events._pending:
         events._apply_pending()
     assert events.applied_count == 1000
+
+
+def test_a_steady_trickle_wakes_the_loop_once_per_gathering_not_per_message():
+    """Messages arriving while events flow gather for ``gather_seconds`` and are applied
+    by one timed turn; a turn that finds nothing ends the gathering, and the next message
+    wakes the loop at once again. No event is left waiting without a turn scheduled."""
+    import types
+
+    from tornado.ioloop import IOLoop
+
+    from flower.events import Events
+
+    events = Events(celery.Celery(broker='memory://'), IOLoop.current(), enable_events=False)
+    woken, timed = [], []
+    events.io_loop = types.SimpleNamespace(
+        add_callback=woken.append,
+        call_later=lambda delay, callback: timed.append((delay, callback)))
+
+    def message(first):
+        events.on_events([dict(type='task-received', uuid=f'u{number}', name='tasks.add',
+                               hostname='w@h', timestamp=1.0, local_received=1.0, clock=number)
+                          for number in range(first, first + 3)])
+
+    message(0)
+    assert woken == [events._apply_pending], "the first message after a quiet moment wakes it"
+    woken.pop()()
+    assert events.applied_count == 3
+    assert timed == [(events.gather_seconds, events._apply_pending)]
+    message(3)
+    message(6)
+    assert woken == [], "while gathering, messages do not wake the loop"
+    timed.pop()[1]()
+    assert events.applied_count == 9
+    assert len(timed) == 1 and woken == []
+    timed.pop()[1]()  # nothing came: the gathering ends
+    assert timed == [] and woken == [] and not events._drain_scheduled
+    message(9)
+    assert woken == [events._apply_pending]
+    woken.pop()()
+    assert events.applied_count == 12 and not events._pending
+
+
+@pytest.mark.parametrize('body', [
+    '[{"type": "task-succeeded", "uuid": "a", "result": "ok", "runtime": 0.5}]',
+    '{"type": "task-failed", "uuid": "b", "exception": "\\u00e9t\\u00e9 \\ud83d\\ude00"}',
+    '{"type": "task-succeeded", "uuid": "c", "runtime": NaN}',  # not strict JSON
+    '{"type": "task-received", "uuid": "d", "eta": 123456789012345678901234567890}',
+    '{"type": "task-received", "uuid": "e", "args": "\\ud800"}',  # a lone surrogate
+], ids=['list', 'unicode', 'nan', 'big-integer', 'lone-surrogate'])
+def test_event_bodies_decode_as_the_standard_library_reads_them(body):
+    """The fast decoder gives what Python's json gives; what it refuses goes to kombu."""
+    import math
+
+    from kombu import Message
+
+    from flower.capture import BatchEventReceiver
+    message = Message(body=body.encode('utf-8'), content_type='application/json',
+                      content_encoding='utf-8', headers={}, accept=['application/json'])
+
+    decoded = BatchEventReceiver._decode(message)
+
+    expected = json.loads(body)
+    if body.count('NaN'):
+        assert math.isnan(decoded['runtime'])
+        decoded['runtime'] = expected['runtime'] = 0
+    assert decoded == expected

@@ -83,7 +83,7 @@ def test_the_user_venv_has_flower_and_its_runtime_dependencies_only(user_venv):
     assert where.stdout.startswith(str(user_venv / 'lib')), where.stdout
     for test_only in ('pytest', 'playwright', 'sphinx'):
         assert venv_python(user_venv, f'import {test_only}').returncode != 0, test_only
-    assert venv_python(user_venv, 'import hiredis, packaging').returncode == 0
+    assert venv_python(user_venv, 'import hiredis, msgspec, packaging').returncode == 0
 
 
 def test_the_installed_command_watches_a_redis_broker(installed_flower, redis_server, worker_factory):

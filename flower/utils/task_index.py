@@ -206,9 +206,10 @@ class TaskIndex:
     def __len__(self):
         return len(self.sequence)
 
-    def update(self, task: Any, number: int | None = None) -> None:
+    def update(self, task: Any, number: int | None = None, was: str | None = None) -> None:
         """File ``task`` (new or changed) under its current values; a new task gets the
-        next creation number, or ``number`` (restored tasks, oldest first)."""
+        next creation number, or ``number`` (restored tasks, oldest first). ``was``, the
+        state it had before this change if known, finds the bucket it leaves at once."""
         uuid = task.uuid
         known = self.sequence.get(uuid)
         if known is not None:
@@ -224,8 +225,9 @@ class TaskIndex:
             buckets = self.buckets[field]
             if value is not None and uuid in buckets.get(value, ()):
                 continue  # filed right: the common case, one lookup
-            if known is not None:
-                self._unfile_anywhere(field, uuid)  # the value changed: rare for a field
+            if known is not None and not (field == 'state' and was is not None
+                                          and self._unfile(field, was, uuid)):
+                self._unfile_anywhere(field, uuid)  # a name or worker changed: rare
             if value is not None:
                 buckets[value].add(uuid)
         for index in self.sort_indexes.values():
