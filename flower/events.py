@@ -338,22 +338,23 @@ class Events(threading.Thread):
         failed = 0
         changes = []
         record = changes.append
-        for done in range(count):
-            if done & 31 == 31 and time.perf_counter() > deadline:
-                count = done
-                break
-            event = pending.popleft()
-            try:
-                apply_event(event)
-            except Exception:
-                failed += 1
-                logger.exception("Failed to apply event %r", event.get('type'))
-                continue
-            kind = event.get('type') or ''
-            if kind.startswith('task-'):
-                record((kind, event.get('uuid')))
-            elif kind.startswith('worker-'):
-                record((kind, event.get('hostname')))
+        with self.state.metrics.batch():
+            for done in range(count):
+                if done & 31 == 31 and time.perf_counter() > deadline:
+                    count = done
+                    break
+                event = pending.popleft()
+                try:
+                    apply_event(event)
+                except Exception:
+                    failed += 1
+                    logger.exception("Failed to apply event %r", event.get('type'))
+                    continue
+                kind = event.get('type') or ''
+                if kind.startswith('task-'):
+                    record((kind, event.get('uuid')))
+                elif kind.startswith('worker-'):
+                    record((kind, event.get('hostname')))
         self.changes.publish(changes)
         self.dropped_invalid_count += failed
         self.applied_count += count - failed

@@ -7,7 +7,7 @@ their counts; :func:`get_prometheus_metrics` is the process-wide instance on
 """
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from functools import partial
+from contextlib import contextmanager
 from typing import Any
 
 import prometheus_client
@@ -72,6 +72,8 @@ class PrometheusMetrics:
         # (metric, label values) -> child: ``labels()`` costs more than the update itself
         self._children = {}
         self._text = MetricsText(self.registry)
+        #: While :meth:`batch` runs: the task series with updates still to apply.
+        self._batch = None
 
     def _child(self, metric: MetricWrapperBase, *values: str) -> MetricWrapperBase:
         key = (metric, values)
@@ -98,6 +100,23 @@ class PrometheusMetrics:
         self._leadership = _LeaderCollector(leading)
         self.registry.register(self._leadership)
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Gather the task events' updates recorded within, and apply them to the
+        instruments once per series at its end: a counter incremented by the events'
+        number, a gauge set to its last value. Readers between two batches (the IO
+        loop applies events in batches) see what one update per event would show."""
+        if self._batch is not None:  # within another batch: that one applies them
+            yield
+            return
+        self._batch = pending = []
+        try:
+            yield
+        finally:
+            self._batch = None
+            for series in pending:
+                series.apply()
+
     def record_event(self, event: Mapping[str, Any], task: Task | None) -> None:
         """Update the instruments for one event already applied to Celery's state.
 
@@ -122,26 +141,33 @@ class PrometheusMetrics:
         series = self._task_series.get((task_name, worker))
         if series is None:
             series = self._task_series[(task_name, worker)] = _TaskSeries(self, task_name, worker)
-        series.count(event_type)
+        counts, values = series.counts, series.values
+        counts[event_type] = counts.get(event_type, 0) + 1
+        prefetched = self.number_of_prefetched_tasks
         if event_type == 'task-received':
             series.waiting.add(event.get('uuid'))
-            series.setter(self.number_of_prefetched_tasks)(len(series.waiting))
+            values[prefetched] = len(series.waiting)
         elif event_type in LEAVES_PREFETCH:
             waiting, uuid = series.waiting, event.get('uuid')
-            if uuid in waiting or self.number_of_prefetched_tasks not in series.setters:
+            if uuid in waiting or prefetched not in series.setters:
                 waiting.discard(uuid)  # else the gauge would be set to what it shows
-                series.setter(self.number_of_prefetched_tasks)(len(waiting))
+                values[prefetched] = len(waiting)
         if event_type == 'task-started':
             if task is not None and task.received:
-                series.setter(self.prefetch_time)(
-                    max(0.0, event.get('timestamp', 0) - task.received))
+                values[self.prefetch_time] = max(0.0, event.get('timestamp', 0) - task.received)
         elif event_type == 'task-succeeded':
-            series.setter(self.prefetch_time)(0)
+            values[self.prefetch_time] = 0
             runtime = event.get('runtime')
             if runtime is not None:
-                series.child(self.runtime).observe(runtime)
+                series.runtimes.append(runtime)
         elif event_type == 'task-failed':
-            series.setter(self.prefetch_time)(0)
+            values[self.prefetch_time] = 0
+        batch = self._batch
+        if batch is None:
+            series.apply()
+        elif not series.pending:
+            series.pending = True
+            batch.append(series)
 
     def update_worker_status(self, workers: Mapping[str, Worker]) -> None:
         """Set ``flower_worker_online`` from Celery's state, so a worker that died
@@ -183,25 +209,44 @@ class PrometheusMetrics:
 
 class _TaskSeries:
     """The series of one (task name, worker) pair, found with one lookup per event
-    (``labels()`` costs more than the update itself); each is created when first set."""
+    (``labels()`` costs more than the update itself); each is created when first set.
+    Updates wait in :attr:`counts`, :attr:`values` and :attr:`runtimes` until
+    :meth:`apply` (see :meth:`PrometheusMetrics.batch`)."""
 
-    __slots__ = ('metrics', 'labels', 'counters', 'children', 'setters', 'waiting')
+    __slots__ = ('metrics', 'labels', 'counters', 'children', 'setters', 'waiting', 'counts',
+                 'values', 'runtimes', 'pending')
 
     def __init__(self, metrics: PrometheusMetrics, task_name: str, worker: str) -> None:
         self.metrics = metrics
         self.labels = (task_name, worker)
-        self.counters = {}  # event type -> ``inc()`` of its flower_events child
+        self.counters = {}  # event type -> ``inc(amount)`` of its flower_events child
         self.children = {}  # metric labelled (task, worker) -> this pair's child
         self.setters = {}  # gauge labelled (task, worker) -> ``set(value)`` of its child
         self.waiting = set()  # ids of the tasks received there and not started yet
+        self.counts = {}  # event type -> events not counted yet
+        self.values = {}  # gauge -> the value it is to show
+        self.runtimes = []  # runtimes not observed yet
+        self.pending = False  # in the batch being gathered
 
-    def count(self, event_type: str) -> None:
-        inc = self.counters.get(event_type)
-        if inc is None:
-            task_name, worker = self.labels
-            inc = self.counters[event_type] = _increment(self.metrics.events.labels(
-                task_name, event_type, worker))
-        inc()
+    def apply(self) -> None:
+        """Bring the instruments up to date with the updates gathered."""
+        self.pending = False
+        for event_type, amount in self.counts.items():
+            inc = self.counters.get(event_type)
+            if inc is None:
+                task_name, worker = self.labels
+                inc = self.counters[event_type] = _increment(self.metrics.events.labels(
+                    task_name, event_type, worker))
+            inc(amount)
+        self.counts.clear()
+        for gauge, value in self.values.items():
+            self.setter(gauge)(value)
+        self.values.clear()
+        if self.runtimes:
+            observe = self.child(self.metrics.runtime).observe
+            for runtime in self.runtimes:
+                observe(runtime)
+            self.runtimes.clear()
 
     def child(self, metric: MetricWrapperBase) -> MetricWrapperBase:
         found = self.children.get(metric)
@@ -216,13 +261,13 @@ class _TaskSeries:
         return found
 
 
-def _increment(child: Counter) -> Callable[[], None]:
+def _increment(child: Counter) -> Callable[[float], None]:
     """``child.inc`` without the checks a labelled child always passes: its value's own
     increment, when the value is the plain in-process one (else ``child.inc`` itself)."""
     value = getattr(child, '_value', None)
     if type(value) is not MutexValue:
         return child.inc
-    return partial(value.inc, 1)
+    return value.inc
 
 
 def _setter(child: Gauge) -> Callable[[float], None]:

@@ -109,6 +109,48 @@ def test_task_events_feed_counter_prefetch_and_runtime(state):
                  task='tasks.add', type='task-succeeded', worker='w@h') == 1
 
 
+def test_events_applied_in_a_batch_show_as_events_applied_one_by_one():
+    """The IO loop applies events in batches and updates each series once per batch:
+    what the exposition shows after a batch is what one update per event shows, and
+    nothing of the batch shows before its end."""
+    import random
+
+    rng = random.Random(18)
+    stream = []
+    for number in range(300):
+        worker, name = f'w{number % 3}@h', f'tasks.t{number % 4}'
+        at = 100.0 + number
+        stream.append(task_event('task-received', f'u{number}', worker, name, at))
+        stream.append(task_event('task-started', f'u{number}', worker, name, at + rng.random()))
+        if number % 7 == 0:
+            stream.append(task_event('task-failed', f'u{number}', worker, name, at + 2))
+        elif number % 11 != 0:  # some stay started
+            stream.append(task_event('task-succeeded', f'u{number}', worker, name, at + 2,
+                                     runtime=rng.choice([0.05, 0.5, 3.0, 9.0])))
+    one_by_one = EventsState(metrics=PrometheusMetrics([1.0, 0.1, 5.0]))
+    batched = EventsState(metrics=PrometheusMetrics([1.0, 0.1, 5.0]))
+    for event in stream:
+        one_by_one.event(dict(event))
+    start = 0
+    while start < len(stream):
+        size = rng.randint(1, 60)
+        with batched.metrics.batch():
+            for event in stream[start:start + size]:
+                batched.event(dict(event))
+            if start == 0:
+                inside = exposition(batched.metrics)
+        start += size
+
+    def samples(families):  # series appear in another order: Prometheus reads them by labels
+        return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in families.values() for sample in family.samples}
+
+    assert not [key for key in samples(inside) if key[0].startswith('flower_')]
+    assert samples(exposition(batched.metrics)) == samples(exposition(one_by_one.metrics))
+    assert value(exposition(batched.metrics), 'flower_task_runtime_seconds_count',
+                 task='tasks.t1', worker='w1@h') > 0
+
+
 def test_runtime_buckets_are_the_configured_ones_sorted(state):
     state.event(task_event('task-received', 'a'))
     state.event(task_event('task-succeeded', 'a', runtime=7.0))
