@@ -10,8 +10,11 @@ import msgspec
 from celery.events import EventReceiver
 from celery.events.receiver import CLIENT_CLOCK_SKEW
 from celery.utils.time import utcoffset
+from kombu.compression import decompress
+from kombu.serialization import loads, prepare_accept_content
 from kombu.transport.base import StdChannel
 
+from flower.capture_redis import RedisEventSubscription, message_parts
 from flower.utils import describe_error
 
 
@@ -35,7 +38,26 @@ class BatchEventReceiver(EventReceiver):
         self.on_events = on_events
         #: Called with the reason when a message holds no events (see :meth:`_on_message`).
         self.on_undecodable = on_undecodable or (lambda reason: None)
+        self._accepted = prepare_accept_content(self.accept)
         self._quiet = False
+
+    def capture(self, on_connected: Callable[[], None]) -> None:
+        """Read events until :attr:`should_stop`, calling ``on_connected()`` once
+        subscribed: straight off the subscription with a Redis broker
+        (:mod:`flower.capture_redis`), else through kombu. A lost broker raises."""
+        subscription = RedisEventSubscription.for_queue(self.connection, self.queue)
+        if subscription is None:
+            on_connected()
+            for _ in self.consume(limit=None, timeout=None, wakeup=True):
+                pass
+            return
+        try:
+            subscription.open()
+            on_connected()
+            self.wakeup_workers(channel=self.connection.default_channel)
+            subscription.read(self.on_payload, lambda: self.should_stop)
+        finally:
+            subscription.close()
 
     def get_consumers(self, Consumer: type[kombu.Consumer],
                       channel: StdChannel) -> list[kombu.Consumer]:
@@ -43,38 +65,54 @@ class BatchEventReceiver(EventReceiver):
                          accept=self.accept)]
 
     def _on_message(self, message: kombu.Message) -> None:
-        """Hand on the events of one message. Anyone who can publish on the broker can
-        put anything on the events exchange: a message that is not events (undecodable,
-        nested too deep, not JSON objects) is dropped and reported, and capture goes on."""
+        """Hand on the events of one message kombu delivered (its body decompressed)."""
         if not self._quiet:  # the subscription is connected by the first message
             self._quiet = quiet_pubsub_messages(message.channel)
+        self._hand_on(message.body, message.content_type, message.content_encoding)
+
+    def on_payload(self, payload: bytes) -> None:
+        """Hand on the events of one message read off a Redis subscription
+        (:mod:`flower.capture_redis`): kombu's envelope around the events."""
         try:
-            payload = self._decode(message)
+            body, content_type, content_encoding, headers = message_parts(payload)
+            if headers.get('compression'):
+                body = decompress(body, headers['compression'])
+        except Exception as exc:  # whatever the message holds, the subscription stays
+            self.on_undecodable(describe_error(exc)[:200])
+            return
+        self._hand_on(body, content_type, content_encoding)
+
+    def _hand_on(self, body: bytes | str, content_type: str | None,
+                 content_encoding: str | None) -> None:
+        """Anyone who can publish on the broker can put anything on the events exchange:
+        a message that is not events (undecodable, nested too deep, not JSON objects)
+        is dropped and reported, and capture goes on."""
+        try:
+            payload = self._decode(body, content_type, content_encoding)
             events = payload if isinstance(payload, list) else [payload]
             if not all(isinstance(event, dict) for event in events):
                 raise ValueError("an event is not a JSON object")
         except Exception as exc:  # whatever the message holds, the subscription stays
             self.on_undecodable(describe_error(exc)[:200])
             return
-        self._receive(events, message)
+        self._receive(events)
 
-    @staticmethod
-    def _decode(message: kombu.Message) -> Any:
+    def _decode(self, body: bytes | str, content_type: str | None,
+                content_encoding: str | None) -> Any:
         """Decode plain JSON bodies with msgspec: kombu's decoder calls back into Python
         for every object, to revive types events never carry, and msgspec reads an
         event three times as fast as the standard library, with the same values (whole
         numbers of any size stay exact). What it refuses (NaN, lone surrogates, text
-        that is not UTF-8) is left to kombu."""
-        if message.content_type == 'application/json' and not message.headers.get('compression'):
-            body = message.body
+        that is not UTF-8), and other serializers, are left to kombu."""
+        if content_type == 'application/json':
             if (b'__type__' if isinstance(body, bytes) else '__type__') not in body:
                 try:
                     return _read_json(body)
                 except msgspec.DecodeError:  # not strict JSON: kombu's turn
                     pass
-        return message.decode()
+        return loads(body, content_type, content_encoding, accept=self._accepted)
 
-    def _receive(self, events: list[dict[str, Any]], message: kombu.Message) -> None:
+    def _receive(self, events: list[dict[str, Any]]) -> None:
         now = time.time()
         here = utcoffset()
         highest_clock = 0

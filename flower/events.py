@@ -266,9 +266,7 @@ class Events(threading.Thread):
             self._receiver = receiver
             if self._stopping.is_set() or not self._capturing.is_set():
                 return
-            self._on_connected(connection)
-            for _ in receiver.consume(limit=None, timeout=None, wakeup=True):
-                pass
+            receiver.capture(lambda: self._on_connected(connection))
 
     def _on_connected(self, connection):
         if self._outage_started is not None:

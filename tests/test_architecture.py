@@ -28,7 +28,7 @@ LAYERS = {
         'flower.store_postgres_write', 'flower.store_postgres',
         'flower.store_open',
         'flower.audit_store', 'flower.flower_db_import', 'flower.metrics_text', 'flower.metrics',
-        'flower.capture', 'flower.leadership',
+        'flower.capture_redis', 'flower.capture', 'flower.leadership',
         'flower.queue_history', 'flower.task_stats',
     ],
     'state: the model the IO loop changes': ['flower.state'],
