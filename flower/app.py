@@ -30,6 +30,7 @@ from flower.utils import describe_error
 from flower.utils.broker import BrokerError, active_queue_names, queue_lengths
 from flower.security import Sessions, body_too_large_message, read_limit, redacted_uri
 from flower.views import RefusedRequest
+from flower.views.workers import WorkerRowsHtml
 from flower.workers import WorkerAnswers, expected_repliers, is_known, long_offline_workers
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class Flower(tornado.web.Application):
                                                   thread_name_prefix='flower-search')
         #: ``/api/workers``'s answer of each worker, masked once per reply.
         self.worker_answers = WorkerAnswers()
+        #: The dashboard's rows, each worker's links escaped once.
+        self.worker_rows_html = WorkerRowsHtml(self.url_for_path)
         self.inspector = Inspector(self.io_loop, self.capp, self.options.inspect_timeout / 1000.0,
                                    expected=self.expected_repliers)
         #: What ``/metrics`` serves; the state records events into it.

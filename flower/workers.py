@@ -66,6 +66,13 @@ def _last_seen(worker: Worker | None, inspected: dict[str, Any]) -> float | None
     return max(moments) or None
 
 
+def _worker(state: EventsState, name: str) -> Worker | None:
+    """Worker ``name`` of the state, read without making it the most recently used: the
+    state's cache of workers is kept in the order events touch them, and reading every
+    worker for a page costs a lock and a move each otherwise."""
+    return state.workers.data.get(name)
+
+
 def _known_names(state: EventsState, inspected_workers: Inspected) -> set[str]:
     return set(state.workers.keys()) | set(inspected_workers.keys())
 
@@ -92,7 +99,7 @@ def expected_repliers(state: EventsState, inspected_workers: Inspected,
         return None
     expected = set()
     for name in _known_names(state, inspected_workers):
-        worker = state.workers.get(name)
+        worker = _worker(state, name)
         inspected = inspected_workers.get(name, {})
         if worker is not None and worker.heartbeats:
             if worker.alive:
@@ -106,7 +113,7 @@ def worker_row(state: EventsState, inspected_workers: Inspected, name: str,
                now: float | None = None) -> dict[str, Any]:
     """The dashboard row of one worker: status, task counters, load average, last seen."""
     now = time.time() if now is None else now
-    worker = state.workers.get(name)
+    worker = _worker(state, name)
     inspected = inspected_workers.get(name, {})
     counter = state.counter.get(name, {})
     row = {
@@ -144,7 +151,7 @@ def long_offline_workers(state: EventsState, inspected_workers: Inspected, max_a
     now = time.time() if now is None else now
     names = []
     for name in sorted(_known_names(state, inspected_workers)):
-        worker = state.workers.get(name)
+        worker = _worker(state, name)
         inspected = inspected_workers.get(name, {})
         if _is_online(worker, inspected, now):
             continue

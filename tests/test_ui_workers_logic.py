@@ -179,3 +179,13 @@ def test_worker_answers_as_json_are_the_answers_encoded():
     assert answers.json_text(inspected, json_text) == json_text(answers.answers(inspected))
     assert answers.json_text(inspected, json_text) == json_text(answers.answers(inspected))
     assert answers.json_text({}, json_text) == json_text({}) == '{}'
+
+
+def test_showing_the_workers_leaves_the_worker_evicted_first_the_one_heard_from_last():
+    state = EventsState(metrics=PrometheusMetrics(), max_workers_in_memory=2)
+    now = time.time()
+    worker_event(state, 'b@host', 'heartbeat', now)
+    worker_event(state, 'a@host', 'heartbeat', now)
+    assert [row['hostname'] for row in worker_rows(state, {})] == ['a@host', 'b@host']
+    worker_event(state, 'c@host', 'heartbeat', now)
+    assert sorted(state.workers.keys()) == ['a@host', 'c@host']
