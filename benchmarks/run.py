@@ -395,6 +395,27 @@ def measure_sustained(name, broker, args):
     return result
 
 
+def measure_cpu(name, broker, args, rate=5000):
+    """CPU per task event at ``rate`` events/s: the median of ``cpu_rounds`` runs of
+    ``cpu_seconds`` each, every run on a monitor started for it, no request made
+    meanwhile (8 s runs, as in the sustained measure, vary by a tenth from run to run)."""
+    runs = []
+    for _ in range(args.cpu_rounds):
+        monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
+        try:
+            publisher = Publisher(broker)
+            base = subscribe(monitor, publisher)
+            tasks = int(rate * args.cpu_seconds / 3)
+            cpu = monitor.cpu_seconds()
+            publisher.run(tasks, rate)
+            seen = monitor.settle(base + tasks * 3, timeout=60, quiet=3) - base
+            runs.append(round((monitor.cpu_seconds() - cpu) / max(seen, 1) * 1e6, 1))
+        finally:
+            monitor.stop()
+    return {'rate': rate, 'seconds': args.cpu_seconds, 'runs_us_per_event': runs,
+            'median_us_per_event': sorted(runs)[len(runs) // 2]}
+
+
 def healthcheck_during_ingest(name, broker, args, rate=5000):
     """p50/p95 of ``/healthcheck`` while ``rate`` events/s arrive, on a monitor of its
     own: the CPU per event measured above counts no requests."""
@@ -513,7 +534,7 @@ def add_common_rate(results):
 
 #: Issue 18's targets, by row label: ``ratio ≤ x`` or an absolute figure.
 TARGETS = {
-    'CPU per event at 5000 events/s (µs)': 'ratio ≤ 0.2',
+    'CPU per event at 5000 events/s, median of runs (µs)': 'ratio ≤ 0.2',
     'burst loss (%)': '0',
     'burst maximum lag (s)': '≤ 1.0',
     'RSS per task (bytes) at 50000 tasks': 'ratio ≤ 0.25',
@@ -536,6 +557,8 @@ def report_rows(results):
             ('  (that rate, events/s asked for)', ('sustained', 'common_rate')),
             ('CPU per event at 5000 events/s (µs)', ('sustained', 'rates', 5000,
                                                      'cpu_us_per_event')),
+            ('CPU per event at 5000 events/s, median of runs (µs)',
+             ('cpu', 'median_us_per_event')),
             ('burst loss (%)', ('burst', 'lost_percent')),
             ('burst maximum lag (s)', ('burst', 'max_lag_s')),
             ('  (burst published at, events/s)', ('burst', 'publish_rate')),
@@ -601,7 +624,8 @@ def report(results):
               f'{ratio(mine, other):>8}  {TARGETS.get(label, "")}')
 
 
-MEASURES = {'sustained': measure_sustained, 'burst': measure_burst, 'sizes': measure_sizes,
+MEASURES = {'sustained': measure_sustained, 'cpu': measure_cpu, 'burst': measure_burst,
+            'sizes': measure_sizes,
             'fleet': measure_fleet, 'history': measure_history}
 
 
@@ -619,6 +643,7 @@ def main():
                   [5000, 10000, 15000, 20000, 25000, 30000, 35000, 40000, 50000])
     args.max_lag = 1.0  # seconds of events a monitor may be behind and still keep up
     args.seconds = 4 if args.quick else 8
+    args.cpu_rounds, args.cpu_seconds = (1, 4) if args.quick else (3, 20)
     args.fill_rate = 8000
     args.max_tasks = max(args.sizes) + 50000
     args.fleet_workers = 100 if args.quick else 500
