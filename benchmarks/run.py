@@ -475,6 +475,8 @@ def measure_fleet(name, broker, args):
         return fleet.measure(name, broker, names, argparse.Namespace(
             inspect_timeout=10.0, max_tasks=100000, log_dir=args.log_dir, buffer=24, rate=5000,
             seconds=600, requests=60, spacing=0.05, refreshes=3, refresh_timeout=30))
+    except RuntimeError as exc:  # the monitor never showed the whole fleet
+        return {'error': str(exc)}
     finally:
         responder.terminate()
         responder.join()
