@@ -80,6 +80,7 @@ class History:
         self._restore(in_background)
         self.state.track_changes = True
         self.state.stored_fields = self._stored_fields
+        self.state.unwritten_task = self._unwritten_task
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix='flower-history')
         self._flush_timer = PeriodicCallback(self.flush, self.flush_interval)
         self._flush_timer.start()
@@ -125,11 +126,20 @@ class History:
                 pass
             self._restored(started)
 
+    def _unwritten(self, uuid: str) -> tuple[Any, int] | None:
+        """``(task, number)`` of the task ``uuid`` if its last changes are not written yet:
+        in the next batch, or in the one being written."""
+        return self.state.changed_tasks.get(uuid) or self._in_flight_tasks.get(uuid)
+
+    def _unwritten_task(self, uuid: str) -> Any:
+        unwritten = self._unwritten(uuid)
+        return None if unwritten is None else unwritten[0]
+
     def _stored_fields(self, uuid: str) -> dict[str, Any] | None:
         """The fields of the task ``uuid`` as the history has them or is about to: a task
         that left memory before its changes were written is still in the next batch, or
         in the one being written."""
-        unwritten = self.state.changed_tasks.get(uuid) or self._in_flight_tasks.get(uuid)
+        unwritten = self._unwritten(uuid)
         if unwritten is not None:
             row = task_row(*unwritten)
         else:

@@ -218,6 +218,9 @@ class EventsState(State):
         #: stored task (``None`` if there is none), to fill in a task that comes back to
         #: memory, after it left, with an event that carries few of its fields.
         self.stored_fields = None
+        #: Set by :class:`Events` in persistent mode: ``uuid -> task`` of a task that left
+        #: memory before its changes were written (``None`` if there is none).
+        self.unwritten_task = None
         kwargs.setdefault('tasks', TaskCache(kwargs.get('max_tasks_in_memory', 10000),
                                              self._forget_task))
         kwargs.setdefault('taskheap', NoTaskHeap())

@@ -143,8 +143,11 @@ class Tasks:
         self.history = history
 
     def get(self, uuid: str) -> Task | None:
-        """The task ``uuid`` from memory or from the history, or ``None``."""
+        """The task ``uuid`` from memory or from the history (written, or about to be
+        when it left memory before its last write), or ``None``."""
         task = self.state.tasks.data.get(uuid)
+        if task is None and self.state.unwritten_task is not None:
+            task = self.state.unwritten_task(uuid)
         if task is None and self.history is not None:
             row = self.history.get_task(uuid)
             task = None if row is None else stored_task(row)

@@ -411,6 +411,30 @@ def test_a_task_that_left_memory_before_it_was_written_comes_back_whole(
     assert stored == [('tasks.add', '(0,)', 'SUCCESS')]
 
 
+def test_a_task_that_left_memory_is_found_before_and_while_it_is_written(history_db):
+    """Between leaving memory and its row being written, a task is still found: in the
+    next batch, then in the one being written."""
+    from flower.tasks import Tasks
+
+    async def scenario():
+        events = make_events(history_db.db, max_tasks=2)
+        events.open_history()
+        worker = Worker(events.state)
+        for number in range(4):
+            worker.run(f'task-{number}', args=f'({number},)')
+        tasks = Tasks(events.state, events.store)
+        assert 'task-0' not in events.state.tasks.data
+        found = [tasks.get('task-0')]
+        events.flush_state()  # now in the batch being written
+        found.append(tasks.get('task-0'))
+        await written(events)
+        found.append(tasks.get('task-0'))
+        events.stop()
+        return [(task.uuid, task.args, task.state) for task in found]
+
+    assert run(scenario) == [('task-0', '(0,)', 'SUCCESS')] * 3
+
+
 def test_stopping_during_a_background_restore_keeps_the_history(history_db):
     path = history_db.db
 
