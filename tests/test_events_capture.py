@@ -121,6 +121,18 @@ def test_without_enable_events_a_silent_worker_stays_unseen(
     assert not flower.call(lambda: quiet.hostname in flower.app.events.state.workers)
 
 
+def test_a_worker_without_heartbeats_answers_the_heartbeat_asked_for_once_subscribed(
+        broker_url, worker_factory, flower_factory):
+    """Once its subscription is up, Flower asks every worker for a heartbeat: a worker
+    started before it, with heartbeats off but an event dispatcher on, is seen at once
+    (asked before the subscription was up, its answer would be lost)."""
+    quiet = worker_factory(broker_url, pool='threads', concurrency=1, events=False)
+    flower = flower_factory(broker_url, enable_events=False)
+    wait_for(lambda: flower.call(lambda: quiet.hostname in flower.app.events.state.workers),
+             timeout=10, what='the quiet worker seen by its answer')
+    assert flower.app.events.enable_events_sent == 0
+
+
 class RecordingHandler(logging.Handler):
     def __init__(self):
         super().__init__(level=logging.INFO)

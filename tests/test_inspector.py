@@ -200,7 +200,10 @@ def test_a_worker_known_only_from_inspection_is_waited_for(broker_url, worker_fa
     """A silent worker (no events, no heartbeats) is found by the refreshes of every
     worker: while Flower knows one, they wait for replies until the timeout."""
     loud = worker_factory(broker_url, pool='threads', concurrency=1)
-    silent = worker_factory(broker_url, pool='threads', concurrency=1, events=False)
+    # Without gossip either, its event dispatcher is off: it does not answer the heartbeat
+    # Flower asks every worker for once subscribed, which would make it known by events.
+    silent = worker_factory(broker_url, pool='threads', concurrency=1, events=False,
+                            extra_args=['--without-gossip'])
     flower = flower_factory(broker_url, enable_events=False, inspect_timeout=3000)
     flower.run_coroutine(flower.app.inspector.inspections_under_way, timeout=60)
     wait_until(lambda: loud.hostname in flower.call(lambda: dict(flower.app.events.state.workers)), 30)
