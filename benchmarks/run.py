@@ -14,6 +14,7 @@ smaller sizes to try the script out.
 """
 import argparse
 import bisect
+import contextlib
 import json
 import multiprocessing
 import os
@@ -256,6 +257,18 @@ def subscribe(monitor, publisher):
     return monitor.task_events()
 
 
+@contextlib.contextmanager
+def subscribed_monitor(name, broker, args):
+    """A monitor started for one measure, subscribed: ``(monitor, publisher, task events
+    seen so far)``; stopped at the end."""
+    monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
+    try:
+        publisher = Publisher(broker)
+        yield monitor, publisher, subscribe(monitor, publisher)
+    finally:
+        monitor.stop()
+
+
 def percentiles(samples):
     ordered = sorted(samples)
     return {'p50': ordered[len(ordered) // 2] * 1000,
@@ -301,10 +314,7 @@ def measure_burst(name, broker, args):
     time is the lag then. The maximum over the readings is reported (an upper
     bound, by at most a reading's interval and duration).
     """
-    monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
-    try:
-        publisher = Publisher(broker)
-        base = subscribe(monitor, publisher)
+    with subscribed_monitor(name, broker, args) as (monitor, publisher, base):
         tasks = args.burst // 3
         readings = []
         stop = threading.Event()
@@ -331,8 +341,6 @@ def measure_burst(name, broker, args):
         return {'events': tasks * 3, 'publish_rate': round(tasks * 3 / seconds),
                 'applied': seen, 'lost_percent': round(100 * (1 - seen / (tasks * 3)), 2),
                 'max_lag_s': max_lag(readings, sent_at, tasks * 3)}
-    finally:
-        monitor.stop()
 
 
 #: Seconds between two readings of the applied count during a burst.
@@ -365,10 +373,7 @@ def measure_sustained(name, broker, args):
     """
     result = {'rates': {}}
     for rate in args.rates:
-        monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
-        try:
-            publisher = Publisher(broker)
-            base = subscribe(monitor, publisher)
+        with subscribed_monitor(name, broker, args) as (monitor, publisher, base):
             tasks = int(rate * args.seconds / 3)
             cpu = monitor.cpu_seconds()
             publishing = time.monotonic()
@@ -389,8 +394,6 @@ def measure_sustained(name, broker, args):
             if published_rate > result.get('sustained_rate', 0):
                 result['sustained_rate'] = published_rate
                 result['cpu_us_per_event'] = result['rates'][rate]['cpu_us_per_event']
-        finally:
-            monitor.stop()
     result['healthcheck_during_ingest_5000'] = healthcheck_during_ingest(name, broker, args)
     return result
 
@@ -401,17 +404,12 @@ def measure_cpu(name, broker, args, rate=5000):
     meanwhile (8 s runs, as in the sustained measure, vary by a tenth from run to run)."""
     runs = []
     for _ in range(args.cpu_rounds):
-        monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
-        try:
-            publisher = Publisher(broker)
-            base = subscribe(monitor, publisher)
+        with subscribed_monitor(name, broker, args) as (monitor, publisher, base):
             tasks = int(rate * args.cpu_seconds / 3)
             cpu = monitor.cpu_seconds()
             publisher.run(tasks, rate)
             seen = monitor.settle(base + tasks * 3, timeout=60, quiet=3) - base
             runs.append(round((monitor.cpu_seconds() - cpu) / max(seen, 1) * 1e6, 1))
-        finally:
-            monitor.stop()
     return {'rate': rate, 'seconds': args.cpu_seconds, 'runs_us_per_event': runs,
             'median_us_per_event': sorted(runs)[len(runs) // 2]}
 
@@ -419,17 +417,12 @@ def measure_cpu(name, broker, args, rate=5000):
 def healthcheck_during_ingest(name, broker, args, rate=5000):
     """p50/p95 of ``/healthcheck`` while ``rate`` events/s arrive, on a monitor of its
     own: the CPU per event measured above counts no requests."""
-    monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
-    try:
-        publisher = Publisher(broker)
-        subscribe(monitor, publisher)
+    with subscribed_monitor(name, broker, args) as (monitor, publisher, _):
         process = publisher.start(int(rate * args.seconds / 3), rate)
         try:
             return healthcheck_while(monitor, lambda: time.sleep(0.05), count=60)
         finally:
             process.join()
-    finally:
-        monitor.stop()
 
 
 def measure_sizes(name, broker, args):
