@@ -6,6 +6,7 @@ their counts; :func:`get_prometheus_metrics` is the process-wide instance on
 ``prometheus_client``'s default registry, for event states built without one.
 """
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -214,7 +215,7 @@ class _TaskSeries:
     :meth:`apply` (see :meth:`PrometheusMetrics.batch`)."""
 
     __slots__ = ('metrics', 'labels', 'counters', 'children', 'setters', 'waiting', 'counts',
-                 'values', 'runtimes', 'pending')
+                 'values', 'runtimes', 'observers', 'pending')
 
     def __init__(self, metrics: PrometheusMetrics, task_name: str, worker: str) -> None:
         self.metrics = metrics
@@ -226,6 +227,7 @@ class _TaskSeries:
         self.counts = {}  # event type -> events not counted yet
         self.values = {}  # gauge -> the value it is to show
         self.runtimes = []  # runtimes not observed yet
+        self.observers = {}  # 'runtime' -> what observes a list of them
         self.pending = False  # in the batch being gathered
 
     def apply(self) -> None:
@@ -243,9 +245,11 @@ class _TaskSeries:
             self.setter(gauge)(value)
         self.values.clear()
         if self.runtimes:
-            observe = self.child(self.metrics.runtime).observe
-            for runtime in self.runtimes:
-                observe(runtime)
+            observe = self.observers.get('runtime')
+            if observe is None:
+                observe = self.observers['runtime'] = _observe_all(
+                    self.child(self.metrics.runtime))
+            observe(self.runtimes)
             self.runtimes.clear()
 
     def child(self, metric: MetricWrapperBase) -> MetricWrapperBase:
@@ -268,6 +272,34 @@ def _increment(child: Counter) -> Callable[[float], None]:
     if type(value) is not MutexValue:
         return child.inc
     return value.inc
+
+
+def _observe_all(child: Histogram) -> Callable[[list[float]], None]:
+    """``child.observe`` of each of a list of values, as one update of each bucket they
+    fall in (found by bisection, not by a loop over the buckets) and the sum added up in
+    their order, when the values are the plain in-process ones (else ``observe`` each)."""
+    bounds = getattr(child, '_upper_bounds', None)
+    buckets = getattr(child, '_buckets', None)
+    total = getattr(child, '_sum', None)
+    if (bounds is None or buckets is None or type(total) is not MutexValue
+            or any(type(bucket) is not MutexValue for bucket in buckets)):
+        def observe_each(values: list[float]) -> None:
+            for value in values:
+                child.observe(value)
+        return observe_each
+
+    def observe_all(values: list[float]) -> None:
+        counts = {}
+        added = total.get()
+        for value in values:
+            added += value
+            if value == value:  # NaN falls in no bucket
+                index = bisect_left(bounds, value)
+                counts[index] = counts.get(index, 0) + 1
+        total.set(added)
+        for index, count in counts.items():
+            buckets[index].inc(count)
+    return observe_all
 
 
 def _setter(child: Gauge) -> Callable[[float], None]:

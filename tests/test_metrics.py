@@ -151,6 +151,35 @@ def test_events_applied_in_a_batch_show_as_events_applied_one_by_one():
                  task='tasks.t1', worker='w1@h') > 0
 
 
+def test_runtimes_observed_together_count_as_prometheus_clients_observe():
+    """A batch's runtimes go into the histogram in one update a bucket: the same
+    buckets, count and sum (added in the same order) as ``observe`` of each."""
+    import math
+    import random
+
+    from flower.metrics import _observe_all
+
+    rng = random.Random(7)
+    bounds = [0.1, 0.5, 1.0, 5.0]
+    values = [rng.choice([0.0, 0.1, 0.5, 1.0, 5.0, 7.5, -1.0, math.inf, math.nan])
+              for _ in range(200)] + [rng.uniform(0, 10) for _ in range(300)]
+    by_observe = prometheus_client.Histogram('h_one', 'h', ['task'], buckets=bounds,
+                                             registry=prometheus_client.CollectorRegistry())
+    together = prometheus_client.Histogram('h_all', 'h', ['task'], buckets=bounds,
+                                           registry=prometheus_client.CollectorRegistry())
+    for value in values:
+        by_observe.labels('t').observe(value)
+    observe_all = _observe_all(together.labels('t'))
+    for start in range(0, len(values), 37):
+        observe_all(values[start:start + 37])
+
+    def samples(histogram):
+        return [(sample.name.split('_', 2)[-1], sample.labels, repr(sample.value))
+                for sample in histogram.collect()[0].samples if 'created' not in sample.name]
+
+    assert samples(together) == samples(by_observe)
+
+
 def test_runtime_buckets_are_the_configured_ones_sorted(state):
     state.event(task_event('task-received', 'a'))
     state.event(task_event('task-succeeded', 'a', runtime=7.0))
