@@ -10,11 +10,12 @@ batches of 24 as prefork workers send them, a heartbeat from each worker
 every 10,000 task events, two seconds' worth at 5,000 events/s), published through Celery's own dispatcher into
 kombu's in-memory transport, then taken out as the message envelopes Redis
 would deliver. Each repetition replays them into a fresh
-:class:`flower.events.Events`, by the path a message takes after the Redis
-transport has read it (the ``encoded`` stage: kombu's envelope decoding,
-:class:`kombu.Message`, :class:`flower.capture.BatchEventReceiver`), or
-hands the decoded event lists straight to ``Events.on_events`` (the
-``decoded`` stage). Either way the IO loop's batch (state, task index,
+:class:`flower.events.Events`, by the path a message takes after kombu's
+Redis transport has read it (the ``encoded`` stage: kombu's envelope
+decoding, :class:`kombu.Message`, :class:`flower.capture.BatchEventReceiver`),
+by the path of a message flower reads off a Redis subscription itself (the
+``redis`` stage, :mod:`flower.capture_redis`), or hands the decoded event
+lists straight to ``Events.on_events`` (the ``decoded`` stage). Either way the IO loop's batch (state, task index,
 metrics, change feed) runs after every message, as it does at a few
 thousand events per second. What the Redis client does with the socket is
 not included: ``benchmarks/run.py`` measures the whole process.
@@ -141,6 +142,14 @@ class Replay:
             deliver(loads(text), queue)
             self.turn(number)
 
+    def redis(self, texts):
+        """Each envelope as the capture reads it off a Redis subscription
+        (``BatchEventReceiver.on_payload``), then the IO loop's turn."""
+        on_payload = self.receiver.on_payload
+        for number, text in enumerate(texts):
+            on_payload(text.encode())
+            self.turn(number)
+
     def decoded(self, batches):
         on_events = self.events.on_events
         for number, batch in enumerate(batches):
@@ -177,7 +186,7 @@ def decoded_batches(texts):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--tasks', type=int, default=20000, help='tasks (3 events each)')
-    parser.add_argument('--stage', choices=('encoded', 'decoded'), default='encoded')
+    parser.add_argument('--stage', choices=('encoded', 'redis', 'decoded'), default='encoded')
     parser.add_argument('--repeat', type=int, default=5, help='runs; the fastest is reported')
     parser.add_argument('--dry', action='store_true', help='build everything, replay nothing')
     args = parser.parse_args()
