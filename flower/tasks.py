@@ -20,6 +20,7 @@ from flower.state import EventsState, stored_task
 from flower.store import TaskStore
 from flower.task_listing import Pair, SearchSnapshot, matching_rows, sort_tasks, then_stored
 from flower.utils.search import Query, TaskSearchEngine, parse_query
+from flower.utils.search_text import text_term
 from flower.utils.task_index import field_value
 
 #: The fields of a task as served by the API, Flower 2.2's keys (``worker`` is the
@@ -38,6 +39,9 @@ _SAME_AS = {'parent': 'parent_id', 'root': 'root_id'}
 
 #: The format of the ``received_*`` and ``started_*`` filters (UTC).
 DATE_FORMAT = '%Y-%m-%d %H:%M'
+#: Most tasks a search without a text term looks through on the IO loop before it
+#: leaves the search to a thread (see :meth:`Tasks.page`).
+SCANNED_ON_LOOP = 500
 
 
 def parse_date(value: str) -> datetime.datetime:
@@ -199,9 +203,28 @@ class Tasks:
             filtered = self.count(task_filter)[1] if count else None
             return filtered, list(self.select(task_filter, sort_by, offset, limit))
         stop = None if limit is None else offset + limit
+        if stop is not None and not (count or sort_by) and text_term(task_filter.query) is None:
+            first = self._first_matches(task_filter, stop)
+            if first is not None:
+                return None, first[offset:]
         snapshot = SearchSnapshot(self, task_filter)
         return await asyncio.get_running_loop().run_in_executor(
             executor, snapshot.page, task_filter, sort_by, offset, stop, count)
+
+    def _first_matches(self, task_filter: TaskFilter, needed: int) -> list[Pair] | None:
+        """The first ``needed`` matches, newest first, when they are among the newest
+        :data:`SCANNED_ON_LOOP` tasks in memory (a search for something common), or
+        ``None``. Looking there on the IO loop costs less than a snapshot for a thread;
+        a search with a text term has its own index and is left to the thread."""
+        get = self.state.tasks.data.get
+        found = []
+        for uuid in itertools.islice(self.state.task_index.newest_first(), SCANNED_ON_LOOP):
+            task = get(uuid)
+            if task is not None and task_filter.matches(task):
+                found.append((uuid, task))
+                if len(found) == needed:
+                    return found
+        return None
 
     def _stored(self, task_filter: TaskFilter, sort_by: str | None = None,
                 needed: int | None = None) -> Iterator[Pair]:
