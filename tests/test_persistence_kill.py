@@ -39,10 +39,13 @@ def test_kill_9_then_restart_restores_finished_tasks_and_counters(
             return all(tasks.get(task_id, {}).get('state') in ('SUCCESS', 'FAILURE')
                        for task_id in ids) and tasks
 
-        before = wait_until(all_finished, timeout=30, message='every task to finish')
+        wait_until(all_finished, timeout=30, message='every task to finish')
+        time.sleep(1.5)  # the tasks finished more than a second before the kill
+        # Read just before the kill: the client's task-sent events can come after the
+        # worker's, so a task's fields may still grow after it finished.
+        before = get_json(port, '/api/tasks')
         before_counters = counters(port, worker.hostname)
         assert before_counters['processed'] == len(TASKS) and before_counters['failed'] == 1
-        time.sleep(1.5)  # the tasks finished more than a second before the kill
         os.killpg(flower.process.pid, signal.SIGKILL)
         flower.process.wait(10)
     finally:
