@@ -1,6 +1,5 @@
 """Reading events off the broker: the batch receiver the capture thread runs, and the
 back-off between reconnection attempts."""
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,12 +13,9 @@ from kombu.compression import decompress
 from kombu.serialization import loads, prepare_accept_content
 from kombu.transport.base import StdChannel
 
-from flower.capture_redis import RedisEventSubscription, message_parts
+from flower.capture_redis import RedisEventSubscription, message_parts, pushed_message, read_json
 from flower.utils import describe_error
 
-
-#: A JSON reader that keeps no state between messages.
-_read_json = msgspec.json.Decoder().decode
 
 
 class BatchEventReceiver(EventReceiver):
@@ -107,7 +103,7 @@ class BatchEventReceiver(EventReceiver):
         if content_type == 'application/json':
             if (b'__type__' if isinstance(body, bytes) else '__type__') not in body:
                 try:
-                    return _read_json(body)
+                    return read_json(body)
                 except msgspec.DecodeError:  # not strict JSON: kombu's turn
                     pass
         return loads(body, content_type, content_encoding, accept=self._accepted)
@@ -151,17 +147,8 @@ def quiet_pubsub_messages(channel: StdChannel) -> bool:
         return False
     handler = getattr(parser, 'pubsub_push_handler_func', None)
     if getattr(handler, '__name__', None) == 'handle_pubsub_push_response':
-        parser.set_pubsub_push_handler(_pushed_message)
+        parser.set_pubsub_push_handler(pushed_message)
     return True
-
-
-_push_log = logging.getLogger('push_response')
-
-
-def _pushed_message(response: Any) -> Any:
-    if _push_log.isEnabledFor(logging.DEBUG):
-        _push_log.debug("Push response: %s", response)
-    return response
 
 
 class Backoff:

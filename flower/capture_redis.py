@@ -12,6 +12,7 @@ blocking read of the socket. Brokers it does not know how to read this way
 (Sentinel, a customised channel, RESP3) are left to kombu.
 """
 import binascii
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,8 @@ from kombu.transport import redis as kombu_redis
 #: Seconds a read waits before the capture looks whether it must stop.
 POLL_SECONDS = 1.0
 
-_read_envelope = msgspec.json.Decoder().decode
+#: A JSON reader that keeps no state between messages (envelopes and event bodies).
+read_json = msgspec.json.Decoder().decode
 
 
 class RedisEventSubscription:
@@ -61,7 +63,7 @@ class RedisEventSubscription:
             parser = getattr(connection, '_parser', None)
             if hasattr(parser, 'set_pubsub_push_handler'):
                 # redis-py's own handler writes every whole message into a debug line.
-                parser.set_pubsub_push_handler(_as_it_is)
+                parser.set_pubsub_push_handler(pushed_message)
             connection.send_command('PSUBSCRIBE', self.topic)
             reply = self._next_reply(connection)
             while not (isinstance(reply, list) and reply[0] == b'psubscribe'):
@@ -98,14 +100,21 @@ class RedisEventSubscription:
         self._pool.disconnect()
 
 
-def _as_it_is(response: Any) -> Any:
+_push_log = logging.getLogger('push_response')
+
+
+def pushed_message(response: Any) -> Any:
+    """A pub/sub message as it is, written into redis-py's debug line only when someone
+    turned that logger's debug level on."""
+    if _push_log.isEnabledFor(logging.DEBUG):
+        _push_log.debug("Push response: %s", response)
     return response
 
 
 def message_parts(payload: bytes) -> tuple[bytes, str | None, str | None, dict[str, Any]]:
     """``(body, content type, content encoding, headers)`` of a message kombu's Redis
     transport published: the envelope kombu decodes before it makes a message."""
-    envelope = _read_envelope(payload)
+    envelope = read_json(payload)
     if not isinstance(envelope, dict):
         raise ValueError("the message is not a kombu envelope")
     body = envelope.get('body')

@@ -299,7 +299,7 @@ def test_pushed_pubsub_messages_are_not_written_into_a_dropped_debug_line(broker
             done.set()
             sender.join()
     seen = seen[:3]
-    assert [handler for _, handler, _ in seen] == [capture._pushed_message] * 3
+    assert [handler for _, handler, _ in seen] == [capture.pushed_message] * 3
     assert [events[0]['hostname'] for _, _, events in seen] == ['w@push'] * 3
     debug_lines = [record.getMessage() for record in caplog.records
                    if record.name == 'push_response']
