@@ -241,7 +241,7 @@ class EventsState(State):
             known = self.tasks.data.get(event.get('uuid'))
             was = known.state if known is not None else None
             with self._mutex:
-                result = self._task_event(event, event_type[5:])
+                result = self._task_event(event, event_type[5:], known)
             (task, created), subject = result
             if created and subject not in ('received', 'sent') and self.stored_fields:
                 self._fill_in_from_history(task)
@@ -265,18 +265,18 @@ class EventsState(State):
             if task.name is not None:
                 self._seen_types.add(task.name)
 
-    def _task_event(self, event: dict[str, Any],
-                    subject: str) -> tuple[tuple[CompactTask, bool], str]:
+    def _task_event(self, event: dict[str, Any], subject: str,
+                    task: CompactTask | None) -> tuple[tuple[CompactTask, bool], str]:
         """Apply a task event as Celery's state does, minus its heap of every event by
         time (the task index orders tasks) and the lookups that heap needs: this is
-        where Flower spends most of its time under load."""
+        where Flower spends most of its time under load. ``task`` is the event's task
+        in memory (``None`` if it is not)."""
         self.event_count += 1
         if self.event_callback:
             self.event_callback(self, event)
         uuid, hostname = event['uuid'], event['hostname']
         timestamp, local_received = event['timestamp'], event['local_received']
         tasks = self.tasks
-        task = tasks.data.get(uuid)
         created = task is None
         if created:
             task = tasks[uuid] = self.Task(uuid, cluster_state=self)

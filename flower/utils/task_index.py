@@ -225,9 +225,8 @@ class TaskIndex:
             buckets = self.buckets[field]
             if value is not None and uuid in buckets.get(value, ()):
                 continue  # filed right: the common case, one lookup
-            if known is not None and not (field == 'state' and was is not None
-                                          and self._unfile(field, was, uuid)):
-                self._unfile_anywhere(field, uuid)  # a name or worker changed: rare
+            if known is not None:  # the state changed (a name or worker rarely does)
+                self._unfile_from(field, was if field == 'state' else None, uuid)
             if value is not None:
                 buckets[value].add(uuid)
         for index in self.sort_indexes.values():
@@ -242,9 +241,12 @@ class TaskIndex:
             return True
         return False
 
-    def _unfile_anywhere(self, field, uuid):
-        """Take ``uuid`` out of the bucket of ``field`` it is in, whichever that is:
-        the index does not keep what it filed a task under (a sixth of a task's size)."""
+    def _unfile_from(self, field, likely, uuid):
+        """Take ``uuid`` out of the bucket of ``field`` it is in: ``likely``'s if it is
+        there, else whichever it is (the index does not keep what it filed a task under:
+        that would be a sixth of a task's size)."""
+        if likely is not None and self._unfile(field, likely, uuid):
+            return
         for value, bucket in list(self.buckets[field].items()):
             if uuid in bucket and self._unfile(field, value, uuid):
                 return
@@ -257,8 +259,7 @@ class TaskIndex:
         self.search_text.removed(number)
         values = _filed_values(task) if task is not None else (None,) * len(BUCKET_FIELDS)
         for field, value in zip(BUCKET_FIELDS, values):
-            if value is None or not self._unfile(field, value, uuid):
-                self._unfile_anywhere(field, uuid)
+            self._unfile_from(field, value, uuid)
         for index in self.sort_indexes.values():
             index.discard(uuid)
 
