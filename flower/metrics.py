@@ -215,7 +215,7 @@ class _TaskSeries:
     :meth:`apply` (see :meth:`PrometheusMetrics.batch`)."""
 
     __slots__ = ('metrics', 'labels', 'counters', 'children', 'setters', 'waiting', 'counts',
-                 'values', 'runtimes', 'observers', 'pending')
+                 'values', 'runtimes', 'observe_runtimes', 'pending')
 
     def __init__(self, metrics: PrometheusMetrics, task_name: str, worker: str) -> None:
         self.metrics = metrics
@@ -227,7 +227,7 @@ class _TaskSeries:
         self.counts = {}  # event type -> events not counted yet
         self.values = {}  # gauge -> the value it is to show
         self.runtimes = []  # runtimes not observed yet
-        self.observers = {}  # 'runtime' -> what observes a list of them
+        self.observe_runtimes = None  # what puts a list of them into the histogram
         self.pending = False  # in the batch being gathered
 
     def apply(self) -> None:
@@ -245,11 +245,9 @@ class _TaskSeries:
             self.setter(gauge)(value)
         self.values.clear()
         if self.runtimes:
-            observe = self.observers.get('runtime')
-            if observe is None:
-                observe = self.observers['runtime'] = _observe_all(
-                    self.child(self.metrics.runtime))
-            observe(self.runtimes)
+            if self.observe_runtimes is None:
+                self.observe_runtimes = _observe_all(self.child(self.metrics.runtime))
+            self.observe_runtimes(self.runtimes)
             self.runtimes.clear()
 
     def child(self, metric: MetricWrapperBase) -> MetricWrapperBase:

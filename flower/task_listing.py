@@ -7,7 +7,7 @@ is a :class:`flower.tasks.TaskFilter`.
 """
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from celery.events.state import Task
@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 
 #: A task with its uuid, as listings give them.
 Pair = tuple[str, Task]
+
+
+def matching_pairs(uuids: Iterable[str], lookup: Callable[[str], Task | None],
+                   task_filter: 'TaskFilter') -> Iterator[Pair]:
+    """``(uuid, task)`` of the tasks of ``uuids`` still in memory that ``task_filter``
+    lets through, in the order of ``uuids``."""
+    for uuid in uuids:
+        task = lookup(uuid)
+        if task is not None and task_filter.matches(task):
+            yield uuid, task
 
 
 def sort_tasks(tasks: Iterable[Pair], sort_by: str) -> list[Pair]:
@@ -145,12 +155,8 @@ class SearchSnapshot:
                 reader.close()
 
     def _in_memory(self, task_filter: 'TaskFilter') -> Iterator[Pair]:
-        lookup = self.lookup
         if self.text_term is None:
             uuids = self.uuids
         else:
             uuids = itertools.chain.from_iterable(self.text.find(self.text_term))
-        for uuid in uuids:
-            task = lookup(uuid)
-            if task is not None and task_filter.matches(task):
-                yield uuid, task
+        return matching_pairs(uuids, self.lookup, task_filter)

@@ -18,7 +18,8 @@ from celery.events.state import Task
 
 from flower.state import EventsState, stored_task
 from flower.store import TaskStore
-from flower.task_listing import Pair, SearchSnapshot, matching_rows, sort_tasks, then_stored
+from flower.task_listing import (Pair, SearchSnapshot, matching_pairs, matching_rows, sort_tasks,
+                                 then_stored)
 from flower.utils.search import Query, TaskSearchEngine, parse_query
 from flower.utils.search_text import text_term
 from flower.utils.task_index import field_value
@@ -216,15 +217,10 @@ class Tasks:
         :data:`SCANNED_ON_LOOP` tasks in memory (a search for something common), or
         ``None``. Looking there on the IO loop costs less than a snapshot for a thread;
         a search with a text term has its own index and is left to the thread."""
-        get = self.state.tasks.data.get
-        found = []
-        for uuid in itertools.islice(self.state.task_index.newest_first(), SCANNED_ON_LOOP):
-            task = get(uuid)
-            if task is not None and task_filter.matches(task):
-                found.append((uuid, task))
-                if len(found) == needed:
-                    return found
-        return None
+        newest = itertools.islice(self.state.task_index.newest_first(), SCANNED_ON_LOOP)
+        found = list(itertools.islice(
+            matching_pairs(newest, self.state.tasks.data.get, task_filter), needed))
+        return found if len(found) == needed else None
 
     def _stored(self, task_filter: TaskFilter, sort_by: str | None = None,
                 needed: int | None = None) -> Iterator[Pair]:
@@ -278,8 +274,7 @@ class Tasks:
         get = self.state.tasks.data.get
         candidates = self._candidates(task_filter, needed)
         if candidates is not None:
-            pairs = [(uuid, get(uuid)) for uuid in index.by_creation(candidates)]
-            pairs = [pair for pair in pairs if pair[1] is not None and task_filter.matches(pair[1])]
+            pairs = list(matching_pairs(index.by_creation(candidates), get, task_filter))
             return sort_tasks(pairs, sort_by) if sort_by else pairs
         if sort_by:
             sort_index = index.sort_index(sort_by.removeprefix('-'), self.state.tasks.data)
@@ -292,10 +287,10 @@ class Tasks:
             uuids = itertools.chain(ordered, tail)
         else:
             uuids = index.newest_first()
-        pairs = ((uuid, get(uuid)) for uuid in uuids)
         if task_filter.is_empty:
+            pairs = ((uuid, get(uuid)) for uuid in uuids)
             return (pair for pair in pairs if pair[1] is not None)
-        return (pair for pair in pairs if pair[1] is not None and task_filter.matches(pair[1]))
+        return matching_pairs(uuids, get, task_filter)
 
 
 def shallow_copy(task: Task) -> Task:
