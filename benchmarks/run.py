@@ -427,11 +427,8 @@ def healthcheck_during_ingest(name, broker, args, rate=5000):
 
 def measure_sizes(name, broker, args):
     """RSS per task and request latencies with ``sizes`` tasks stored."""
-    monitor = Monitor(name, broker, args.max_tasks, args.log_dir)
     result = {}
-    try:
-        publisher = Publisher(broker)
-        base = subscribe(monitor, publisher)
+    with subscribed_monitor(name, broker, args) as (monitor, publisher, base):
         time.sleep(1)
         idle_rss = monitor.rss()
         stored = 0
@@ -448,8 +445,6 @@ def measure_sizes(name, broker, args):
                 figures[label] = latency(monitor, path, 30)
             figures['healthcheck_during_full_listing'] = healthcheck_while(
                 monitor, lambda: monitor.get('/api/tasks', timeout=300), count=30)
-    finally:
-        monitor.stop()
     return result
 
 
