@@ -16,6 +16,7 @@ import pytest
 import requests
 from celery import Celery
 
+from tests.support.host_network import network_changing
 from tests.support.processes import REPO_DIR, free_port
 from tests.support.rabbitmq import MANAGEMENT_API, amqp_url
 from tests.support.waiting import wait_for
@@ -284,10 +285,12 @@ def compose_project(flower_image):
                         f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
         return result
 
-    compose('up', '-d')
+    with network_changing():  # a bridge network and its veth pairs come up
+        compose('up', '-d')
     yield name, f'http://127.0.0.1:{port}'
-    compose('down', '--volumes', '--timeout', '5', check=False)
-    podman('network', 'rm', '--force', f'{name}_default', check=False)  # down leaves it
+    with network_changing():
+        compose('down', '--volumes', '--timeout', '5', check=False)
+        podman('network', 'rm', '--force', f'{name}_default', check=False)  # down leaves it
 
 
 def test_the_compose_example_runs_redis_a_worker_and_flower(compose_project):

@@ -23,6 +23,8 @@ import time
 
 import pytest
 
+from tests.support.host_network import network_steady
+
 try:
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -201,11 +203,15 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    """A fresh context and page; errors, failed requests and responses recorded on it."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
-    context.set_default_navigation_timeout(DEFAULT_TIMEOUT_MS)
-    new_page = context.new_page()
-    _record_problems(new_page)
-    yield new_page
-    context.close()
+    """A fresh context and page; errors, failed requests and responses recorded on it.
+
+    The host's network stays as it is while the page lives (``network_steady``).
+    """
+    with network_steady():
+        context = browser.new_context(viewport=VIEWPORT)
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        context.set_default_navigation_timeout(DEFAULT_TIMEOUT_MS)
+        new_page = context.new_page()
+        _record_problems(new_page)
+        yield new_page
+        context.close()
