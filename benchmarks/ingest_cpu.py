@@ -41,6 +41,7 @@ from kombu.utils.json import loads  # noqa: E402
 
 from benchmarks.run import WORKERS, task_events  # noqa: E402
 from flower.capture import BatchEventReceiver  # noqa: E402
+from flower.command import GC_THRESHOLDS  # noqa: E402
 from flower.events import Events  # noqa: E402
 from flower.metrics import PrometheusMetrics  # noqa: E402
 
@@ -190,6 +191,7 @@ def main():
     parser.add_argument('--repeat', type=int, default=5, help='runs; the fastest is reported')
     parser.add_argument('--dry', action='store_true', help='build everything, replay nothing')
     args = parser.parse_args()
+    gc.set_threshold(*GC_THRESHOLDS)  # as flower.command.tune_process() sets them
     app = celery.Celery(broker='memory://', set_as_current=False)
     texts = envelopes(args.tasks)
     task_event_count = 3 * args.tasks

@@ -398,20 +398,38 @@ def measure_sustained(name, broker, args):
     return result
 
 
-def measure_cpu(name, broker, args, rate=5000):
-    """CPU per task event at ``rate`` events/s: the median of ``cpu_rounds`` runs of
-    ``cpu_seconds`` each, every run on a monitor started for it, no request made
-    meanwhile (8 s runs, as in the sustained measure, vary by a tenth from run to run)."""
-    runs = []
+def measure_cpu(broker, args, rate=5000):
+    """CPU per task event at ``rate`` events/s of both monitors, in ``cpu_rounds`` rounds
+    of ``cpu_seconds`` each: every round runs ours then Flower 2.2.0, each on a monitor
+    started for it, no request made meanwhile. The medians, and the median of the
+    rounds' ratios: the machine's speed drifts over minutes, and interleaved rounds
+    let both monitors meet the same drift."""
+    runs = {name: [] for name in MONITORS}
     for _ in range(args.cpu_rounds):
-        with subscribed_monitor(name, broker, args) as (monitor, publisher, base):
-            tasks = int(rate * args.cpu_seconds / 3)
-            cpu = monitor.cpu_seconds()
-            publisher.run(tasks, rate)
-            seen = monitor.settle(base + tasks * 3, timeout=60, quiet=3) - base
-            runs.append(round((monitor.cpu_seconds() - cpu) / max(seen, 1) * 1e6, 1))
-    return {'rate': rate, 'seconds': args.cpu_seconds, 'runs_us_per_event': runs,
-            'median_us_per_event': sorted(runs)[len(runs) // 2]}
+        for name in MONITORS:
+            runs[name].append(cpu_run(name, broker, args, rate))
+    results = {name: {'rate': rate, 'seconds': args.cpu_seconds, 'runs_us_per_event': figures,
+                      'median_us_per_event': median(figures)} for name, figures in runs.items()}
+    ratios = [round(mine / theirs, 3) for mine, theirs in zip(*runs.values()) if theirs]
+    results['ours'].update(ratios_of_rounds=ratios, median_ratio_of_rounds=median(ratios))
+    return results
+
+
+def cpu_run(name, broker, args, rate):
+    """One run of :func:`measure_cpu`: µs of CPU per task event."""
+    with subscribed_monitor(name, broker, args) as (monitor, publisher, base):
+        tasks = int(rate * args.cpu_seconds / 3)
+        cpu = monitor.cpu_seconds()
+        publisher.run(tasks, rate)
+        seen = monitor.settle(base + tasks * 3, timeout=60, quiet=3) - base
+        figure = round((monitor.cpu_seconds() - cpu) / max(seen, 1) * 1e6, 1)
+    print(f"  {name}: {figure} µs per task event", flush=True)
+    return figure
+
+
+def median(figures):
+    ordered = sorted(figures)
+    return ordered[len(ordered) // 2] if ordered else None
 
 
 def healthcheck_during_ingest(name, broker, args, rate=5000):
@@ -549,6 +567,7 @@ def report_rows(results):
                                                      'cpu_us_per_event')),
             ('CPU per event at 5000 events/s, median of runs (µs)',
              ('cpu', 'median_us_per_event')),
+            ('  (median of the rounds\' ratios)', ('cpu', 'median_ratio_of_rounds')),
             ('burst loss (%)', ('burst', 'lost_percent')),
             ('burst maximum lag (s)', ('burst', 'max_lag_s')),
             ('  (burst published at, events/s)', ('burst', 'publish_rate')),
@@ -598,8 +617,9 @@ def report(results):
         return data
 
     def show(value):
-        return f'{value:.1f}' if isinstance(value, float) else \
-            str(value if value is not None else 'n/a')
+        if isinstance(value, float):
+            return f'{value:.3f}' if abs(value) < 1 else f'{value:.1f}'
+        return str(value if value is not None else 'n/a')
 
     width = max(len(label) for label, _ in rows)
     print(f"\n{'measure':{width}}  {'ours':>12}  {'flower 2.2.0':>12}  {'ratio':>8}  target")
@@ -617,6 +637,8 @@ def report(results):
 MEASURES = {'sustained': measure_sustained, 'cpu': measure_cpu, 'burst': measure_burst,
             'sizes': measure_sizes,
             'fleet': measure_fleet, 'history': measure_history}
+#: Measures that run both monitors themselves (``measure(broker, args)``).
+PAIRED = {'cpu'}
 
 
 def main():
@@ -633,7 +655,7 @@ def main():
                   [5000, 10000, 15000, 20000, 25000, 30000, 35000, 40000, 50000])
     args.max_lag = 1.0  # seconds of events a monitor may be behind and still keep up
     args.seconds = 4 if args.quick else 8
-    args.cpu_rounds, args.cpu_seconds = (1, 4) if args.quick else (3, 20)
+    args.cpu_rounds, args.cpu_seconds = (1, 4) if args.quick else (5, 20)
     args.fill_rate = 8000
     args.max_tasks = max(args.sizes) + 50000
     args.fleet_workers = 100 if args.quick else 500
@@ -655,8 +677,14 @@ def main():
             if name not in args.measures.split(','):
                 continue
             measure = MEASURES[name]
+            broker = redis.url_for(number + 1)
+            if name in PAIRED:  # both monitors in one measure, round by round
+                print(f"{measure.__name__} ...", flush=True)
+                for monitor, result in measure(broker, args).items():
+                    results[monitor][name] = result
+                    print(monitor, json.dumps(result, default=str), flush=True)
+                continue
             for monitor in MONITORS:  # interleaved: each measure, ours then Flower 2.2.0
-                broker = redis.url_for(number + 1)
                 print(f"{measure.__name__} {monitor} ...", flush=True)
                 results[monitor][name] = measure(monitor, broker, args)
                 print(json.dumps(results[monitor][name], default=str), flush=True)

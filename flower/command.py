@@ -37,6 +37,11 @@ ENV_PREFIX = 'FLOWER_'
 #: subscriber that falls 32 MB behind, losing every event sent until it is back.
 GIL_SWITCH_INTERVAL = 0.0005
 GC_FREEZE_INTERVAL = 5000  # milliseconds between two gc.freeze() calls
+#: The garbage collector's thresholds (Python's default is 700, 10, 10): a young
+#: collection every 10,000 new objects rather than every 700, by when most of them
+#: are gone. At 5,000 task events/s, collections took 1.35 µs a task event (135 ms
+#: in 103 collections for 100,000 events) and take 0.45 µs with these.
+GC_THRESHOLDS = (10_000, 10, 10)
 CELERY_SETTING_NAMES = frozenset(name for name, _ in flatten(NAMESPACES))
 
 
@@ -325,14 +330,16 @@ def _fail(message):
 def tune_process() -> PeriodicCallback:
     """Tune the interpreter for capture; call it on the IO loop's thread before starting.
 
-    Shortens the GIL switch interval to :data:`GIL_SWITCH_INTERVAL`, and moves
-    long-lived objects (tasks, workers) out of the garbage collector's sight
-    every :data:`GC_FREEZE_INTERVAL`: with hundreds of thousands of tasks a full
+    Shortens the GIL switch interval to :data:`GIL_SWITCH_INTERVAL`, collects
+    young objects less often (:data:`GC_THRESHOLDS`), and moves long-lived
+    objects (tasks, workers) out of the garbage collector's sight every
+    :data:`GC_FREEZE_INTERVAL`: with hundreds of thousands of tasks a full
     collection would otherwise stall the IO loop for a second; tasks are still
     freed when dropped (they hold no cycles). Returns the started freeze timer.
     """
     if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()
     freezer = PeriodicCallback(gc.freeze, GC_FREEZE_INTERVAL)
     freezer.start()

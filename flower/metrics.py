@@ -127,7 +127,7 @@ class PrometheusMetrics:
         event_type = event.get('type', '')
         worker = event.get('hostname', '')
         if event_type.startswith('task-'):
-            self._record_task_event(event, event_type, task, worker)
+            self.record_task_event(event, event_type, task, worker)
         elif event_type in ('worker-online', 'worker-heartbeat'):
             self._child(self.worker_online, worker).set(1)
             if event_type == 'worker-heartbeat':
@@ -136,8 +136,9 @@ class PrometheusMetrics:
         elif event_type == 'worker-offline':
             self._child(self.worker_online, worker).set(0)
 
-    def _record_task_event(self, event: Mapping[str, Any], event_type: str, task: Task | None,
-                           worker: str) -> None:
+    def record_task_event(self, event: Mapping[str, Any], event_type: str, task: Task | None,
+                          worker: str) -> None:
+        """:meth:`record_event` for a task event whose type and host name the caller read."""
         task_name = event.get('name') or (task.name if task is not None else None) or ''
         series = self._task_series.get((task_name, worker))
         if series is None:

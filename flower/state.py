@@ -154,16 +154,13 @@ class SharedTexts:
     def share(self, event: dict[str, Any]) -> None:
         """Replace ``event``'s texts by equal ones seen before."""
         texts = self._texts
+        longest = self.longest
         for key in self.fields:
             value = event.get(key)
-            if type(value) is str and len(value) <= self.longest:
-                shared = texts.get(value)
-                if shared is not None:
-                    event[key] = shared
-                else:
-                    if len(texts) >= self.size:
-                        texts.clear()
-                    texts[value] = value
+            if value.__class__ is str and len(value) <= longest:
+                event[key] = texts.setdefault(value, value)
+        if len(texts) > self.size:
+            texts.clear()
 
 
 class TaskCache(LRUCache):
@@ -248,11 +245,13 @@ class EventsState(State):
             self.task_index.update(task, was=was)
             if self.track_changes:
                 self.changed_tasks[task.uuid] = (task, self.task_index.sequence[task.uuid])
-        else:
-            result = super().event(event)
+                self.changed_workers.add(worker_name)
+            self.metrics.record_task_event(event, event_type, task, worker_name)
+            return result
+        result = super().event(event)
         if self.track_changes:
             self.changed_workers.add(worker_name)
-        self.metrics.record_event(event, task)
+        self.metrics.record_event(event, None)
         return result
 
     def _fill_in_from_history(self, task: CompactTask) -> None:

@@ -217,3 +217,19 @@ def test_an_unknown_option_next_to_help_still_exits_2_with_one_line(tmp_path):
                           timeout=60, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ['flower: error: unknown option --prot']
+
+
+def test_tune_process_sets_the_gil_switch_interval_and_the_collector_thresholds():
+    """What ``celery flower`` does to the interpreter before it starts (in a process of
+    its own: the settings are process-wide)."""
+    script = ('import asyncio, gc, sys\n'
+              'from flower.command import tune_process\n'
+              'async def main():\n'
+              '    freezer = tune_process()\n'
+              '    print(sys.getswitchinterval(), *gc.get_threshold(), freezer.is_running())\n'
+              '    freezer.stop()\n'
+              'asyncio.run(main())\n')
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          timeout=60, cwd=REPO_DIR)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ['0.0005', '10000', '10', '10', 'True']

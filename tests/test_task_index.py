@@ -6,6 +6,7 @@ documented order computed from scratch: newest created first; with ``sort_by``,
 by the field, ties newest first, tasks without the field last.
 """
 import random
+import sys
 import types
 
 import pytest
@@ -364,3 +365,29 @@ def test_every_kept_field_ends_as_celerys_task_has_it_whatever_the_order_of_even
             {name: getattr(task, name) for name in kept}, uuid
         if mine.root_id == uuid:
             assert mine.root_id is mine.uuid
+
+
+def test_events_of_many_shapes_keep_what_celery_keeps_and_names_are_interned(monkeypatch):
+    """Which keys of an event a task keeps is worked out once per shape of event
+    (its keys, in order); shapes beyond the limit are forgotten and worked out again."""
+    from celery.events.state import State
+
+    from flower.utils import task_event
+    monkeypatch.setattr(task_event, 'SHAPES_KEPT', 2)
+    monkeypatch.setattr(task_event, '_shapes', {})
+    ours, celerys = new_state(), State(max_tasks_in_memory=10_000)
+    for state in (ours, celerys):
+        for number in range(30):
+            stray = {f'stray{number % 7}': number, 'exchange': ''.join(['e', 'x'])}
+            if number % 3:
+                stray['result'] = str(number)
+            state.event(Event('task-received', uuid=f'u{number}', hostname='w1@h',
+                              timestamp=T0 + number, local_received=T0 + number, clock=number,
+                              name=''.join(['tasks.', 'add']), retries=number, **stray))
+    for uuid, task in celerys.tasks.items():
+        mine = ours.tasks.data[uuid]
+        assert {name: getattr(mine, name) for name in ours.Task.kept_fields} == \
+            {name: getattr(task, name) for name in ours.Task.kept_fields}, uuid
+        assert mine.name is sys.intern('tasks.add') and mine.exchange is sys.intern('ex')
+        assert not hasattr(mine, 'stray1')
+    assert all(len(shapes) <= 2 for shapes in task_event._shapes.values())

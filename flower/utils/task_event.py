@@ -14,6 +14,13 @@ from celery.states import RETRY
 #: Keys whose text values are interned (few distinct values, on many tasks).
 INTERNED = ('name', 'exchange', 'routing_key')
 
+#: Shapes remembered per set of kept keys before they are forgotten all at once: events
+#: of one kind from one Celery version all have the same keys, so a few are in use.
+SHAPES_KEPT = 256
+
+#: kept keys -> (the event's keys, in order) -> (those kept, those of them interned).
+_shapes: dict[Set[str], dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+
 
 def apply_task_event(task: Any, type_: str, timestamp: float | None,
                      fields: Mapping[str, Any], kept: Set[str]) -> None:
@@ -34,15 +41,33 @@ def apply_task_event(task: Any, type_: str, timestamp: float | None,
         if keep is not None:
             kept = kept & frozenset(keep)
     if fields:
-        for key, value in fields.items():
-            if key in kept:
-                values[key] = value
-        for key in INTERNED:
-            value = fields.get(key)
-            if type(value) is str and key in kept:
+        copied, interned = _kept_keys(kept, fields)
+        values.update(zip(copied, map(fields.__getitem__, copied)))
+        for key in interned:
+            value = values[key]
+            if type(value) is str:
                 values[key] = sys.intern(value)
         if fields.get('root_id') == task.uuid and 'root_id' in kept:
             values['root_id'] = task.uuid  # one string, not an equal copy (most are roots)
     if newer:
         values['state'] = state
         values['timestamp'] = timestamp
+
+
+def _kept_keys(kept: Set[str], fields: Mapping[str, Any]) -> tuple[tuple[str, ...],
+                                                                   tuple[str, ...]]:
+    """``(keys of fields in kept, those of them in INTERNED)``, in the event's order,
+    worked out once per shape of event: the loop over every key of every event was
+    a fifth of applying it."""
+    shapes = _shapes.get(kept)
+    if shapes is None:
+        shapes = _shapes[kept] = {}
+    shape = tuple(fields)
+    known = shapes.get(shape)
+    if known is None:
+        copied = tuple(key for key in shape if key in kept)
+        known = (copied, tuple(key for key in copied if key in INTERNED))
+        if len(shapes) >= SHAPES_KEPT:
+            shapes.clear()
+        shapes[shape] = known
+    return known

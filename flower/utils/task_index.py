@@ -221,16 +221,31 @@ class TaskIndex:
             self.sequence[uuid] = number
             self._next_number = max(self._next_number, number + 1)
             self.search_text.added(uuid, number)
-        for field, value in zip(BUCKET_FIELDS, _filed_values(task)):
-            buckets = self.buckets[field]
-            if value is not None and uuid in buckets.get(value, ()):
-                continue  # filed right: the common case, one lookup
-            if known is not None:  # the state changed (a name or worker rarely does)
-                self._unfile_from(field, was if field == 'state' else None, uuid)
-            if value is not None:
-                buckets[value].add(uuid)
+        name, worker, state = _filed_values(task)
+        buckets = self.buckets
+        if known is None:
+            if name is not None:
+                buckets['name'][name].add(uuid)
+            if worker is not None:
+                buckets['worker'][worker].add(uuid)
+            if state is not None:
+                buckets['state'][state].add(uuid)
+        else:  # filed right is the common case, one lookup; a state changes, a name rarely
+            if state is None or uuid not in buckets['state'].get(state, ()):
+                self._refile('state', state, uuid, was)
+            if name is None or uuid not in buckets['name'].get(name, ()):
+                self._refile('name', name, uuid, None)
+            if worker is None or uuid not in buckets['worker'].get(worker, ()):
+                self._refile('worker', worker, uuid, None)
         for index in self.sort_indexes.values():
             index.update(uuid, task, number)
+
+    def _refile(self, field: str, value: Any, uuid: str, likely: Any) -> None:
+        """Move a known task to the bucket of ``value`` (none if it is ``None``) from the
+        one it is in, ``likely``'s if given."""
+        self._unfile_from(field, likely, uuid)
+        if value is not None:
+            self.buckets[field][value].add(uuid)
 
     def _unfile(self, field, value, uuid):
         bucket = self.buckets[field].get(value)
