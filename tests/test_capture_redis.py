@@ -4,6 +4,8 @@ Each test runs the capture's receiver on a thread against a private
 ``redis-server`` and sends events through Celery's own event dispatcher, as a
 worker configured the same way would.
 """
+import base64
+import json
 import threading
 import time
 
@@ -12,7 +14,7 @@ import pytest
 import redis
 
 from flower.capture import BatchEventReceiver
-from flower.capture_redis import RedisEventSubscription
+from flower.capture_redis import RedisEventSubscription, message_parts
 from tests.support.waiting import wait_for
 
 
@@ -141,3 +143,29 @@ def test_a_lost_connection_is_raised_for_the_capture_to_reconnect(redis_server):
     assert not capture.thread.is_alive()
     assert isinstance(capture.error, redis.ConnectionError), capture.error
     capture.connection.release()
+
+
+EVENTS = json.dumps([{'type': 'task-received', 'uuid': 'u1', 'hostname': 'w@h'}]).encode()
+KOMBU_ENVELOPE = {'body': base64.b64encode(EVENTS).decode(), 'content-encoding': 'utf-8',
+                  'content-type': 'application/json', 'headers': {'hostname': 'w@h'},
+                  'properties': {'delivery_mode': 1, 'body_encoding': 'base64',
+                                 'delivery_info': {'exchange': 'celeryev',
+                                                   'routing_key': 'task.multi'},
+                                 'priority': 0, 'delivery_tag': 'tag'}}
+
+
+@pytest.mark.parametrize('envelope, expected', [
+    (KOMBU_ENVELOPE, (EVENTS, 'application/json', 'utf-8', {'hostname': 'w@h'})),
+    # base64 that only a lenient reader takes (a line break, as MIME writes it)
+    (dict(KOMBU_ENVELOPE, body=KOMBU_ENVELOPE['body'][:8] + '\n' + KOMBU_ENVELOPE['body'][8:]),
+     (EVENTS, 'application/json', 'utf-8', {'hostname': 'w@h'})),
+    # a body that is not in base64 and reads as base64: taken as it is
+    (dict(KOMBU_ENVELOPE, body='abcd', properties={}), (b'abcd', 'application/json',
+                                                         'utf-8', {'hostname': 'w@h'})),
+    (dict(KOMBU_ENVELOPE, headers=None, extra=[1]),
+     (EVENTS, 'application/json', 'utf-8', {})),
+    ({'body': KOMBU_ENVELOPE['body'], 'properties': {'body_encoding': 'base64'}},
+     (EVENTS, None, None, {})),
+], ids=['kombu', 'lenient-base64', 'plain-body', 'no-headers', 'bare'])
+def test_envelopes_read_as_kombu_reads_them(envelope, expected):
+    assert message_parts(json.dumps(envelope).encode()) == expected
