@@ -391,3 +391,15 @@ def test_events_of_many_shapes_keep_what_celery_keeps_and_names_are_interned(mon
         assert mine.name is sys.intern('tasks.add') and mine.exchange is sys.intern('ex')
         assert not hasattr(mine, 'stray1')
     assert all(len(shapes) <= 2 for shapes in task_event._shapes.values())
+
+
+def test_a_task_event_from_a_drifting_clock_is_warned_about_as_celery_does(caplog):
+    """Celery's state warns once per worker whose event times are far from the times
+    they arrived at; flower applies task events with its own code and warns alike."""
+    state = new_state()
+    hostname = f'drifting-{random.random()}@h'  # Celery warns once per host name
+    state.event(Event('task-received', uuid='d1', hostname=hostname, timestamp=T0,
+                      local_received=T0 + 60.4, clock=1, name='tasks.add'))
+    assert f'Substantial drift from {hostname}' in caplog.text
+    assert 'Current drift is 60 seconds' in caplog.text
+    assert state.workers[hostname].heartbeats == [T0]

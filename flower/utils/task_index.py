@@ -206,10 +206,12 @@ class TaskIndex:
     def __len__(self):
         return len(self.sequence)
 
-    def update(self, task: Any, number: int | None = None, was: str | None = None) -> None:
+    def update(self, task: Any, number: int | None = None, was: str | None = None,
+               moved: bool = True) -> None:
         """File ``task`` (new or changed) under its current values; a new task gets the
         next creation number, or ``number`` (restored tasks, oldest first). ``was``, the
-        state it had before this change if known, finds the bucket it leaves at once."""
+        state it had before this change if known, finds the bucket it leaves at once;
+        ``moved=False`` says its name and worker are the ones it was filed under."""
         uuid = task.uuid
         known = self.sequence.get(uuid)
         if known is not None:
@@ -221,9 +223,9 @@ class TaskIndex:
             self.sequence[uuid] = number
             self._next_number = max(self._next_number, number + 1)
             self.search_text.added(uuid, number)
-        name, worker, state = _filed_values(task)
         buckets = self.buckets
         if known is None:
+            name, worker, state = _filed_values(task)
             if name is not None:
                 buckets['name'][name].add(uuid)
             if worker is not None:
@@ -231,19 +233,30 @@ class TaskIndex:
             if state is not None:
                 buckets['state'][state].add(uuid)
         else:  # filed right is the common case, one lookup; a state changes, a name rarely
-            if state is None or uuid not in buckets['state'].get(state, ()):
-                self._refile('state', state, uuid, was)
-            if name is None or uuid not in buckets['name'].get(name, ()):
-                self._refile('name', name, uuid, None)
-            if worker is None or uuid not in buckets['worker'].get(worker, ()):
-                self._refile('worker', worker, uuid, None)
+            state, by_state = task.state, buckets['state']
+            if state is None or uuid not in by_state.get(state, ()):
+                left = by_state.get(was)
+                if left is not None and uuid in left:  # the bucket of the state it had
+                    left.discard(uuid)
+                    if not left:
+                        del by_state[was]
+                else:
+                    self._unfile_from('state', None, uuid)
+                if state is not None:
+                    by_state[state].add(uuid)
+            if moved:
+                name, worker, _ = _filed_values(task)
+                if name is None or uuid not in buckets['name'].get(name, ()):
+                    self._refile('name', name, uuid)
+                if worker is None or uuid not in buckets['worker'].get(worker, ()):
+                    self._refile('worker', worker, uuid)
         for index in self.sort_indexes.values():
             index.update(uuid, task, number)
 
-    def _refile(self, field: str, value: Any, uuid: str, likely: Any) -> None:
+    def _refile(self, field: str, value: Any, uuid: str) -> None:
         """Move a known task to the bucket of ``value`` (none if it is ``None``) from the
-        one it is in, ``likely``'s if given."""
-        self._unfile_from(field, likely, uuid)
+        one it is in."""
+        self._unfile_from(field, None, uuid)
         if value is not None:
             self.buckets[field][value].add(uuid)
 
