@@ -3,19 +3,18 @@ compact tasks, per-worker event counters, metrics and an index of the tasks.
 
 Only the IO loop changes it (see :mod:`flower.events`); it does no I/O itself.
 """
-import bisect
 import collections
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from weakref import WeakSet
 
-from celery.events.state import HEARTBEAT_DRIFT_MAX, State, Task, _warn_drift
+from celery.events.state import State, Task
 from kombu.utils.functional import LRUCache
 
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 from flower.store import row_fields
-from flower.utils.task_event import apply_task_event
+from flower.utils.task_event import apply_task_event, note_task_heartbeat
 from flower.utils.task_index import TaskIndex
 
 
@@ -82,25 +81,6 @@ def stored_task(row: Sequence[Any]) -> CompactTask:
         task.worker = State.Worker(hostname)
     task.__dict__.update(fields)
     return task
-
-
-def _note_heartbeat(worker: Any, timestamp: float, local_received: float) -> None:
-    """What Celery's state does to a task event's worker: ``worker.event(None,
-    local_received, timestamp)``, whose handler takes its second argument for the
-    event's time and its third for the time it arrived, so the task event's own time
-    joins the worker's last heartbeats (kept sorted, the oldest dropped beyond
-    ``heartbeat_max``). The same steps without that handler's keyword defaults,
-    empty field dict and loop: a twentieth of the IO loop's work per task event."""
-    drift = abs(int(timestamp) - int(local_received))
-    if drift > HEARTBEAT_DRIFT_MAX:
-        _warn_drift(worker.hostname, drift, timestamp, local_received)
-    heartbeats = worker.heartbeats
-    if len(heartbeats) >= worker.heartbeat_max:
-        del heartbeats[0]
-    if heartbeats and timestamp > heartbeats[-1]:
-        heartbeats.append(timestamp)
-    else:
-        bisect.insort(heartbeats, timestamp)
 
 
 class ListedTasks:
@@ -313,7 +293,7 @@ class EventsState(State):
                 worker = workers[hostname] = self.Worker(hostname)
             task.worker = worker
             if local_received and timestamp:
-                _note_heartbeat(worker, timestamp, local_received)
+                note_task_heartbeat(worker, timestamp, local_received)
         if subject == 'received':
             self.task_count += 1
         task.event(subject, timestamp, local_received, event)
