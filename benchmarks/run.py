@@ -400,13 +400,14 @@ def measure_sustained(name, broker, args):
 
 def measure_cpu(broker, args, rate=5000):
     """CPU per task event at ``rate`` events/s of both monitors, in ``cpu_rounds`` rounds
-    of ``cpu_seconds`` each: every round runs ours then Flower 2.2.0, each on a monitor
-    started for it, no request made meanwhile. The medians, and the median of the
-    rounds' ratios: the machine's speed drifts over minutes, and interleaved rounds
-    let both monitors meet the same drift."""
+    of ``cpu_seconds`` each: every round runs both, each on a monitor started for it,
+    no request made meanwhile, ours first in the first round, Flower 2.2.0 first in the
+    next, and so on. The medians, and the median of the rounds' ratios: the machine's
+    speed drifts over minutes, and rounds that alternate which monitor goes first let
+    both meet the same drift."""
     runs = {name: [] for name in MONITORS}
-    for _ in range(args.cpu_rounds):
-        for name in MONITORS:
+    for number in range(args.cpu_rounds):
+        for name in (MONITORS if number % 2 == 0 else reversed(MONITORS)):
             runs[name].append(cpu_run(name, broker, args, rate))
     results = {name: {'rate': rate, 'seconds': args.cpu_seconds, 'runs_us_per_event': figures,
                       'median_us_per_event': median(figures)} for name, figures in runs.items()}
